@@ -1,0 +1,180 @@
+/*
+ * dimple.h — the DimpleDb application API.
+ *
+ * DimpleDb is a reactive SQLite library for local-first apps: plain SQL,
+ * change tracking with history, live queries, and multi-author sync through
+ * dumb storage. Apps include this header and link libdimple (pkg-config
+ * dimple). Plugin authors include <dimple/plugin.h> instead.
+ *
+ * Conventions (see docs/API.md)
+ *  - Fallible calls return DIMPLE_OK (0) or a negative DIMPLE_E* code; the
+ *    handle keeps a message, dimple_errmsg(db), that says what and where.
+ *  - A `T **out` result belongs to the caller, freed by its one _free/_close.
+ *    Returned const pointers are borrowed, valid as each doc line says.
+ *  - A handle is used by one thread at a time unless a doc line says
+ *    otherwise.
+ */
+#ifndef DIMPLE_H
+#define DIMPLE_H
+
+#include <dimple/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dimple dimple;
+struct dimple_plugin; /* <dimple/plugin.h> */
+
+/* ------------------------------------------------------------- version */
+
+/* The library version, e.g. "0.1.0". Static string. */
+DIMPLE_API const char *dimple_version(void);
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Open the database and plugins that the dimple.conf at conf_path names.
+ * *out is set even on failure (except DIMPLE_ENOMEM, where it is NULL) so
+ * dimple_errmsg(*out) can say why; always dimple_close() it. */
+DIMPLE_API int dimple_open(dimple **out, const char *conf_path);
+
+/* Open options for dimple_open_path(). Zero-initialise; set size. */
+typedef struct dimple_options {
+    size_t size;          /* = sizeof(dimple_options) */
+    const char *tables;   /* synced tables: "*" (default), "a,b", "" none */
+    int busy_timeout_ms;  /* 0: default 5000 */
+    int read_only;        /* open without creating or writing */
+} dimple_options;
+
+/* Open (creating if needed) the SQLite database at db_path with no
+ * configuration file: no storage, cipher or notifier; lww resolver.
+ * opts may be NULL. Same *out rule as dimple_open(). */
+DIMPLE_API int dimple_open_path(dimple **out, const char *db_path,
+                                const dimple_options *opts);
+
+/* Close the handle: plugins destroyed, database closed. NULL is fine. */
+DIMPLE_API void dimple_close(dimple *db);
+
+/* ---------------------------------------------------------------- errors */
+
+/* Message of the last call on db: never NULL, "ok" after a success,
+ * owned by db, valid until the next call on db. db may be NULL. */
+DIMPLE_API const char *dimple_errmsg(const dimple *db);
+/* Code of the last call on db (DIMPLE_OK after a success). */
+DIMPLE_API int dimple_errcode(const dimple *db);
+/* Static name of a code, e.g. "DIMPLE_ENOTFOUND". */
+DIMPLE_API const char *dimple_errstr(int code);
+
+/* ------------------------------------------------------------ migrations */
+
+/* Apply migrations[n_done..n-1] where n_done = PRAGMA user_version: each in
+ * its own transaction, user_version bumped with it. A failure rolls that
+ * migration back and names it (index, or file) with SQLite's message.
+ * Tracked tables' triggers are regenerated afterwards. */
+DIMPLE_API int dimple_migrate(dimple *db, const char *const *migrations,
+                              size_t n);
+/* Same from a folder of NNN_name.sql files (NNN = 1, 2, ... in order;
+ * a gap or a duplicate number is an error). */
+DIMPLE_API int dimple_migrate_dir(dimple *db, const char *dir);
+/* The schema version (PRAGMA user_version). */
+DIMPLE_API int dimple_schema_version(dimple *db, int *out);
+
+/* ----------------------------------------------------------------- SQL */
+
+/* Row callback: n columns with their names and values (borrowed for the
+ * call). Return 0 to go on; anything else stops and is returned. */
+typedef int (*dimple_row_cb)(void *payload, int n, const char *const *names,
+                             const dimple_value *values);
+
+/* Run sql: one or more statements separated by ';'. params bind in order
+ * (?1..?n) and are only allowed when sql is a single statement. Rows go to
+ * cb (may be NULL). */
+DIMPLE_API int dimple_exec(dimple *db, const char *sql,
+                           const dimple_value *params, size_t n_params,
+                           dimple_row_cb cb, void *payload);
+
+/* Run one statement; *json_out gets a JSON array of row objects (keys in
+ * column order; integers beyond +-2^53 as strings, blobs as
+ * {"$blob":"<base64>"}). Free with dimple_free(). */
+DIMPLE_API int dimple_query_json(dimple *db, const char *sql,
+                                 const dimple_value *params, size_t n_params,
+                                 char **json_out);
+
+/* One row as a JSON object, the same encoding as dimple_query_json.
+ * Free with dimple_free(). NULL on out-of-memory. */
+DIMPLE_API char *dimple_row_json(int n, const char *const *names,
+                                 const dimple_value *values);
+
+/* Free memory that a dimple call returned (strings, JSON). NULL is fine. */
+DIMPLE_API void dimple_free(void *p);
+
+/* The escape hatch: the handle's sqlite3 connection (borrowed; valid until
+ * dimple_close). Writes through it are tracked like any other. */
+struct sqlite3;
+DIMPLE_API struct sqlite3 *dimple_sqlite(dimple *db);
+
+/* Value constructors for params. Strings and blobs are borrowed. */
+DIMPLE_API dimple_value dimple_int(int64_t v);
+DIMPLE_API dimple_value dimple_real(double v);
+DIMPLE_API dimple_value dimple_text(const char *s); /* NUL-terminated */
+DIMPLE_API dimple_value dimple_blob(const void *p, size_t n);
+DIMPLE_API dimple_value dimple_null(void);
+
+/* --------------------------------------------------------------- plugins */
+
+/* Register a plugin linked into the program (no dlopen), process-wide,
+ * before dimple_open(). It is found by name ahead of any file. The
+ * descriptor is borrowed and must outlive every handle that uses it. */
+DIMPLE_API int dimple_plugin_register(const struct dimple_plugin *plugin);
+
+/* A plugin found on the search path or registered. */
+typedef struct dimple_plugin_info {
+    const char *name;
+    const char *kind;    /* "storage", "cipher", "resolver", "notifier" */
+    const char *version;
+    const char *file;    /* path, or "(built in)" */
+    const char *description;
+} dimple_plugin_info;
+
+/* Every plugin found: registered ones, then each dimple-*.so on the search
+ * path (the handle's plugin_dir, DIMPLE_PLUGIN_PATH, the install folder).
+ * db may be NULL (no plugin_dir). A file that fails the loader's checks is
+ * reported with info->file set, other fields NULL, and err its message;
+ * err is NULL for a good plugin. */
+typedef int (*dimple_plugin_cb)(void *payload, const dimple_plugin_info *info,
+                                const char *err);
+DIMPLE_API int dimple_plugins_list(dimple *db, dimple_plugin_cb cb,
+                                   void *payload);
+
+/* ------------------------------------------------------------ the handle */
+
+/* Path of the database file (borrowed). */
+DIMPLE_API const char *dimple_db_path(const dimple *db);
+/* Plugin name in use for a role ("storage", "cipher", "resolver",
+ * "notifier.<label>"), or NULL if none (borrowed). */
+DIMPLE_API const char *dimple_plugin_in_use(const dimple *db,
+                                            const char *role);
+
+/* --------------------------------------------------------------- remote */
+
+/* Key callback for dimple_remote_list; key is borrowed for the call. */
+typedef int (*dimple_key_cb)(void *payload, const char *key);
+
+/* List keys of the configured storage under prefix (in byte order). */
+DIMPLE_API int dimple_remote_list(dimple *db, const char *prefix,
+                                  dimple_key_cb cb, void *payload);
+/* Read one object; decrypted by the configured cipher unless raw is set.
+ * out and len: the bytes belong to the caller (dimple_free). */
+DIMPLE_API int dimple_remote_get(dimple *db, const char *key, int raw,
+                                 void **out, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#include <dimple/history.h>
+#include <dimple/map.h>
+#include <dimple/sync.h>
+#include <dimple/live.h>
+
+#endif /* DIMPLE_H */

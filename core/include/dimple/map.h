@@ -1,0 +1,16 @@
+/* dimple/map.h — part of the DimpleDb app API; include <dimple.h>. */
+#ifndef DIMPLE_MAP_H
+#define DIMPLE_MAP_H
+
+#include <dimple/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dimple dimple;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DIMPLE_MAP_H */

@@ -1,0 +1,2 @@
+/* db.c — written by the foundation issue. */
+#include "internal.h"

@@ -1,0 +1,89 @@
+/*
+ * internal.h — the one header every core file shares: struct dimple, the
+ * error setter, and the hooks through which dimple.c wires the modules.
+ *
+ * Module map (DESIGN §1): dimple.c -> {config, loader, live, sync};
+ * sync -> {batch, history, loader}; history -> track -> db; live -> db.
+ * Shared core functions are dimple_<module>__<verb>; the rest is static.
+ */
+#ifndef DIMPLE_INTERNAL_H
+#define DIMPLE_INTERNAL_H
+
+#include "dimple.h"
+#include <dimple/plugin.h>
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+
+typedef struct dimple_config dimple_config; /* config.h */
+struct dimple_track;                        /* track.c */
+struct dimple_live;                         /* live.c */
+struct dimple_sync;                         /* sync.c */
+
+/* A plugin instance bound to a role of the configuration. */
+typedef struct dimple_instance {
+    char *role;                  /* "storage", "cipher", "notifier.log" */
+    const dimple_plugin *plugin; /* descriptor (borrowed from the .so) */
+    void *dl;                    /* dlopen handle, NULL if registered */
+    union {                      /* normalised copy (loader.c) */
+        dimple_storage_vtable storage;
+        dimple_cipher_vtable cipher;
+        dimple_resolver_vtable resolver;
+        dimple_notifier_vtable notifier;
+    } vt;
+    void *self;       /* the plugin's instance */
+    dimple_host host; /* handed to the plugin; ctx = this instance */
+    struct dimple *db;
+} dimple_instance;
+
+struct dimple {
+    sqlite3 *sql;
+    char *path;      /* database file */
+    char *conf_path; /* NULL when opened by path */
+    dimple_config *conf;
+    char *tables;     /* synced tables spec: "*", "a,b", "" */
+    char *plugin_dir; /* from [dimple] plugin_dir, or NULL */
+
+    int errcode;
+    char errmsg[2048];
+
+    dimple_instance *storage;  /* NULL if none configured */
+    dimple_instance *cipher;   /* NULL if none configured */
+    dimple_instance *resolver; /* always set after open (lww default) */
+    dimple_instance **notifiers;
+    size_t n_notifiers;
+
+    struct dimple_track *track;
+    struct dimple_live *live;
+    struct dimple_sync *sync;
+};
+
+/* Record an error on db and return code (code < 0). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int dimple__seterr(dimple *db, int code, const char *fmt, ...);
+/* Reset db's error to DIMPLE_OK/"ok" and return DIMPLE_OK. */
+int dimple__ok(dimple *db);
+/* Map an SQLite result code to a DIMPLE_E* code. */
+int dimple__sqlite_code(int rc);
+/* dimple__seterr with "<what>: <sqlite3_errmsg>" and the mapped code. */
+int dimple__sqlerr(dimple *db, int rc, const char *what);
+
+/*
+ * Module hooks, called by dimple.c in this order:
+ *   open:  db opened, pragmas set -> track__open -> live__open -> sync__open
+ *   after every successful migration run (dimple_migrate*) -> track__refresh
+ *   close: sync__close -> live__close -> track__close -> plugins -> sqlite
+ * Each __open returns DIMPLE_OK or an error already set on db.
+ */
+int dimple_track__open(dimple *db);
+int dimple_track__refresh(dimple *db);
+void dimple_track__close(dimple *db);
+int dimple_live__open(dimple *db);
+void dimple_live__close(dimple *db);
+int dimple_sync__open(dimple *db);
+void dimple_sync__close(dimple *db);
+
+#endif /* DIMPLE_INTERNAL_H */

@@ -1,0 +1,2 @@
+/* json.c — written by the foundation issue. */
+#include "internal.h"

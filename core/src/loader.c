@@ -1,0 +1,2 @@
+/* loader.c — written by the foundation issue. */
+#include "internal.h"

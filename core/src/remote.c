@@ -1,0 +1,2 @@
+/* remote.c — written by the foundation issue. */
+#include "internal.h"

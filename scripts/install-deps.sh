@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install the Debian packages DimpleDb builds and tests with, if missing.
+# Idempotent, no prompts. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+pkgs=(
+  # build
+  gcc meson ninja-build pkg-config
+  libsqlite3-dev libcurl4-openssl-dev libssh2-1-dev libssl-dev
+  libcjson-dev libinih-dev libexpat1-dev
+  # tests: real servers and reference tools
+  sqlite3 age awscli python3
+  radosgw ceph-mon ceph-osd
+  openssh-server openssh-client openssh-sftp-server sshpass
+  # sanitizers, fuzzing, memory checking
+  clang libclang-rt-14-dev valgrind
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends keeps ceph to the mon/osd/rgw daemons the S3 tests
+# start on loopback; policy-rc.d keeps apt from starting system services.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

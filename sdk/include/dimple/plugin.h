@@ -1,0 +1,330 @@
+/*
+ * dimple/plugin.h — the plugin SDK: everything a DimpleDb plugin needs.
+ *
+ * A plugin is a shared object named dimple-<name>.so that exports exactly one
+ * symbol, dimple_plugin_entry, returning a pointer to a static const
+ * dimple_plugin descriptor. Plugins include this header only; they never
+ * link libdimple. All helpers below are static inline for that reason.
+ *
+ * ABI rules
+ *  - DIMPLE_ABI is bumped on any incompatible change to this file; the loader
+ *    refuses a plugin whose descriptor says another ABI.
+ *  - Every vtable starts with `size_t size` (set it to sizeof the vtable) and
+ *    only ever grows at the end. The core copies min(size, its sizeof) bytes
+ *    into a zeroed table: an older plugin has NULL in newer optional slots.
+ *  - Nothing is freed across the boundary: a plugin allocates in create()
+ *    and frees in destroy(); bytes leave a plugin only through a dimple_sink.
+ *  - Plugins never print, exit or abort. They report errors through the host
+ *    table (dimple_errorf) and return a negative DIMPLE_E* code.
+ *  - An instance is used by one thread at a time; a plugin needs locks only
+ *    for state it shares between instances (globals).
+ *
+ * See docs/plugins.md for the guide and sdk/template/ for a copy-me plugin.
+ */
+#ifndef DIMPLE_PLUGIN_H
+#define DIMPLE_PLUGIN_H
+
+#include <dimple/common.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DIMPLE_ABI 1u
+
+typedef enum dimple_kind {
+    DIMPLE_KIND_STORAGE = 1,
+    DIMPLE_KIND_CIPHER = 2,
+    DIMPLE_KIND_RESOLVER = 3,
+    DIMPLE_KIND_NOTIFIER = 4
+} dimple_kind;
+
+enum {
+    DIMPLE_LOG_ERROR = 1,
+    DIMPLE_LOG_WARN = 2,
+    DIMPLE_LOG_INFO = 3,
+    DIMPLE_LOG_DEBUG = 4
+};
+
+/*
+ * Services the core gives a plugin instance. Passed to create(); valid until
+ * destroy(). Check `size` before using a slot added after ABI 1's first set.
+ */
+typedef struct dimple_host {
+    size_t size;
+    void *ctx; /* core-private: pass back unchanged */
+    /* Record the error message of the current call (the core prefixes
+     * "<section> <plugin>: "). Never put secrets in msg. */
+    void (*error)(void *ctx, int code, const char *msg);
+    void (*log)(void *ctx, int level, const char *msg);
+    const char *config_file; /* dimple.conf path, or NULL (for file:line) */
+    const char *section;     /* the config section, e.g. "storage" */
+} dimple_host;
+
+/* Where a plugin writes bytes it hands to the core. write returns 0 or a
+ * negative code (stop and return that code). */
+typedef struct dimple_sink {
+    int (*write)(void *ctx, const void *p, size_t n);
+    void *ctx;
+} dimple_sink;
+
+/* Where a plugin reads a stream from. read returns the number of bytes
+ * read (0 at the end) or a negative code. */
+typedef struct dimple_source {
+    ptrdiff_t (*read)(void *ctx, void *buf, size_t n);
+    void *ctx;
+} dimple_source;
+
+/* Listing callback: return 0 to go on; any other value stops the listing
+ * and is returned by list() as it is. key is borrowed for the call. */
+typedef int (*dimple_list_cb)(const char *key, void *payload);
+
+/* list() flag: report only the direct children of prefix; a deeper key is
+ * reported once as its folder, "prefix<child>/" (S3's delimiter "/"). */
+#define DIMPLE_LIST_SHALLOW 1u
+
+/* ------------------------------------------------------------ storage */
+/*
+ * Keys are relative UTF-8 paths: segments separated by '/', no leading '/',
+ * no empty, "." or ".." segment, no NUL or backslash (dimple_key_valid).
+ * The core validates keys before calling a plugin, and a plugin that maps
+ * keys to paths checks them again.
+ */
+typedef struct dimple_storage_vtable {
+    size_t size; /* = sizeof(dimple_storage_vtable) */
+    /* conf: the section's keys except `plugin`; reject unknown keys. */
+    int (*create)(void **self, const dimple_kv *conf, const dimple_host *host);
+    void (*destroy)(void *self);
+    /* Atomic: a reader sees the old object, the new one, or none; never a
+     * partial one. Overwrites an existing object. */
+    int (*put)(void *self, const char *key, const void *data, size_t len);
+    /* Writes the whole object to out; DIMPLE_ENOTFOUND if absent. */
+    int (*get)(void *self, const char *key, const dimple_sink *out);
+    /* Every key starting with prefix ("" = all) and sorting strictly after
+     * start_after (NULL or "" = from the start), in ascending byte order. */
+    int (*list)(void *self, const char *prefix, const char *start_after,
+                unsigned flags, dimple_list_cb cb, void *payload);
+    /* Removing an absent key succeeds. */
+    int (*remove)(void *self, const char *key);
+    /* Optional (NULL: unsupported). Like put, but DIMPLE_EEXISTS if the key
+     * exists; atomic against a concurrent put_if_absent of the same key. */
+    int (*put_if_absent)(void *self, const char *key, const void *data,
+                         size_t len);
+} dimple_storage_vtable;
+
+/* ------------------------------------------------------------- cipher */
+/*
+ * Access to the configured storage for a cipher's own objects (keys/...).
+ * Keys are relative to the store's prefix. Valid until destroy().
+ */
+typedef struct dimple_store {
+    size_t size;
+    void *ctx;
+    int (*put)(void *ctx, const char *key, const void *data, size_t len);
+    int (*put_if_absent)(void *ctx, const char *key, const void *data,
+                         size_t len); /* EEXISTS; emulated if unsupported */
+    int (*get)(void *ctx, const char *key, const dimple_sink *out);
+    int (*list)(void *ctx, const char *prefix, const char *start_after,
+                unsigned flags, dimple_list_cb cb, void *payload);
+} dimple_store;
+
+typedef struct dimple_cipher_vtable {
+    size_t size;
+    int (*create)(void **self, const dimple_kv *conf, const dimple_host *host);
+    void (*destroy)(void *self);
+    /* Optional: called once after create() when a storage is configured,
+     * before any encrypt/decrypt. The cipher may keep `store`. */
+    int (*attach)(void *self, const dimple_store *store);
+    /* Stream in -> out. `name` names the object, for error messages.
+     * decrypt must not write a byte it has not authenticated, and fails
+     * (DIMPLE_EAUTH or DIMPLE_ECORRUPT) on anything it cannot decrypt,
+     * plaintext included. */
+    int (*encrypt)(void *self, const char *name, const dimple_source *in,
+                   const dimple_sink *out);
+    int (*decrypt)(void *self, const char *name, const dimple_source *in,
+                   const dimple_sink *out);
+    /* Optional: write the unlocked identity (e.g. AGE-SECRET-KEY-1...) so a
+     * person can decrypt stored objects with standard tools. */
+    int (*identity)(void *self, const dimple_sink *out);
+} dimple_cipher_vtable;
+
+/* ----------------------------------------------------------- resolver */
+/* One version of a cell: the value a change wrote and who wrote it when. */
+typedef struct dimple_cell {
+    const char *table;
+    const char *column;
+    const uint8_t *id;  /* 16 bytes: the UUIDv7 of the change */
+    const char *author; /* UUID text of the change's author */
+    dimple_value value;
+} dimple_cell;
+
+enum {
+    DIMPLE_KEEP_CURRENT = 0, /* current stays */
+    DIMPLE_TAKE_INCOMING = 1,
+    DIMPLE_MERGED = 2 /* *merged holds a new value (plugin-owned bytes,
+                         valid until the next call or destroy) */
+};
+
+typedef struct dimple_resolver_vtable {
+    size_t size;
+    int (*create)(void **self, const dimple_kv *conf, const dimple_host *host);
+    void (*destroy)(void *self);
+    /* Returns DIMPLE_KEEP_CURRENT, DIMPLE_TAKE_INCOMING, DIMPLE_MERGED or a
+     * negative code. For replicas to converge, the rule must be a join:
+     * deterministic, commutative, associative and idempotent. */
+    int (*resolve)(void *self, const dimple_cell *current,
+                   const dimple_cell *incoming, dimple_value *merged);
+} dimple_resolver_vtable;
+
+/* ----------------------------------------------------------- notifier */
+typedef struct dimple_event {
+    const char *id;       /* UUIDv7 text of the change */
+    const char *table;
+    const char *key_json; /* the key: a JSON value, an array if composite */
+    const char *op;       /* "insert", "update" or "delete" */
+    const char *author;   /* UUID text */
+    const char *origin;   /* "local" or "remote" */
+} dimple_event;
+
+typedef struct dimple_notifier_vtable {
+    size_t size;
+    int (*create)(void **self, const dimple_kv *conf, const dimple_host *host);
+    void (*destroy)(void *self);
+    /* The changes of one committed transaction, in id order. Called on the
+     * committing thread: must not block beyond a bound (queue and return). */
+    int (*notify)(void *self, const dimple_event *events, size_t n);
+} dimple_notifier_vtable;
+
+/* --------------------------------------------------------- descriptor */
+typedef struct dimple_plugin {
+    uint32_t abi;        /* DIMPLE_ABI */
+    dimple_kind kind;
+    const char *name;    /* must match the file: dimple-<name>.so */
+    const char *version; /* the plugin's own version string */
+    const char *description;
+    union {
+        const dimple_storage_vtable *storage;
+        const dimple_cipher_vtable *cipher;
+        const dimple_resolver_vtable *resolver;
+        const dimple_notifier_vtable *notifier;
+    } vt;
+} dimple_plugin;
+
+typedef const dimple_plugin *dimple_plugin_entry_fn(void);
+
+/* The one symbol a plugin exports. Declared here so the compiler checks
+ * each plugin's definition against it. */
+DIMPLE_EXPORT dimple_plugin_entry_fn dimple_plugin_entry;
+
+/* ------------------------------------------------------------ helpers */
+
+/* Format a message, hand it to the host, return code. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline int dimple_errorf(const dimple_host *host, int code,
+                                const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (host && host->error)
+        host->error(host->ctx, code, msg);
+    return code;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline void dimple_logf(const dimple_host *host, int level,
+                               const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    if (!host || !host->log)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    host->log(host->ctx, level, msg);
+}
+
+/* The value of key in conf, or NULL. */
+static inline const char *dimple_kv_get(const dimple_kv *conf, const char *key)
+{
+    for (; conf && conf->key; conf++)
+        if (strcmp(conf->key, key) == 0)
+            return conf->value;
+    return NULL;
+}
+
+/* The entry of key in conf (for its line), or NULL. */
+static inline const dimple_kv *dimple_kv_find(const dimple_kv *conf,
+                                              const char *key)
+{
+    for (; conf && conf->key; conf++)
+        if (strcmp(conf->key, key) == 0)
+            return conf;
+    return NULL;
+}
+
+/* DIMPLE_ECONFIG with "file:line: unknown key" for the first key of conf
+ * that is not in known (a NULL-terminated list); DIMPLE_OK otherwise. */
+static inline int dimple_kv_check(const dimple_host *host,
+                                  const dimple_kv *conf,
+                                  const char *const *known)
+{
+    for (; conf && conf->key; conf++) {
+        const char *const *k = known;
+        while (*k && strcmp(*k, conf->key) != 0)
+            k++;
+        if (!*k)
+            return dimple_errorf(host, DIMPLE_ECONFIG,
+                                 "%s:%d: unknown key '%s' in [%s]",
+                                 host && host->config_file ? host->config_file
+                                                           : "(config)",
+                                 conf->line, conf->key,
+                                 host && host->section ? host->section : "?");
+    }
+    return DIMPLE_OK;
+}
+
+static inline int dimple_sink_write(const dimple_sink *sink, const void *p,
+                                    size_t n)
+{
+    return n ? sink->write(sink->ctx, p, n) : DIMPLE_OK;
+}
+
+/* 1 if key is a valid storage key (see the storage section), else 0. */
+static inline int dimple_key_valid(const char *key)
+{
+    const char *seg = key;
+    if (!key || !*key || *key == '/')
+        return 0;
+    for (const char *p = key;; p++) {
+        if (*p == '\\')
+            return 0;
+        if (*p == '/' || *p == '\0') {
+            size_t len = (size_t)(p - seg);
+            if (len == 0)
+                return 0; /* empty segment, or a trailing '/' */
+            if ((len == 1 && seg[0] == '.') ||
+                (len == 2 && seg[0] == '.' && seg[1] == '.'))
+                return 0;
+            if (*p == '\0')
+                return 1;
+            seg = p + 1;
+        }
+    }
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DIMPLE_PLUGIN_H */
