@@ -83,6 +83,12 @@ int dimple_track__refresh(dimple *db);
 void dimple_track__close(dimple *db);
 int dimple_live__open(dimple *db);
 void dimple_live__close(dimple *db);
+/* Called by every public API call that may have committed writes
+ * (dimple_exec, dimple_migrate*, dimple_save/delete, dimple_sync, ...)
+ * just before it returns: re-runs affected live queries and feeds the
+ * notifiers. Live owns sqlite3_{update,commit,rollback,wal}_hook on db->sql;
+ * no other module may set them. */
+void dimple_live__flush(dimple *db);
 int dimple_sync__open(dimple *db);
 void dimple_sync__close(dimple *db);
 

@@ -11,3 +11,8 @@ void dimple_live__close(dimple *db)
 {
     (void)db;
 }
+
+void dimple_live__flush(dimple *db)
+{
+    (void)db;
+}

@@ -45,6 +45,14 @@ int dimple_track__each_local(dimple *db, const uint8_t *after,
  * the newest id seen (bounded by the configured maximum skew). */
 int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n);
 
+/* Every change appended to the local log (local writes and applied remote
+ * changes) after *seq, in append order; *seq advances past each one given
+ * to cb. Start with *seq = dimple_track__last_seq() to skip history. For
+ * live queries and notifiers (origin "local" when author == ours). */
+int dimple_track__each_since(dimple *db, int64_t *seq, dimple_change_cb cb,
+                             void *payload);
+int64_t dimple_track__last_seq(dimple *db);
+
 /* This database's author id. */
 int dimple_track__author(dimple *db, uint8_t out[16]);
 
