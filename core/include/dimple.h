@@ -52,8 +52,25 @@ typedef struct dimple_options {
 DIMPLE_API int dimple_open_path(dimple **out, const char *db_path,
                                 const dimple_options *opts);
 
-/* Close the handle: plugins destroyed, database closed. NULL is fine. */
+/* Parse conf_path and create every plugin instance it names (each
+ * plugin checks its keys), without opening the database: for `dimple
+ * config check`. Same *out rule as dimple_open(); the handle only answers
+ * dimple_errmsg/errcode, dimple_db_path, dimple_plugin_in_use/role and
+ * dimple_close. */
+DIMPLE_API int dimple_config_check(dimple **out, const char *conf_path);
+
+/* Close the handle: modules closed, plugins destroyed (then unloaded),
+ * database closed. NULL is fine. */
 DIMPLE_API void dimple_close(dimple *db);
+
+/* Where plugins' log lines go (level: DIMPLE_LOG_* of <dimple/plugin.h>,
+ * 1 = error .. 4 = debug; source: "<role> <plugin>"; both strings borrowed
+ * for the call). Called on the thread that uses the handle. */
+typedef void (*dimple_log_cb)(void *payload, int level, const char *source,
+                              const char *msg);
+/* Set (or with cb NULL, clear) the handle's logger. Default: no logging. */
+DIMPLE_API void dimple_set_logger(dimple *db, dimple_log_cb cb,
+                                  void *payload);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -78,6 +95,9 @@ DIMPLE_API int dimple_migrate(dimple *db, const char *const *migrations,
 DIMPLE_API int dimple_migrate_dir(dimple *db, const char *dir);
 /* The schema version (PRAGMA user_version). */
 DIMPLE_API int dimple_schema_version(dimple *db, int *out);
+/* The [dimple] migrations folder (resolved against the conf file's
+ * folder), or NULL if none is configured. Borrowed, valid until close. */
+DIMPLE_API const char *dimple_migrations_dir(const dimple *db);
 
 /* ----------------------------------------------------------------- SQL */
 
@@ -148,8 +168,15 @@ DIMPLE_API int dimple_plugins_list(dimple *db, dimple_plugin_cb cb,
 
 /* ------------------------------------------------------------ the handle */
 
-/* Path of the database file (borrowed). */
+/* Path of the database file (borrowed, valid until close). */
 DIMPLE_API const char *dimple_db_path(const dimple *db);
+/* The synced-tables spec ([dimple] tables or dimple_options.tables):
+ * "*", "a,b" or "" (borrowed, valid until close). */
+DIMPLE_API const char *dimple_tables(const dimple *db);
+/* The i-th role with a plugin instance ("storage", "cipher", "resolver",
+ * "notifier.<label>", in that order), or NULL when i is past the end.
+ * Borrowed, valid until close. */
+DIMPLE_API const char *dimple_plugin_role(const dimple *db, size_t i);
 /* Plugin name in use for a role ("storage", "cipher", "resolver",
  * "notifier.<label>"), or NULL if none (borrowed). */
 DIMPLE_API const char *dimple_plugin_in_use(const dimple *db,
@@ -163,10 +190,22 @@ typedef int (*dimple_key_cb)(void *payload, const char *key);
 /* List keys of the configured storage under prefix (in byte order). */
 DIMPLE_API int dimple_remote_list(dimple *db, const char *prefix,
                                   dimple_key_cb cb, void *payload);
+/* Write one object (atomic, overwrites), encrypted by the configured
+ * cipher (never stored in plaintext when one is configured). data is
+ * borrowed for the call. */
+DIMPLE_API int dimple_remote_put(dimple *db, const char *key,
+                                 const void *data, size_t len);
 /* Read one object; decrypted by the configured cipher unless raw is set.
  * out and len: the bytes belong to the caller (dimple_free). */
 DIMPLE_API int dimple_remote_get(dimple *db, const char *key, int raw,
                                  void **out, size_t *len);
+
+/* The configured cipher's unlocked identity (e.g. "AGE-SECRET-KEY-1..."),
+ * so a person can decrypt stored objects with standard tools. *out is a
+ * NUL-terminated string owned by the caller (dimple_free). ENOTFOUND when
+ * no cipher is configured or the cipher has no identity. A secret: never
+ * log it. */
+DIMPLE_API int dimple_cipher_identity(dimple *db, char **out);
 
 #ifdef __cplusplus
 }

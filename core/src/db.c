@@ -1,2 +1,649 @@
-/* db.c — written by the foundation issue. */
+/*
+ * db.c — the SQLite side of the handle: open with WAL, foreign keys and a
+ * busy timeout; SQL with bound parameters; rows as callbacks or JSON;
+ * migrations (from C strings or a folder of NNN_name.sql files).
+ */
 #include "internal.h"
+
+#include "json.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int dimple__sqlite_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE: return DIMPLE_OK;
+    case SQLITE_NOMEM: return DIMPLE_ENOMEM;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return DIMPLE_EBUSY;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_PERM:
+    case SQLITE_READONLY: return DIMPLE_EIO;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT: return DIMPLE_ECORRUPT;
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE: return DIMPLE_EINVAL;
+    default: return DIMPLE_ESQL;
+    }
+}
+
+int dimple__sqlerr(dimple *db, int rc, const char *what)
+{
+    const char *msg = db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc);
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        return dimple__seterr(db, DIMPLE_EBUSY,
+                              "%s: %s (database %s is held by another "
+                              "connection; waited %d ms)",
+                              what, msg, db->path ? db->path : "?",
+                              db->busy_timeout_ms);
+    return dimple__seterr(db, dimple__sqlite_code(rc), "%s: %s", what, msg);
+}
+
+/* "in "<first 60 chars of sql>"" for error messages. */
+static void snippet(char *out, size_t n, const char *sql)
+{
+    size_t len = strcspn(sql, "\n");
+    while (isspace((unsigned char)*sql) && len) {
+        sql++;
+        len--;
+    }
+    if (len > 60)
+        snprintf(out, n, "SQL \"%.60s...\"", sql);
+    else
+        snprintf(out, n, "SQL \"%.*s\"", (int)len, sql);
+}
+
+static int run_simple(dimple *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db->sql, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        char what[128];
+        snippet(what, sizeof what, sql);
+        rc = dimple__sqlerr(db, rc, what);
+    }
+    sqlite3_free(err);
+    return rc;
+}
+
+int dimple_db__open(dimple *db)
+{
+    int flags = db->read_only ? SQLITE_OPEN_READONLY
+                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    sqlite3_stmt *st = NULL;
+    char what[4200];
+    int rc;
+    rc = sqlite3_open_v2(db->path, &db->sql, flags | SQLITE_OPEN_URI, NULL);
+    if (rc != SQLITE_OK) {
+        rc = dimple__seterr(db, dimple__sqlite_code(rc),
+                            "cannot open database %s: %s", db->path,
+                            db->sql ? sqlite3_errmsg(db->sql)
+                                    : sqlite3_errstr(rc));
+        goto out;
+    }
+    sqlite3_extended_result_codes(db->sql, 1);
+    sqlite3_busy_timeout(db->sql, db->busy_timeout_ms);
+    snprintf(what, sizeof what, "database %s", db->path);
+    /* Read the header now so an unreadable file fails at open. */
+    rc = sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM sqlite_master",
+                            -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = dimple__sqlerr(db, rc, what);
+        goto out;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (!db->read_only) {
+        rc = sqlite3_prepare_v2(db->sql, "PRAGMA journal_mode=WAL", -1, &st,
+                                NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            rc = dimple__sqlerr(db, rc, what);
+            goto out;
+        }
+    }
+    if ((rc = run_simple(db, "PRAGMA foreign_keys=ON")) < 0)
+        goto out;
+    rc = DIMPLE_OK;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void dimple_db__close(dimple *db)
+{
+    if (db->sql) {
+        sqlite3_close_v2(db->sql);
+        db->sql = NULL;
+    }
+}
+
+static int need_sql(dimple *db)
+{
+    if (!db->sql)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "no database open on this handle");
+    return DIMPLE_OK;
+}
+
+/* 1 if s holds only spaces, comments and ';'. */
+static int only_space(const char *s)
+{
+    for (;;) {
+        while (isspace((unsigned char)*s) || *s == ';')
+            s++;
+        if (s[0] == '-' && s[1] == '-') {
+            s += strcspn(s, "\n");
+        } else if (s[0] == '/' && s[1] == '*') {
+            const char *e = strstr(s + 2, "*/");
+            if (!e)
+                return 1; /* an unterminated comment runs to the end */
+            s = e + 2;
+        } else {
+            return *s == '\0';
+        }
+    }
+}
+
+static int bind_all(dimple *db, sqlite3_stmt *st, const dimple_value *params,
+                    size_t n, const char *what)
+{
+    int want = sqlite3_bind_parameter_count(st);
+    if ((size_t)want != n)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "%s: the statement has %d parameter%s, %zu "
+                              "given",
+                              what, want, want == 1 ? "" : "s", n);
+    for (size_t i = 0; i < n; i++) {
+        const dimple_value *v = &params[i];
+        int idx = (int)i + 1, rc;
+        switch (v->type) {
+        case DIMPLE_INTEGER: rc = sqlite3_bind_int64(st, idx, v->i); break;
+        case DIMPLE_REAL: rc = sqlite3_bind_double(st, idx, v->r); break;
+        case DIMPLE_TEXT:
+            rc = sqlite3_bind_text64(st, idx, v->p ? v->p : "", v->n,
+                                     SQLITE_TRANSIENT, SQLITE_UTF8);
+            break;
+        case DIMPLE_BLOB:
+            rc = v->p ? sqlite3_bind_blob64(st, idx, v->p, v->n,
+                                            SQLITE_TRANSIENT)
+                      : sqlite3_bind_zeroblob(st, idx, 0);
+            break;
+        case DIMPLE_NULL: rc = sqlite3_bind_null(st, idx); break;
+        default:
+            return dimple__seterr(db, DIMPLE_EINVAL,
+                                  "%s: parameter %d has unknown type %d", what,
+                                  idx, (int)v->type);
+        }
+        if (rc != SQLITE_OK)
+            return dimple__sqlerr(db, rc, what);
+    }
+    return DIMPLE_OK;
+}
+
+static void column_value(sqlite3_stmt *st, int i, dimple_value *v)
+{
+    memset(v, 0, sizeof *v);
+    v->type = (dimple_type)sqlite3_column_type(st, i);
+    switch (v->type) {
+    case DIMPLE_INTEGER: v->i = sqlite3_column_int64(st, i); break;
+    case DIMPLE_REAL: v->r = sqlite3_column_double(st, i); break;
+    case DIMPLE_TEXT:
+        v->p = sqlite3_column_text(st, i);
+        v->n = (size_t)sqlite3_column_bytes(st, i);
+        break;
+    case DIMPLE_BLOB:
+        v->p = sqlite3_column_blob(st, i);
+        v->n = (size_t)sqlite3_column_bytes(st, i);
+        break;
+    default: v->type = DIMPLE_NULL;
+    }
+}
+
+/* Run sql. single: exactly one statement required. A callback's non-zero
+ * return stops and is returned (its error, if it set one, is kept). */
+static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
+                     size_t n_params, int single, dimple_row_cb cb,
+                     void *payload)
+{
+    const char *tail = sql;
+    const char **names = NULL;
+    dimple_value *vals = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = DIMPLE_OK, first = 1;
+    char what[128];
+    if (!sql)
+        return dimple__seterr(db, DIMPLE_EINVAL, "no SQL given");
+    if (n_params && !params)
+        return dimple__seterr(db, DIMPLE_EINVAL, "params is NULL");
+    while (*tail) {
+        const char *next = NULL;
+        int ncol;
+        snippet(what, sizeof what, tail);
+        rc = sqlite3_prepare_v2(db->sql, tail, -1, &st, &next);
+        if (rc != SQLITE_OK) {
+            rc = dimple__sqlerr(db, rc, what);
+            goto out;
+        }
+        if (!st) { /* only spaces or comments left */
+            if (!next || next == tail)
+                break;
+            tail = next;
+            continue;
+        }
+        if ((single || n_params) && first && !only_space(next)) {
+            rc = dimple__seterr(db, DIMPLE_EINVAL,
+                                "%s: %s takes exactly one statement", what,
+                                single ? "this call" : "SQL with parameters");
+            goto out;
+        }
+        if ((rc = bind_all(db, st, params, first ? n_params : 0, what)) < 0)
+            goto out;
+        ncol = sqlite3_column_count(st);
+        free(names);
+        free(vals);
+        names = calloc((size_t)ncol + 1, sizeof *names);
+        vals = calloc((size_t)ncol + 1, sizeof *vals);
+        if (!names || !vals) {
+            rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (int i = 0; i < ncol; i++)
+            names[i] = sqlite3_column_name(st, i);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (!cb)
+                continue;
+            for (int i = 0; i < ncol; i++)
+                column_value(st, i, &vals[i]);
+            dimple__ok(db);
+            rc = cb(payload, ncol, names, vals);
+            if (rc != 0) {
+                if (rc < 0 && db->errcode == DIMPLE_OK)
+                    dimple__seterr(db, rc, "%s: stopped by the row callback "
+                                   "(%s)", what, dimple_errstr(rc));
+                goto out;
+            }
+        }
+        if (rc != SQLITE_DONE) {
+            rc = dimple__sqlerr(db, rc, what);
+            goto out;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        first = 0;
+        tail = next ? next : "";
+    }
+    if (first && single) {
+        rc = dimple__seterr(db, DIMPLE_EINVAL, "no SQL statement given");
+        goto out;
+    }
+    rc = dimple__ok(db);
+out:
+    sqlite3_finalize(st);
+    free(names);
+    free(vals);
+    return rc;
+}
+
+int dimple_exec(dimple *db, const char *sql, const dimple_value *params,
+                size_t n_params, dimple_row_cb cb, void *payload)
+{
+    int rc;
+    if (!db)
+        return DIMPLE_EINVAL;
+    if ((rc = need_sql(db)) < 0)
+        return rc;
+    rc = exec_impl(db, sql, params, n_params, 0, cb, payload);
+    return dimple__finish(db, rc);
+}
+
+typedef struct json_rows {
+    dimple_buf b;
+    int n;
+} json_rows;
+
+static int json_row_cb(void *payload, int n, const char *const *names,
+                       const dimple_value *values)
+{
+    json_rows *j = payload;
+    if ((j->n++ && dimple_buf__append(&j->b, ",", 1) < 0) ||
+        dimple_json__row(&j->b, n, names, values) < 0)
+        return DIMPLE_ENOMEM;
+    return 0;
+}
+
+int dimple_query_json(dimple *db, const char *sql, const dimple_value *params,
+                      size_t n_params, char **json_out)
+{
+    json_rows j = {{0}, 0};
+    int rc;
+    if (!db)
+        return DIMPLE_EINVAL;
+    if (!json_out)
+        return dimple__seterr(db, DIMPLE_EINVAL, "json_out is NULL");
+    *json_out = NULL;
+    if ((rc = need_sql(db)) < 0)
+        return rc;
+    if (dimple_buf__append(&j.b, "[", 1) < 0) {
+        rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = exec_impl(db, sql, params, n_params, 1, json_row_cb, &j);
+    if (rc == DIMPLE_ENOMEM && db->errcode == DIMPLE_OK)
+        rc = dimple__seterr(db, rc, "out of memory");
+    if (rc < 0)
+        goto out;
+    if (dimple_buf__append(&j.b, "]", 1) < 0) {
+        rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+        goto out;
+    }
+    *json_out = (char *)j.b.p;
+    j.b.p = NULL;
+    rc = DIMPLE_OK;
+out:
+    dimple_buf__free(&j.b);
+    return dimple__finish(db, rc);
+}
+
+char *dimple_row_json(int n, const char *const *names,
+                      const dimple_value *values)
+{
+    dimple_buf b = {0};
+    if (dimple_json__row(&b, n, names, values) < 0) {
+        dimple_buf__free(&b);
+        return NULL;
+    }
+    return (char *)b.p;
+}
+
+void dimple_free(void *p)
+{
+    free(p);
+}
+
+sqlite3 *dimple_sqlite(dimple *db)
+{
+    return db ? db->sql : NULL;
+}
+
+dimple_value dimple_int(int64_t v)
+{
+    dimple_value x = {.type = DIMPLE_INTEGER, .i = v};
+    return x;
+}
+
+dimple_value dimple_real(double v)
+{
+    dimple_value x = {.type = DIMPLE_REAL, .r = v};
+    return x;
+}
+
+dimple_value dimple_text(const char *s)
+{
+    dimple_value x = {.type = s ? DIMPLE_TEXT : DIMPLE_NULL,
+                      .p = s,
+                      .n = s ? strlen(s) : 0};
+    return x;
+}
+
+dimple_value dimple_blob(const void *p, size_t n)
+{
+    dimple_value x = {.type = DIMPLE_BLOB, .p = p, .n = n};
+    return x;
+}
+
+dimple_value dimple_null(void)
+{
+    dimple_value x = {.type = DIMPLE_NULL};
+    return x;
+}
+
+/* ------------------------------------------------------------ migrations */
+
+static int user_version(dimple *db, int *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db->sql, "PRAGMA user_version", -1, &st,
+                                NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        rc = dimple__sqlerr(db, rc, "reading PRAGMA user_version");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    *out = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return DIMPLE_OK;
+}
+
+int dimple_schema_version(dimple *db, int *out)
+{
+    int rc;
+    if (!db || !out)
+        return DIMPLE_EINVAL;
+    if ((rc = need_sql(db)) < 0 || (rc = user_version(db, out)) < 0)
+        return rc;
+    return dimple__ok(db);
+}
+
+/* names[i] names migration i+1 in messages (a file), or NULL (index). */
+static int migrate_run(dimple *db, const char *const *sqls,
+                       const char *const *names, size_t n)
+{
+    int version, rc;
+    char label[4200];
+    if ((rc = user_version(db, &version)) < 0)
+        return rc;
+    if (version < 0 || (size_t)version > n)
+        return dimple__seterr(db, DIMPLE_ESCHEMA,
+                              "database %s is at schema version %d, newer "
+                              "than the %zu migration%s given",
+                              db->path, version, n, n == 1 ? "" : "s");
+    for (size_t i = (size_t)version; i < n; i++) {
+        char *err = NULL, bump[64];
+        if (names)
+            snprintf(label, sizeof label, "migration %zu (%s)", i + 1,
+                     names[i]);
+        else
+            snprintf(label, sizeof label, "migration %zu (index %zu)", i + 1,
+                     i);
+        if (!sqls[i])
+            return dimple__seterr(db, DIMPLE_EINVAL, "%s is NULL", label);
+        rc = sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return dimple__sqlerr(db, rc, label);
+        rc = sqlite3_exec(db->sql, sqls[i], NULL, NULL, &err);
+        if (rc == SQLITE_OK) {
+            snprintf(bump, sizeof bump, "PRAGMA user_version = %zu", i + 1);
+            rc = sqlite3_exec(db->sql, bump, NULL, NULL, &err);
+        }
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(db->sql, "COMMIT", NULL, NULL, &err);
+        if (rc != SQLITE_OK) {
+            int code = dimple__sqlite_code(rc);
+            dimple__seterr(db, code == DIMPLE_EBUSY ? code : DIMPLE_ESQL,
+                           "%s failed, rolled back: %s", label,
+                           err ? err : sqlite3_errmsg(db->sql));
+            sqlite3_free(err);
+            if (!sqlite3_get_autocommit(db->sql))
+                sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+            return db->errcode;
+        }
+    }
+    if ((rc = dimple_track__refresh(db)) < 0)
+        return rc;
+    return dimple__ok(db);
+}
+
+int dimple_migrate(dimple *db, const char *const *migrations, size_t n)
+{
+    int rc;
+    if (!db)
+        return DIMPLE_EINVAL;
+    if (n && !migrations)
+        return dimple__seterr(db, DIMPLE_EINVAL, "migrations is NULL");
+    if ((rc = need_sql(db)) < 0)
+        return rc;
+    rc = migrate_run(db, migrations, NULL, n);
+    return dimple__finish(db, rc);
+}
+
+typedef struct mig_file {
+    long num;
+    char *name; /* dir/NNN_name.sql */
+    char *sql;
+} mig_file;
+
+static int cmp_mig(const void *a, const void *b)
+{
+    const mig_file *x = a, *y = b;
+    if (x->num != y->num)
+        return x->num < y->num ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int read_file(dimple *db, const char *path, char **out)
+{
+    FILE *f = fopen(path, "rb");
+    dimple_buf b = {0};
+    char chunk[8192];
+    size_t n;
+    int rc = DIMPLE_OK;
+    *out = NULL;
+    if (!f)
+        return dimple__seterr(db, DIMPLE_EIO, "cannot read %s: %s", path,
+                              strerror(errno));
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (dimple_buf__append(&b, chunk, n) < 0) {
+            rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+            goto out;
+        }
+    if (ferror(f)) {
+        rc = dimple__seterr(db, DIMPLE_EIO, "cannot read %s", path);
+        goto out;
+    }
+    if (!b.p && dimple_buf__append(&b, " ", 1) < 0) {
+        rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+        goto out;
+    }
+    *out = (char *)b.p;
+    b.p = NULL;
+out:
+    dimple_buf__free(&b);
+    fclose(f);
+    return rc;
+}
+
+int dimple_migrate_dir(dimple *db, const char *dir)
+{
+    DIR *d = NULL;
+    struct dirent *e;
+    mig_file *files = NULL;
+    const char **sqls = NULL, **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    if (!db)
+        return DIMPLE_EINVAL;
+    if (!dir)
+        return dimple__seterr(db, DIMPLE_EINVAL, "no migrations folder");
+    if ((rc = need_sql(db)) < 0)
+        return rc;
+    d = opendir(dir);
+    if (!d) {
+        rc = dimple__seterr(db, DIMPLE_EIO,
+                            "cannot read migrations folder %s: %s", dir,
+                            strerror(errno));
+        goto out;
+    }
+    while ((e = readdir(d))) {
+        const char *nm = e->d_name;
+        size_t len = strlen(nm);
+        char *end;
+        long num;
+        if (nm[0] == '.' || len < 4 || strcmp(nm + len - 4, ".sql") != 0)
+            continue; /* README and the like are not migrations */
+        errno = 0;
+        num = isdigit((unsigned char)nm[0]) ? strtol(nm, &end, 10) : -1;
+        if (num < 1 || errno || *end != '_') {
+            rc = dimple__seterr(db, DIMPLE_EINVAL,
+                                "%s/%s: not named NNN_name.sql (NNN = 1, 2, "
+                                "...)",
+                                dir, nm);
+            goto out;
+        }
+        if (n == cap) {
+            mig_file *p;
+            cap = cap ? cap * 2 : 16;
+            p = realloc(files, cap * sizeof *p);
+            if (!p) {
+                rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+                goto out;
+            }
+            files = p;
+        }
+        files[n].num = num;
+        files[n].sql = NULL;
+        files[n].name = malloc(strlen(dir) + len + 2);
+        if (!files[n].name) {
+            rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+            goto out;
+        }
+        sprintf(files[n].name, "%s/%s", dir, nm);
+        n++;
+    }
+    if (n)
+        qsort(files, n, sizeof *files, cmp_mig);
+    for (size_t i = 0; i < n; i++) {
+        if (i && files[i].num == files[i - 1].num) {
+            rc = dimple__seterr(db, DIMPLE_EINVAL,
+                                "%s: two migrations numbered %ld: %s and %s",
+                                dir, files[i].num, files[i - 1].name,
+                                files[i].name);
+            goto out;
+        }
+        if (files[i].num != (long)i + 1) {
+            rc = dimple__seterr(db, DIMPLE_EINVAL,
+                                "%s: migration %zu is missing (found %s "
+                                "next)",
+                                dir, i + 1, files[i].name);
+            goto out;
+        }
+    }
+    sqls = calloc(n + 1, sizeof *sqls);
+    names = calloc(n + 1, sizeof *names);
+    if (!sqls || !names) {
+        rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = read_file(db, files[i].name, &files[i].sql)) < 0)
+            goto out;
+        sqls[i] = files[i].sql;
+        names[i] = files[i].name;
+    }
+    rc = migrate_run(db, sqls, names, n);
+out:
+    if (d)
+        closedir(d);
+    for (size_t i = 0; i < n; i++) {
+        free(files[i].name);
+        free(files[i].sql);
+    }
+    free(files);
+    free(sqls);
+    free(names);
+    return dimple__finish(db, rc);
+}

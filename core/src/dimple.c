@@ -1,7 +1,324 @@
-/* dimple.c — placeholder; the foundation issue writes the handle. */
+/*
+ * dimple.c — the handle: open (configuration, database, plugins, modules
+ * in the order internal.h states), close, errors, small accessors.
+ */
 #include "internal.h"
+
+#include "config.h"
+#include "loader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_BUSY_MS 5000
+
+enum {
+    OPENED_TRACK = 1u,
+    OPENED_LIVE = 2u,
+    OPENED_SYNC = 4u
+};
 
 const char *dimple_version(void)
 {
     return DIMPLE_VERSION;
+}
+
+int dimple__seterr(dimple *db, int code, const char *fmt, ...)
+{
+    va_list ap;
+    if (!db)
+        return code;
+    db->errcode = code;
+    va_start(ap, fmt);
+    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int dimple__ok(dimple *db)
+{
+    if (db) {
+        db->errcode = DIMPLE_OK;
+        strcpy(db->errmsg, "ok");
+    }
+    return DIMPLE_OK;
+}
+
+int dimple__finish(dimple *db, int rc)
+{
+    int code;
+    char *msg;
+    if (!db || !db->sql || !(db->opened & OPENED_LIVE))
+        return rc;
+    code = db->errcode;
+    msg = strdup(db->errmsg);
+    dimple_live__flush(db);
+    db->errcode = code;
+    if (msg) {
+        snprintf(db->errmsg, sizeof db->errmsg, "%s", msg);
+        free(msg);
+    }
+    return rc;
+}
+
+const char *dimple_errmsg(const dimple *db)
+{
+    if (!db)
+        return "out of memory (no handle)";
+    return db->errmsg[0] ? db->errmsg : "ok";
+}
+
+int dimple_errcode(const dimple *db)
+{
+    return db ? db->errcode : DIMPLE_ENOMEM;
+}
+
+const char *dimple_errstr(int code)
+{
+    switch (code) {
+    case DIMPLE_OK: return "DIMPLE_OK";
+    case DIMPLE_ERROR: return "DIMPLE_ERROR";
+    case DIMPLE_ENOMEM: return "DIMPLE_ENOMEM";
+    case DIMPLE_EINVAL: return "DIMPLE_EINVAL";
+    case DIMPLE_ENOTFOUND: return "DIMPLE_ENOTFOUND";
+    case DIMPLE_EEXISTS: return "DIMPLE_EEXISTS";
+    case DIMPLE_EIO: return "DIMPLE_EIO";
+    case DIMPLE_EAUTH: return "DIMPLE_EAUTH";
+    case DIMPLE_ECONFLICT: return "DIMPLE_ECONFLICT";
+    case DIMPLE_EBUSY: return "DIMPLE_EBUSY";
+    case DIMPLE_ECONFIG: return "DIMPLE_ECONFIG";
+    case DIMPLE_EPLUGIN: return "DIMPLE_EPLUGIN";
+    case DIMPLE_ECORRUPT: return "DIMPLE_ECORRUPT";
+    case DIMPLE_ESQL: return "DIMPLE_ESQL";
+    case DIMPLE_EFORMAT: return "DIMPLE_EFORMAT";
+    case DIMPLE_ESCHEMA: return "DIMPLE_ESCHEMA";
+    }
+    return "DIMPLE_E(unknown)";
+}
+
+static dimple *alloc_handle(void)
+{
+    dimple *db = calloc(1, sizeof *db);
+    if (db) {
+        dimple__ok(db);
+        db->busy_timeout_ms = DEFAULT_BUSY_MS;
+    }
+    return db;
+}
+
+/* The [dimple] and [sync] keys the core reads or validates for others. */
+static int read_core_keys(dimple *db, int need_database)
+{
+    const dimple_config *cfg = db->conf;
+    const char *v;
+    int64_t n;
+    int rc;
+    v = dimple_config__get(cfg, "dimple", "database");
+    if (!v || !*v) {
+        if (need_database)
+            return dimple__seterr(db, DIMPLE_ECONFIG,
+                                  "%s: [dimple] database = FILE is not set",
+                                  dimple_config__path(cfg));
+    } else if (strcmp(v, ":memory:") == 0 || strncmp(v, "file:", 5) == 0) {
+        db->path = strdup(v); /* SQLite names, not files to resolve */
+    } else {
+        db->path = dimple_config__resolve(cfg, v);
+    }
+    v = dimple_config__get(cfg, "dimple", "tables");
+    db->tables = strdup(v ? v : "*");
+    v = dimple_config__get(cfg, "dimple", "plugin_dir");
+    if (v && *v)
+        db->plugin_dir = dimple_config__resolve(cfg, v);
+    v = dimple_config__get(cfg, "dimple", "migrations");
+    if (v && *v)
+        db->migrations_dir = dimple_config__resolve(cfg, v);
+    if ((v && !db->migrations_dir) || !db->tables ||
+        (dimple_config__get(cfg, "dimple", "database") && !db->path))
+        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+    if ((rc = dimple_config__int(db, "dimple", "busy_timeout_ms",
+                                 DEFAULT_BUSY_MS, 0, 3600000, &n)) < 0)
+        return rc;
+    db->busy_timeout_ms = (int)n;
+    /* Consumed by other modules; validated here so `config check` and
+     * every open report a bad value at once. */
+    if ((rc = dimple_config__int(db, "dimple", "max_clock_skew", 0, 0,
+                                 INT64_C(1) << 42, &n)) < 0 ||
+        (rc = dimple_config__int(db, "sync", "batch_max_changes", 1, 1,
+                                 INT64_C(1) << 31, &n)) < 0 ||
+        (rc = dimple_config__int(db, "sync", "batch_max_bytes", 1, 1,
+                                 INT64_C(1) << 40, &n)) < 0)
+        return rc;
+    return DIMPLE_OK;
+}
+
+static int open_modules(dimple *db)
+{
+    int rc;
+    if ((rc = dimple_track__open(db)) < 0)
+        return rc;
+    db->opened |= OPENED_TRACK;
+    if ((rc = dimple_live__open(db)) < 0)
+        return rc;
+    db->opened |= OPENED_LIVE;
+    if ((rc = dimple_sync__open(db)) < 0)
+        return rc;
+    db->opened |= OPENED_SYNC;
+    return DIMPLE_OK;
+}
+
+/* db_only: open by path (no configuration). check: configuration and
+ * plugins only, no database. */
+static int open_conf(dimple **out, const char *conf_path, int check)
+{
+    dimple *db = alloc_handle();
+    int rc;
+    *out = db;
+    if (!db)
+        return DIMPLE_ENOMEM;
+    if (!conf_path || !*conf_path)
+        return dimple__seterr(db, DIMPLE_EINVAL, "no configuration file given");
+    if (!(db->conf_path = strdup(conf_path)))
+        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+    if ((rc = dimple_config__load(db, conf_path, &db->conf)) < 0 ||
+        (rc = read_core_keys(db, 1)) < 0)
+        return rc;
+    /* Plugins first: a bad plugin section must not leave a new, empty
+     * database file behind. */
+    if ((rc = dimple_loader__open_all(db)) < 0)
+        return rc;
+    if (!check && (rc = dimple_db__open(db)) < 0)
+        return rc;
+    if (!check && (rc = open_modules(db)) < 0)
+        return rc;
+    return dimple__ok(db);
+}
+
+int dimple_open(dimple **out, const char *conf_path)
+{
+    if (!out)
+        return DIMPLE_EINVAL;
+    return open_conf(out, conf_path, 0);
+}
+
+int dimple_config_check(dimple **out, const char *conf_path)
+{
+    if (!out)
+        return DIMPLE_EINVAL;
+    return open_conf(out, conf_path, 1);
+}
+
+int dimple_open_path(dimple **out, const char *db_path,
+                     const dimple_options *opts)
+{
+    dimple_options o = {0};
+    dimple *db;
+    int rc;
+    if (!out)
+        return DIMPLE_EINVAL;
+    *out = db = alloc_handle();
+    if (!db)
+        return DIMPLE_ENOMEM;
+    if (opts) {
+        /* An older caller's smaller struct: the rest stays zero. */
+        size_t n = opts->size && opts->size < sizeof o ? opts->size
+                                                        : sizeof o;
+        memcpy(&o, opts, n);
+    }
+    if (!db_path || !*db_path)
+        return dimple__seterr(db, DIMPLE_EINVAL, "no database path given");
+    if (o.busy_timeout_ms < 0)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "busy_timeout_ms must not be negative");
+    db->path = strdup(db_path);
+    db->tables = strdup(o.tables ? o.tables : "*");
+    if (!db->path || !db->tables)
+        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+    if (o.busy_timeout_ms)
+        db->busy_timeout_ms = o.busy_timeout_ms;
+    db->read_only = o.read_only != 0;
+    if ((rc = dimple_db__open(db)) < 0 || (rc = open_modules(db)) < 0)
+        return rc;
+    return dimple__ok(db);
+}
+
+void dimple_close(dimple *db)
+{
+    if (!db)
+        return;
+    if (db->opened & OPENED_SYNC)
+        dimple_sync__close(db);
+    if (db->opened & OPENED_LIVE)
+        dimple_live__close(db);
+    if (db->opened & OPENED_TRACK)
+        dimple_track__close(db);
+    db->opened = 0;
+    dimple_loader__close_all(db);
+    dimple_db__close(db);
+    dimple_config__free(db->conf);
+    free(db->path);
+    free(db->conf_path);
+    free(db->tables);
+    free(db->plugin_dir);
+    free(db->migrations_dir);
+    free(db);
+}
+
+void dimple_set_logger(dimple *db, dimple_log_cb cb, void *payload)
+{
+    if (!db)
+        return;
+    db->logger = cb;
+    db->logger_payload = cb ? payload : NULL;
+}
+
+const char *dimple_db_path(const dimple *db)
+{
+    return db ? db->path : NULL;
+}
+
+const char *dimple_tables(const dimple *db)
+{
+    return db && db->tables ? db->tables : "";
+}
+
+const char *dimple_migrations_dir(const dimple *db)
+{
+    return db ? db->migrations_dir : NULL;
+}
+
+const char *dimple_plugin_role(const dimple *db, size_t i)
+{
+    const dimple_instance *fixed[3];
+    size_t n = 0;
+    if (!db)
+        return NULL;
+    if (db->storage)
+        fixed[n++] = db->storage;
+    if (db->cipher)
+        fixed[n++] = db->cipher;
+    if (db->resolver)
+        fixed[n++] = db->resolver;
+    if (i < n)
+        return fixed[i]->role;
+    i -= n;
+    return i < db->n_notifiers ? db->notifiers[i]->role : NULL;
+}
+
+const char *dimple_plugin_in_use(const dimple *db, const char *role)
+{
+    const dimple_instance *inst = NULL;
+    if (!db || !role)
+        return NULL;
+    if (strcmp(role, "storage") == 0)
+        inst = db->storage;
+    else if (strcmp(role, "cipher") == 0)
+        inst = db->cipher;
+    else if (strcmp(role, "resolver") == 0)
+        inst = db->resolver;
+    else
+        for (size_t k = 0; k < db->n_notifiers && !inst; k++)
+            if (strcmp(db->notifiers[k]->role, role) == 0)
+                inst = db->notifiers[k];
+    return inst ? inst->plugin->name : NULL;
 }

@@ -35,6 +35,7 @@ typedef struct dimple_instance {
     void *self;       /* the plugin's instance */
     dimple_host host; /* handed to the plugin; ctx = this instance */
     struct dimple *db;
+    dimple_store store; /* cipher: the storage view given to attach() */
 } dimple_instance;
 
 struct dimple {
@@ -50,9 +51,22 @@ struct dimple {
 
     dimple_instance *storage;  /* NULL if none configured */
     dimple_instance *cipher;   /* NULL if none configured */
-    dimple_instance *resolver; /* always set after open (lww default) */
+    dimple_instance *resolver; /* [resolver], or NULL: sync creates the
+                                  default lww lazily (loader.h) */
     dimple_instance **notifiers;
     size_t n_notifiers;
+
+    /* Foundation bookkeeping (dimple.c, loader.c, remote.c). */
+    char *migrations_dir;      /* [dimple] migrations, resolved, or NULL */
+    int busy_timeout_ms;
+    int read_only;
+    uint64_t remote_requests;  /* storage calls made (remote.c) */
+    int plugin_err;            /* set when a plugin reported an error
+                                  through its host table during a call */
+    unsigned opened;           /* OPENED_* bits of the hooks that ran
+                                  (dimple.c): close only what opened */
+    dimple_log_cb logger;      /* dimple_set_logger(); NULL: nowhere */
+    void *logger_payload;
 
     struct dimple_track *track;
     struct dimple_live *live;
@@ -70,6 +84,15 @@ int dimple__ok(dimple *db);
 int dimple__sqlite_code(int rc);
 /* dimple__seterr with "<what>: <sqlite3_errmsg>" and the mapped code. */
 int dimple__sqlerr(dimple *db, int rc, const char *what);
+
+/* db.c: open db->path (WAL, foreign_keys=ON, busy timeout; read_only
+ * honoured) into db->sql / close it. */
+int dimple_db__open(dimple *db);
+void dimple_db__close(dimple *db);
+/* The end of every public call that may have written: runs
+ * dimple_live__flush(db) and returns rc with db's error as it was before
+ * the flush (a live callback cannot clobber the call's own result). */
+int dimple__finish(dimple *db, int rc);
 
 /*
  * Module hooks, called by dimple.c in this order:

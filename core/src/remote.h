@@ -33,6 +33,10 @@ int dimple_remote__list(dimple *db, const char *prefix, const char *start_after,
                         unsigned flags, dimple_list_cb cb, void *payload);
 int dimple_remote__remove(dimple *db, const char *key);
 
+/* A dimple_store view of db's storage (for a cipher's attach()): every
+ * call goes through the dimple_remote__* functions above (ctx = db). */
+void dimple_remote__store(dimple *db, dimple_store *out);
+
 /* Storage requests made through this handle since open. */
 uint64_t dimple_remote__requests(const dimple *db);
 

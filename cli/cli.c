@@ -1,0 +1,69 @@
+/*
+ * cli.c — helpers every command shares (see cli.h).
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One line: newlines in a message become spaces. */
+static void vfail(const char *fmt, va_list ap)
+{
+    char msg[4096];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fflush(stdout);
+    fprintf(stderr, "dimple: %s\n", msg);
+}
+
+int cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+int cli_fail_db(dimple *db)
+{
+    return cli_fail("%s", dimple_errmsg(db));
+}
+
+int cli_usage_error(const cli_command *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(fmt, ap);
+    va_end(ap);
+    if (c)
+        fprintf(stderr, "usage: dimple %s\n", c->usage);
+    return 2;
+}
+
+int cli_open(dimple **db)
+{
+    int rc = dimple_open(db, cli_conf_path());
+    if (rc < 0) {
+        cli_fail_db(*db);
+        dimple_close(*db);
+        *db = NULL;
+        return 1;
+    }
+    return 0;
+}
+
+int cli_print_row(int n, const char *const *names,
+                  const dimple_value *values)
+{
+    char *json = dimple_row_json(n, names, values);
+    if (!json)
+        return cli_fail("out of memory");
+    fputs(json, stdout);
+    fputc('\n', stdout);
+    dimple_free(json);
+    return 0;
+}

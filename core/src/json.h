@@ -1,0 +1,32 @@
+/*
+ * json.h — the JSON encoding of SQLite values and rows (internal; json.c),
+ * shared by dimple_query_json/dimple_row_json, the CLI and other modules.
+ *
+ * Encoding: INTEGER as a number, or as a string beyond +-2^53 (JavaScript's
+ * exact range); REAL as a number that reads back as a real, bit-exact
+ * (1.0 prints "1.0"; +-infinity as +-1e999); TEXT as a string (invalid
+ * UTF-8 bytes become U+FFFD); NULL as null; BLOB as {"$blob":"<base64>"}.
+ */
+#ifndef DIMPLE_JSON_H
+#define DIMPLE_JSON_H
+
+#include "remote.h" /* dimple_buf */
+
+/* Append a JSON string literal of s[0..n) to b. */
+int dimple_json__str(dimple_buf *b, const char *s, size_t n);
+/* Append one value. */
+int dimple_json__value(dimple_buf *b, const dimple_value *v);
+/* Append one row as an object, keys in column order. */
+int dimple_json__row(dimple_buf *b, int n, const char *const *names,
+                     const dimple_value *values);
+/* The shortest "%.*g" text of d that reads back bit-exact, with ".0"
+ * added when it would read as an integer. out needs 32 bytes. */
+void dimple_json__real(double d, char out[32]);
+
+/* Standard base64 (RFC 4648, with padding). encode appends to b. decode
+ * returns a malloc'd buffer in *out (*n bytes), or DIMPLE_ECORRUPT. */
+int dimple_base64__encode(dimple_buf *b, const void *p, size_t n);
+int dimple_base64__decode(const char *s, size_t len, unsigned char **out,
+                          size_t *n);
+
+#endif /* DIMPLE_JSON_H */

@@ -1,0 +1,246 @@
+/*
+ * test_config.c — dimple.conf parsing: a good file, ${VAR}, and every error
+ * with its file:line (config.c).
+ */
+#include "../test.h"
+#include "config.h"
+#include "util.h"
+
+static dimple *db; /* receives error messages */
+
+/* Load text as a conf file; returns the rc and keeps the config in *out. */
+static int load(const char *text, dimple_config **out)
+{
+    const char *path = write_tmp("t.conf", "%s", text);
+    return dimple_config__load(db, path, out);
+}
+
+static int load_err(const char *text)
+{
+    dimple_config *cfg = NULL;
+    int rc = load(text, &cfg);
+    dimple_config__free(cfg);
+    return rc;
+}
+
+TEST(good_file)
+{
+    dimple_config *cfg = NULL;
+    const dimple_kv *kv;
+    setenv("DIMPLE_TEST_SECRET", "s3cr3t", 1);
+    CHECK_RC(load("; comment\n"
+                  "# another comment\n"
+                  "[dimple]\n"
+                  "database   = todo.db      ; inline comment\n"
+                  "tables     = Todo, Tag\n"
+                  "busy_timeout_ms = 250\n"
+                  "max_clock_skew = 60000\n"
+                  "[sync]\n"
+                  "batch_max_changes = 100\n"
+                  "[storage]\n"
+                  "plugin = file\n"
+                  "path   = /tmp/x\n"
+                  "fsync  = off\n"
+                  "[cipher]\n"
+                  "plugin     = age\n"
+                  "passphrase = ${DIMPLE_TEST_SECRET}-and-$literal\n"
+                  "[notifier.log]\n"
+                  "plugin = jsonl\n"
+                  "path = -\n"
+                  "[notifier.hook-2]\n"
+                  "plugin = webhook\n",
+                  &cfg),
+             DIMPLE_OK);
+    CHECK(cfg != NULL);
+    CHECK_STR(dimple_config__get(cfg, "dimple", "database"), "todo.db");
+    CHECK_STR(dimple_config__get(cfg, "dimple", "tables"), "Todo, Tag");
+    CHECK(dimple_config__line(cfg, "dimple", "database") == 4);
+    CHECK_STR(dimple_config__get(cfg, "storage", "plugin"), "file");
+    CHECK(dimple_config__line(cfg, "storage", "plugin") == 11);
+    kv = dimple_config__section(cfg, "storage");
+    /* plugin is not passed to create(); the rest in file order */
+    CHECK(kv && kv[0].key && strcmp(kv[0].key, "path") == 0);
+    CHECK(kv && kv[0].line == 12);
+    CHECK(kv && kv[1].key && strcmp(kv[1].key, "fsync") == 0);
+    CHECK(kv && kv[2].key == NULL);
+    CHECK_STR(dimple_config__get(cfg, "cipher", "passphrase"),
+              "s3cr3t-and-$literal");
+    CHECK_STR(dimple_config__get(cfg, "notifier.log", "path"), "-");
+    CHECK_STR(dimple_config__section_name(cfg, 0), "dimple");
+    CHECK_STR(dimple_config__section_name(cfg, 5), "notifier.hook-2");
+    CHECK(dimple_config__section_name(cfg, 6) == NULL);
+    CHECK(dimple_config__section(cfg, "resolver") == NULL);
+    CHECK(dimple_config__get(cfg, "dimple", "plugin_dir") == NULL);
+    {
+        char *r = dimple_config__resolve(cfg, "a/b.db");
+        char want[600];
+        snprintf(want, sizeof want, "%s/a/b.db", tmp_dir());
+        CHECK_STR(r, want);
+        free(r);
+        r = dimple_config__resolve(cfg, "/abs.db");
+        CHECK_STR(r, "/abs.db");
+        free(r);
+    }
+    dimple_config__free(cfg);
+}
+
+/* The error rc is ECONFIG and the message starts with path:line. */
+static void expect_err(const char *text, int line, const char *needle)
+{
+    char want[600];
+    CHECK_RC(load_err(text), DIMPLE_ECONFIG);
+    snprintf(want, sizeof want, "%s:%d: ", tmp_path("t.conf"), line);
+    CHECK_CONTAINS(dimple_errmsg(db), want);
+    CHECK_CONTAINS(dimple_errmsg(db), needle);
+}
+
+TEST(errors_name_file_and_line)
+{
+    expect_err("[dimple]\ndatabase = a\n[nosuch]\nx = 1\n", 3,
+               "unknown section [nosuch]");
+    expect_err("[dimple]\ndatabase = a\nfrobnicate = 1\n", 3,
+               "unknown key 'frobnicate' in [dimple]");
+    expect_err("[sync]\nbatch_max_changes = 5\nspeed = 9\n", 3,
+               "unknown key 'speed' in [sync]");
+    expect_err("[dimple]\ndatabase = a\n\ndatabase = b\n", 4,
+               "duplicate key 'database' in [dimple] (first at line 2)");
+    expect_err("[storage]\nplugin = a\nplugin = b\n", 3,
+               "duplicate key 'plugin'");
+    expect_err("[dimple]\ndatabase = a\n[dimple]\n", 3,
+               "duplicate section [dimple]");
+    expect_err("database = a\n", 1, "key 'database' outside a section");
+    expect_err("[dimple]\ndatabase = a\nthis line has no equals sign\n", 3,
+               "syntax error");
+    expect_err("[dimple]\ndatabase = a\n[storage\nplugin = x\n", 3,
+               "syntax error");
+    expect_err("[dimple]\n\n[storage]\npath = /x\n", 3,
+               "[storage] needs plugin = NAME");
+    expect_err("[cipher]\nplugin =\n", 2, "empty plugin name in [cipher]");
+    expect_err("[notifier.]\nplugin = x\n", 1, "unknown section [notifier.]");
+    expect_err("[notifier.a/b]\nplugin = x\n", 1, "unknown section");
+    {
+        char longline[400];
+        char text[500];
+        memset(longline, 'x', sizeof longline - 1);
+        longline[sizeof longline - 1] = '\0';
+        snprintf(text, sizeof text, "[storage]\nplugin = %s\n", longline);
+        expect_err(text, 2, "line longer than");
+    }
+}
+
+TEST(env_vars)
+{
+    unsetenv("DIMPLE_TEST_UNSET");
+    setenv("DIMPLE_TEST_SET", "v", 1);
+    expect_err("[storage]\nplugin = file\npath = /a/${DIMPLE_TEST_UNSET}/b\n",
+               3,
+               "environment variable 'DIMPLE_TEST_UNSET' is not set (key "
+               "'path' in [storage])");
+    expect_err("[storage]\nplugin = file\npath = ${DIMPLE_TEST_SET\n", 3,
+               "unterminated ${");
+    expect_err("[storage]\nplugin = file\npath = ${}\n", 3,
+               "bad variable name");
+    expect_err("[storage]\nplugin = file\npath = ${A-B}\n", 3,
+               "bad variable name");
+    {
+        dimple_config *cfg = NULL;
+        setenv("DIMPLE_TEST_EMPTY", "", 1);
+        CHECK_RC(load("[storage]\nplugin = ${DIMPLE_TEST_SET}x\n"
+                      "path = a${DIMPLE_TEST_EMPTY}b${DIMPLE_TEST_SET}\n",
+                      &cfg),
+                 DIMPLE_OK);
+        CHECK_STR(dimple_config__get(cfg, "storage", "plugin"), "vx");
+        CHECK_STR(dimple_config__get(cfg, "storage", "path"), "abv");
+        dimple_config__free(cfg);
+    }
+}
+
+TEST(secrets_stay_out_of_messages)
+{
+    setenv("DIMPLE_TEST_PASS", "hunter2", 1);
+    CHECK_RC(load_err("[dimple]\ndatabase = a\npassword = hunter2\n"),
+             DIMPLE_ECONFIG);
+    CHECK(strstr(dimple_errmsg(db), "hunter2") == NULL);
+    CHECK_RC(load_err("[dimple]\ndatabase = a\npassword = hunter2\n"
+                      "password = hunter3\n"),
+             DIMPLE_ECONFIG);
+    CHECK(strstr(dimple_errmsg(db), "hunter") == NULL);
+    CHECK_RC(load_err("[dimple]\nbusy_timeout_ms = ${DIMPLE_TEST_PASS}\n"
+                      "[nosuch]\n"),
+             DIMPLE_ECONFIG);
+    CHECK(strstr(dimple_errmsg(db), "hunter2") == NULL);
+}
+
+TEST(missing_file)
+{
+    dimple_config *cfg = (dimple_config *)1;
+    CHECK_RC(dimple_config__load(db, "/nonexistent/dimple.conf", &cfg),
+             DIMPLE_ECONFIG);
+    CHECK(cfg == NULL);
+    CHECK_CONTAINS(dimple_errmsg(db), "cannot read /nonexistent/dimple.conf");
+}
+
+/* Integer keys are validated when a handle opens, with file:line. */
+TEST(open_validates_core_keys)
+{
+    dimple *h = NULL;
+    char want[600];
+    const char *p = write_tmp("i.conf", "[dimple]\ndatabase = i.db\n"
+                                        "busy_timeout_ms = soon\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
+    snprintf(want, sizeof want, "%s:3: [dimple] busy_timeout_ms must be an "
+                                "integer in 0..3600000", p);
+    CHECK_STR(dimple_errmsg(h), want);
+    CHECK(strstr(dimple_errmsg(h), "soon") == NULL);
+    dimple_close(h);
+
+    p = write_tmp("i.conf", "[dimple]\ndatabase = i.db\n[sync]\n"
+                            "batch_max_bytes = -5\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
+    CHECK_CONTAINS(dimple_errmsg(h), ":4: [sync] batch_max_bytes");
+    dimple_close(h);
+
+    p = write_tmp("i.conf", "[dimple]\ndatabase = i.db\n"
+                            "max_clock_skew = 1.5\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
+    CHECK_CONTAINS(dimple_errmsg(h), ":3: [dimple] max_clock_skew");
+    dimple_close(h);
+
+    p = write_tmp("i.conf", "[dimple]\ntables = *\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
+    CHECK_CONTAINS(dimple_errmsg(h), "[dimple] database = FILE is not set");
+    dimple_close(h);
+
+    /* A relative database resolves against the conf file's folder. */
+    p = write_tmp("i.conf", "[dimple]\ndatabase = sub.db\n"
+                            "max_clock_skew = 5000\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_OK);
+    CHECK_STR(dimple_db_path(h), tmp_path("sub.db"));
+    CHECK_STR(dimple_tables(h), "*");
+    {
+        int64_t skew = 0;
+        CHECK_RC(dimple_config__int(h, "dimple", "max_clock_skew", 1, 0,
+                                    1000000, &skew),
+                 DIMPLE_OK);
+        CHECK(skew == 5000);
+        CHECK_RC(dimple_config__int(h, "sync", "batch_max_changes", 77, 0,
+                                    1000000, &skew),
+                 DIMPLE_OK);
+        CHECK(skew == 77);
+    }
+    dimple_close(h);
+}
+
+int main(void)
+{
+    CHECK_RC(dimple_open_path(&db, ":memory:", NULL), DIMPLE_OK);
+    RUN(good_file);
+    RUN(errors_name_file_and_line);
+    RUN(env_vars);
+    RUN(secrets_stay_out_of_messages);
+    RUN(missing_file);
+    RUN(open_validates_core_keys);
+    dimple_close(db);
+    tmp_cleanup();
+    return test_done();
+}

@@ -1,0 +1,515 @@
+/*
+ * test_batch.c — the batch format v1 (docs/FORMAT.md): exact round trip of
+ * every SQLite value, deterministic bytes, limits, and strict refusal of
+ * corrupt or hostile objects with a message naming the object and member.
+ */
+#include "batch.h"
+#include "test.h"
+
+#include <float.h>
+#include <math.h>
+
+static const uint8_t AUTHOR[16] = {0x01, 0x90, 0xf5, 0xc2, 0, 0, 0x70, 0,
+                                   0x80, 0,    0,    0,    0, 0, 0xa1, 0x1c};
+static const uint8_t OTHER[16] = {0x01, 0x90, 0xf5, 0xc2, 0, 0, 0x70, 0,
+                                  0x80, 0,    0,    0,    0, 0, 0xbe, 0xef};
+
+static void make_id(uint8_t id[16], unsigned seq)
+{
+    memset(id, 0, 16);
+    id[0] = 0x01;
+    id[1] = 0x90;
+    id[5] = 0x10;
+    id[6] = 0x70;
+    id[8] = 0x80;
+    id[12] = (uint8_t)(seq >> 24);
+    id[13] = (uint8_t)(seq >> 16);
+    id[14] = (uint8_t)(seq >> 8);
+    id[15] = (uint8_t)seq;
+}
+
+static int same_value(const dimple_value *a, const dimple_value *b)
+{
+    if (a->type != b->type)
+        return 0;
+    switch (a->type) {
+    case DIMPLE_INTEGER:
+        return a->i == b->i;
+    case DIMPLE_REAL:
+        return memcmp(&a->r, &b->r, sizeof a->r) == 0;
+    case DIMPLE_TEXT:
+    case DIMPLE_BLOB:
+        return a->n == b->n && (a->n == 0 || memcmp(a->p, b->p, a->n) == 0);
+    default:
+        return 1;
+    }
+}
+
+static dimple_value vi(int64_t i)
+{
+    dimple_value v = {.type = DIMPLE_INTEGER, .i = i};
+    return v;
+}
+static dimple_value vr(double r)
+{
+    dimple_value v = {.type = DIMPLE_REAL, .r = r};
+    return v;
+}
+static dimple_value vt(const void *p, size_t n)
+{
+    dimple_value v = {.type = DIMPLE_TEXT, .p = p, .n = n};
+    return v;
+}
+static dimple_value vb(const void *p, size_t n)
+{
+    dimple_value v = {.type = DIMPLE_BLOB, .p = p, .n = n};
+    return v;
+}
+static dimple_value vn(void)
+{
+    dimple_value v = {.type = DIMPLE_NULL};
+    return v;
+}
+
+/* Encode one batch of changes, decode it back. */
+static int roundtrip(const dimple_change *cs, size_t n, dimple_batch *out,
+                     dimple_batch_enc *e)
+{
+    char err[1024];
+    dimple_batch__enc_init(e, AUTHOR, 0, 0);
+    for (size_t i = 0; i < n; i++) {
+        int rc = dimple_batch__enc_add(e, &cs[i]);
+        if (rc != DIMPLE_OK) {
+            printf("# add %zu: %d %s\n", i, rc, e->err);
+            return rc;
+        }
+    }
+    if (dimple_batch__enc_finish(e) != DIMPLE_OK)
+        return -1;
+    int rc = dimple_batch__decode(out, "log/x/y.json", e->p, e->n, AUTHOR,
+                                  cs[0].id, err, sizeof err);
+    if (rc)
+        printf("# decode: %s\n", err);
+    return rc;
+}
+
+TEST(values_round_trip_exactly)
+{
+    static const unsigned char bytes[256] = {0};
+    unsigned char all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (unsigned char)i;
+    (void)bytes;
+    const char nul_text[] = {'a', 0, 'b'};
+    const char bad_utf8[] = {'x', (char)0xc3, (char)0x28, (char)0xff};
+    const char *utf8 = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \"q\" \\ \n\t\x01";
+    dimple_value vals[] = {
+        vi(0), vi(1), vi(-1), vi(INT64_MAX), vi(INT64_MIN),
+        vi(((int64_t)1 << 53) - 1), vi((int64_t)1 << 53),
+        vi(-((int64_t)1 << 53)), vi(-((int64_t)1 << 53) + 1),
+        vr(1.0), vr(0.1), vr(-0.0), vr(0.0), vr(1.0 / 3), vr(DBL_MAX),
+        vr(-DBL_MAX), vr(DBL_MIN), vr(5e-324), vr(INFINITY), vr(-INFINITY),
+        vr(123456789012345678.0), vr(1e300), vr(-2.5e-300),
+        vt("", 0), vt(utf8, strlen(utf8)), vt(nul_text, 3),
+        vt(bad_utf8, 4), vb(all, 256), vb("", 0), vb(all, 1), vb(all, 2),
+        vn(),
+    };
+    size_t nv = sizeof vals / sizeof vals[0];
+    const char *names[64];
+    char namebuf[64][8];
+    for (size_t i = 0; i < nv; i++) {
+        snprintf(namebuf[i], sizeof namebuf[i], "c%zu", i);
+        names[i] = namebuf[i];
+    }
+    dimple_value key[2] = {vi(7), vt("k\xc3\xa9y", 4)};
+    dimple_change c = {.table = "t\"able", .op = DIMPLE_OP_INSERT, .n_key = 2,
+                       .key = key, .n_cols = nv, .col_names = names,
+                       .cols = vals};
+    make_id(c.id, 1);
+    memcpy(c.author, AUTHOR, 16);
+    dimple_batch b;
+    dimple_batch_enc e;
+    CHECK_RC(roundtrip(&c, 1, &b, &e), DIMPLE_OK);
+    CHECK(b.n == 1);
+    if (b.n == 1) {
+        const dimple_change *d = &b.changes[0];
+        CHECK(memcmp(d->id, c.id, 16) == 0);
+        CHECK(memcmp(d->author, AUTHOR, 16) == 0);
+        CHECK_STR(d->table, "t\"able");
+        CHECK(d->op == DIMPLE_OP_INSERT);
+        CHECK(d->n_key == 2 && same_value(&d->key[0], &key[0]) &&
+              same_value(&d->key[1], &key[1]));
+        CHECK(d->n_cols == nv);
+        int all_same = d->n_cols == nv;
+        for (size_t i = 0; all_same && i < nv; i++) {
+            if (strcmp(d->col_names[i], names[i]) != 0 ||
+                !same_value(&d->cols[i], &vals[i])) {
+                printf("# value %zu differs\n", i);
+                all_same = 0;
+            }
+        }
+        CHECK(all_same);
+        /* 1.0 stays REAL, 2^53 stays exact */
+        CHECK(d->cols[9].type == DIMPLE_REAL && d->cols[9].r == 1.0);
+        CHECK(d->cols[6].type == DIMPLE_INTEGER &&
+              d->cols[6].i == ((int64_t)1 << 53));
+        CHECK(signbit(d->cols[11].r));
+    }
+    /* human-readable where JSON is exact */
+    CHECK_CONTAINS(e.p, "\"c0\":0,");
+    CHECK_CONTAINS(e.p, "{\"$int\":\"9223372036854775807\"}");
+    CHECK_CONTAINS(e.p, "{\"$real\":\"1\"}");
+    CHECK_CONTAINS(e.p, "{\"$real\":\"0.1\"}");
+    CHECK_CONTAINS(e.p, "{\"$real\":\"-inf\"}");
+    CHECK_CONTAINS(e.p, "{\"$text\":\"YQBi\"}");
+    dimple_batch__free(&b);
+    dimple_batch__enc_free(&e);
+}
+
+TEST(delete_and_many_changes)
+{
+    dimple_change cs[50];
+    dimple_value keys[50], cols[50];
+    const char *cn[] = {"v"};
+    for (int i = 0; i < 50; i++) {
+        memset(&cs[i], 0, sizeof cs[i]);
+        make_id(cs[i].id, (unsigned)(i + 10));
+        memcpy(cs[i].author, AUTHOR, 16);
+        keys[i] = vi(i);
+        cols[i] = vi(i * 3);
+        cs[i].table = "t";
+        cs[i].n_key = 1;
+        cs[i].key = &keys[i];
+        cs[i].op = i % 3 == 2 ? DIMPLE_OP_DELETE
+                   : i % 3     ? DIMPLE_OP_UPDATE
+                               : DIMPLE_OP_INSERT;
+        if (cs[i].op != DIMPLE_OP_DELETE) {
+            cs[i].n_cols = 1;
+            cs[i].col_names = cn;
+            cs[i].cols = &cols[i];
+        }
+    }
+    dimple_batch b;
+    dimple_batch_enc e;
+    CHECK_RC(roundtrip(cs, 50, &b, &e), DIMPLE_OK);
+    CHECK(b.n == 50);
+    int ok = b.n == 50;
+    for (size_t i = 0; ok && i < 50; i++) {
+        const dimple_change *d = &b.changes[i];
+        ok = d->op == cs[i].op && d->n_cols == cs[i].n_cols &&
+             memcmp(d->id, cs[i].id, 16) == 0 && d->key[0].i == (int64_t)i &&
+             (d->n_cols == 0 || d->cols[0].i == (int64_t)i * 3);
+    }
+    CHECK(ok);
+    /* same changes, same bytes: a re-push rewrites identical content */
+    char *first = malloc(e.n);
+    size_t first_n = e.n;
+    memcpy(first, e.p, e.n);
+    dimple_batch__enc_free(&e);
+    dimple_batch__free(&b);
+    CHECK_RC(roundtrip(cs, 50, &b, &e), DIMPLE_OK);
+    CHECK(e.n == first_n && memcmp(e.p, first, first_n) == 0);
+    free(first);
+    dimple_batch__free(&b);
+    dimple_batch__enc_free(&e);
+}
+
+TEST(limits_split_batches)
+{
+    dimple_change c;
+    dimple_value k = vi(1), v = vt("0123456789", 10);
+    const char *cn[] = {"v"};
+    dimple_batch_enc e;
+    memset(&c, 0, sizeof c);
+    memcpy(c.author, AUTHOR, 16);
+    c.table = "t";
+    c.op = DIMPLE_OP_INSERT;
+    c.n_key = 1;
+    c.key = &k;
+    c.n_cols = 1;
+    c.col_names = cn;
+    c.cols = &v;
+
+    dimple_batch__enc_init(&e, AUTHOR, 3, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        make_id(c.id, i + 1);
+        CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_OK);
+    }
+    make_id(c.id, 4);
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_BATCH_FULL);
+    CHECK(e.count == 3);
+    CHECK_RC(dimple_batch__enc_finish(&e), DIMPLE_OK);
+    dimple_batch__enc_free(&e);
+
+    /* bytes: a change that would pass max_bytes starts the next batch */
+    dimple_batch__enc_init(&e, AUTHOR, 0, 300);
+    int full_at = -1;
+    for (unsigned i = 0; i < 10 && full_at < 0; i++) {
+        make_id(c.id, i + 1);
+        int rc = dimple_batch__enc_add(&e, &c);
+        if (rc == DIMPLE_BATCH_FULL)
+            full_at = (int)i;
+    }
+    CHECK(full_at > 0);
+    CHECK_RC(dimple_batch__enc_finish(&e), DIMPLE_OK);
+    CHECK(e.n <= 300);
+    dimple_batch__enc_free(&e);
+
+    /* a single change over max_bytes goes alone */
+    dimple_batch__enc_init(&e, AUTHOR, 0, 20);
+    make_id(c.id, 1);
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_OK);
+    make_id(c.id, 2);
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_BATCH_FULL);
+    dimple_batch__enc_free(&e);
+
+    /* refused: NaN, ids not increasing, another author, oversized value */
+    dimple_batch__enc_init(&e, AUTHOR, 0, 0);
+    dimple_value nan = vr(NAN);
+    c.cols = &nan;
+    make_id(c.id, 5);
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_EINVAL);
+    CHECK_CONTAINS(e.err, "NaN");
+    c.cols = &v;
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_OK);
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_EINVAL);
+    CHECK_CONTAINS(e.err, "increase");
+    make_id(c.id, 6);
+    memcpy(c.author, OTHER, 16);
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_EINVAL);
+    memcpy(c.author, AUTHOR, 16);
+    dimple_value huge = vb(NULL, DIMPLE_BATCH_MAX_VALUE + 1);
+    huge.p = "";
+    huge.n = DIMPLE_BATCH_MAX_VALUE + 1; /* never read: refused by size */
+    c.cols = &huge;
+    CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_EINVAL);
+    CHECK_CONTAINS(e.err, "column 'v'");
+    CHECK(e.count == 1);
+    /* still a valid batch with the one good change */
+    CHECK_RC(dimple_batch__enc_finish(&e), DIMPLE_OK);
+    dimple_batch b;
+    char err[512];
+    uint8_t first[16];
+    make_id(first, 5);
+    CHECK_RC(dimple_batch__decode(&b, "x", e.p, e.n, AUTHOR, first, err,
+                                  sizeof err),
+             DIMPLE_OK);
+    CHECK(b.n == 1);
+    dimple_batch__free(&b);
+    dimple_batch__enc_free(&e);
+}
+
+/* Decoding `json` must fail with code and a message containing want. */
+static void bad(const char *json, int code, const char *want)
+{
+    dimple_batch b;
+    char err[1024];
+    uint8_t first[16];
+    make_id(first, 1);
+    int rc = dimple_batch__decode(&b, "log/A/F.json", json, strlen(json),
+                                  AUTHOR, first, err, sizeof err);
+    if (!test_check_(rc == code, json, __FILE__, __LINE__))
+        printf("#   got %d (%s)\n", rc, err);
+    if (!test_check_(strstr(err, want) && strstr(err, "log/A/F.json"), want,
+                     __FILE__, __LINE__))
+        printf("#   message: %s\n", err);
+    CHECK(b.n == 0 && b.changes == NULL);
+}
+
+#define A "\"author\":\"0190f5c2-0000-7000-8000-00000000a11c\""
+#define ID1 "\"id\":\"01900000-0010-7000-8000-000000000001\""
+#define ID2 "\"id\":\"01900000-0010-7000-8000-000000000002\""
+#define HEAD "{\"format\":1," A ",\"changes\":["
+#define CH(extra) "{" ID1 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[1]" extra "}"
+
+TEST(corrupt_batches_are_refused)
+{
+    bad("", DIMPLE_ECORRUPT, "empty");
+    bad("{\"format\":1,", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("[1,2]", DIMPLE_ECORRUPT, "not a JSON object");
+    bad(HEAD CH(",\"cols\":{}") "]} x", DIMPLE_ECORRUPT, "trailing");
+    bad("{\"format\":2," A ",\"changes\":[]}", DIMPLE_EFORMAT, "newer");
+    bad("{\"format\":\"1\"," A ",\"changes\":[]}", DIMPLE_ECORRUPT, "format");
+    bad("{\"format\":1,\"changes\":[]}", DIMPLE_ECORRUPT, "'author'");
+    bad("{\"format\":1,\"author\":\"0190f5c2-0000-7000-8000-00000000beef\","
+        "\"changes\":[" CH(",\"cols\":{}") "]}",
+        DIMPLE_ECORRUPT, "does not match its folder");
+    bad(HEAD "]}", DIMPLE_ECORRUPT, "empty");
+    bad("{\"format\":1," A ",\"changes\":{}}", DIMPLE_ECORRUPT, "'changes'");
+    bad(HEAD "3]}", DIMPLE_ECORRUPT, "not an object");
+    /* ids */
+    bad(HEAD "{\"id\":\"01900000-0010-4000-8000-000000000001\",\"table\":\"t\","
+             "\"op\":\"insert\",\"key\":[1],\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "UUIDv7");
+    bad(HEAD "{\"id\":\"01900000-0010-7000-8000-00000000000A\",\"table\":\"t\","
+             "\"op\":\"insert\",\"key\":[1],\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "UUIDv7");
+    bad(HEAD "{" ID2 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "does not match the object's name");
+    bad(HEAD CH(",\"cols\":{}") "," CH(",\"cols\":{}") "]}", DIMPLE_ECORRUPT,
+        "out of order");
+    bad(HEAD "{" ID2 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[1],"
+             "\"cols\":{}}," CH(",\"cols\":{}") "]}",
+        DIMPLE_ECORRUPT, "does not match");
+    /* members */
+    bad(HEAD "{" ID1 "," ID1 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "duplicate member 'id'");
+    bad(HEAD "{" ID1 ",\"table\":\"\",\"op\":\"insert\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'table'");
+    bad(HEAD "{" ID1 ",\"table\":5,\"op\":\"insert\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'table'");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"upsert\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "unknown op 'upsert'");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'key'");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[1]}]}",
+        DIMPLE_ECORRUPT, "'cols' missing");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"delete\",\"key\":[1],"
+             "\"cols\":{\"a\":1}}]}",
+        DIMPLE_ECORRUPT, "a delete carries no 'cols'");
+    bad(HEAD CH(",\"cols\":{\"a\":1,\"a\":2}") "]}", DIMPLE_ECORRUPT,
+        "appears twice");
+    /* values: wrong types, lossy numbers, bad tags, bad base64 */
+    bad(HEAD CH(",\"cols\":{\"a\":true}") "]}", DIMPLE_ECORRUPT,
+        "column 'a': wrong type");
+    bad(HEAD CH(",\"cols\":{\"a\":[1]}") "]}", DIMPLE_ECORRUPT, "wrong type");
+    bad(HEAD CH(",\"cols\":{\"a\":1.5}") "]}", DIMPLE_ECORRUPT,
+        "column 'a': a bare number");
+    bad(HEAD CH(",\"cols\":{\"a\":9007199254740993}") "]}", DIMPLE_ECORRUPT,
+        "bare number");
+    bad(HEAD CH(",\"cols\":{\"a\":1e400}") "]}", DIMPLE_ECORRUPT,
+        "bare number");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":\"9223372036854775808\"}}") "]}",
+        DIMPLE_ECORRUPT, "$int");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":\"012\"}}") "]}", DIMPLE_ECORRUPT,
+        "$int");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":7}}") "]}", DIMPLE_ECORRUPT,
+        "typed value");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$real\":\"nan\"}}") "]}",
+        DIMPLE_ECORRUPT, "$real");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$real\":\"0x1p3\"}}") "]}",
+        DIMPLE_ECORRUPT, "$real");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$real\":\"1e999\"}}") "]}",
+        DIMPLE_ECORRUPT, "$real");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"YQ=\"}}") "]}",
+        DIMPLE_ECORRUPT, "not base64");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"YR==\"}}") "]}",
+        DIMPLE_ECORRUPT, "not base64");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"Y!==\"}}") "]}",
+        DIMPLE_ECORRUPT, "not base64");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$date\":\"x\"}}") "]}", DIMPLE_ECORRUPT,
+        "unknown value tag");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":\"1\",\"$real\":\"1\"}}") "]}",
+        DIMPLE_ECORRUPT, "one string member");
+    bad(HEAD CH(",\"cols\":{\"a\":\"\xff\xfe\"}") "]}", DIMPLE_ECORRUPT,
+        "not valid UTF-8");
+    bad(HEAD CH(",\"cols\":{\"\":1}") "]}", DIMPLE_ECORRUPT, "column name");
+}
+
+TEST(oversized_and_truncated)
+{
+    /* an oversized value: a base64 string whose decoded size is too big */
+    size_t big = DIMPLE_BATCH_MAX_VALUE / 3 * 4 + 8;
+    const char *pre = HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"insert\","
+                           "\"key\":[1],\"cols\":{\"a\":{\"$blob\":\"";
+    const char *post = "\"}}}]}";
+    char *s = malloc(strlen(pre) + big + strlen(post) + 1);
+    strcpy(s, pre);
+    memset(s + strlen(pre), 'A', big);
+    strcpy(s + strlen(pre) + big, post);
+    bad(s, DIMPLE_ECORRUPT, "value over");
+    free(s);
+
+    /* every truncation of a real batch fails (the last byte is a newline) */
+    dimple_change c;
+    dimple_value k = vt("key", 3), v[3] = {vi(1), vr(2.5), vb("\x01\x02", 2)};
+    const char *cn[] = {"a", "b", "c"};
+    memset(&c, 0, sizeof c);
+    memcpy(c.author, AUTHOR, 16);
+    c.table = "t";
+    c.op = DIMPLE_OP_INSERT;
+    c.n_key = 1;
+    c.key = &k;
+    c.n_cols = 3;
+    c.col_names = cn;
+    c.cols = v;
+    dimple_batch_enc e;
+    dimple_batch__enc_init(&e, AUTHOR, 0, 0);
+    for (unsigned i = 1; i <= 3; i++) {
+        make_id(c.id, i);
+        CHECK_RC(dimple_batch__enc_add(&e, &c), DIMPLE_OK);
+    }
+    CHECK_RC(dimple_batch__enc_finish(&e), DIMPLE_OK);
+    int all_refused = 1;
+    for (size_t cut = 0; cut + 1 < e.n; cut++) {
+        dimple_batch b;
+        char err[512];
+        int rc = dimple_batch__decode(&b, "x", e.p, cut, AUTHOR, NULL, err,
+                                      sizeof err);
+        if (rc != DIMPLE_ECORRUPT) {
+            printf("# cut at %zu decoded (rc %d)\n", cut, rc);
+            all_refused = 0;
+            dimple_batch__free(&b);
+        }
+    }
+    CHECK(all_refused);
+    dimple_batch__enc_free(&e);
+}
+
+TEST(names_and_marker)
+{
+    char key[128], m[256], err[512];
+    uint8_t id[16], got[16], store[16];
+    int enc = -1;
+    make_id(id, 77);
+    dimple_batch__key(key, sizeof key, AUTHOR, id, 1);
+    CHECK_STR(key, "log/0190f5c2-0000-7000-8000-00000000a11c/"
+                   "01900000-0010-7000-8000-00000000004d.json.age");
+    CHECK(dimple_batch__parse_name(strrchr(key, '/') + 1, got, &enc) == 0);
+    CHECK(enc == 1 && memcmp(got, id, 16) == 0);
+    CHECK(dimple_batch__parse_name("01900000-0010-7000-8000-00000000004d.json",
+                                   got, &enc) == 0 &&
+          enc == 0);
+    CHECK(dimple_batch__parse_name("01900000-0010-7000-8000-00000000004d.txt",
+                                   got, &enc) == -1);
+    CHECK(dimple_batch__parse_name("x.json", got, &enc) == -1);
+    CHECK(dimple_batch__parse_name(
+              "01900000-0010-7000-8000-00000000004D.json", got, &enc) == -1);
+
+    CHECK(dimple_batch__marker(m, sizeof m, AUTHOR) > 0);
+    CHECK_RC(dimple_batch__marker_check(m, strlen(m), store, err, sizeof err),
+             DIMPLE_OK);
+    CHECK(memcmp(store, AUTHOR, 16) == 0);
+    const char *newer = "{\"format\":\"dimple\",\"major\":2,\"minor\":0,"
+                        "\"store\":\"0190f5c2-0000-7000-8000-00000000a11c\"}";
+    CHECK_RC(dimple_batch__marker_check(newer, strlen(newer), store, err,
+                                        sizeof err),
+             DIMPLE_EFORMAT);
+    CHECK_CONTAINS(err, "store format 2.0 is newer");
+    const char *minor = "{\"format\":\"dimple\",\"major\":1,\"minor\":9,"
+                        "\"store\":\"0190f5c2-0000-7000-8000-00000000a11c\","
+                        "\"extra\":true}";
+    CHECK_RC(dimple_batch__marker_check(minor, strlen(minor), store, err,
+                                        sizeof err),
+             DIMPLE_OK);
+    CHECK_RC(dimple_batch__marker_check("{}", 2, store, err, sizeof err),
+             DIMPLE_ECORRUPT);
+    CHECK_CONTAINS(err, "dimple.json");
+}
+
+int main(void)
+{
+    RUN(values_round_trip_exactly);
+    RUN(delete_and_many_changes);
+    RUN(limits_split_batches);
+    RUN(corrupt_batches_are_refused);
+    RUN(oversized_and_truncated);
+    RUN(names_and_marker);
+    return test_done();
+}
