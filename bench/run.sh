@@ -19,6 +19,7 @@ export DIMPLE_BENCH_DIR=${DIMPLE_BENCH_DIR:-$build/bench}
 
 benches=(
   "file_bench 1000 4096"
+  "sftp_bench 300 1024"
   "s3_bench 400"
 )
 

@@ -11,6 +11,7 @@ pkgs=(
   # tests: real servers and reference tools
   sqlite3 age awscli python3
   radosgw ceph-mon ceph-osd
+  curl openssl  # tests/servers/s3.sh makes the bucket; tests/s3 makes a TLS cert
   openssh-server openssh-client openssh-sftp-server sshpass
   # sanitizers, fuzzing, memory checking
   clang libclang-rt-14-dev valgrind

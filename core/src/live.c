@@ -36,14 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The change log iteration is implemented by the change-tracking module;
- * weak references keep live.c linkable on its own (e.g. in a core build
- * without track.c), in which case notifiers get no events. */
-#pragma weak dimple_track__each_since
-#pragma weak dimple_track__last_seq
-#pragma weak dimple_track__author
-#pragma weak dimple_uuid__format
-
 #define WATCH_INTERVAL_MS 50 /* watcher thread: PRAGMA data_version period */
 #define MAX_ROUNDS 16        /* callbacks that write re-trigger: bound it */
 
@@ -269,11 +261,9 @@ int dimple_live__open(dimple *db)
     if (!getenv("DIMPLE_LIVE_NO_PREUPDATE"))
         *(void **)&L->preupdate_hook = dlsym(RTLD_DEFAULT,
                                              "sqlite3_preupdate_hook");
-    if (dimple_track__last_seq)
-        L->seq = dimple_track__last_seq(db);
-    if (dimple_track__author &&
-        dimple_track__author(db, L->author) == DIMPLE_OK)
-        L->have_author = 1;
+    L->seq = dimple_track__last_seq(db);
+    /* a read-only database that dimple never wrote has no author */
+    L->have_author = dimple_track__author(db, L->author) == DIMPLE_OK;
     db->live = L;
     sqlite3_commit_hook(db->sql, on_commit, L);
     sqlite3_rollback_hook(db->sql, on_rollback, L);
@@ -650,7 +640,7 @@ static void notify(struct dimple_live *L)
     evlist E = {0};
     E.L = L;
     L->committed = 0;
-    if (!db->n_notifiers || !dimple_track__each_since || !dimple_uuid__format) {
+    if (!db->n_notifiers) {
         tset_clear(&L->ours);
         return;
     }

@@ -378,6 +378,11 @@ int s3_fail(s3 *s, const s3_resp *rs, const char *what)
                              "409%s) after %d attempt%s",
                              what, detail, rs->attempts,
                              rs->attempts == 1 ? "" : "s");
+    if (st == 501 || strcmp(code, "NotImplemented") == 0)
+        return dimple_errorf(s->host, DIMPLE_ERROR,
+                             "%s: %s does not implement this request (HTTP "
+                             "%ld%s)",
+                             what, s->endpoint, st, detail);
     if (st >= 500 || st == 429 || strcmp(code, "SlowDown") == 0)
         return dimple_errorf(s->host, DIMPLE_EIO,
                              "%s: %s keeps failing (HTTP %ld%s) after %d "
@@ -496,36 +501,52 @@ static int s3_list(void *self, const char *prefix, const char *start_after,
     return s3_list_run(self, prefix, start_after, flags, cb, payload);
 }
 
+static uint64_t next_probe_salt(s3 *s)
+{
+    s->rng ^= s->rng << 13;
+    s->rng ^= s->rng >> 7;
+    s->rng ^= s->rng << 17;
+    return s->rng;
+}
+
+static void not_honoured(s3 *s)
+{
+    s->cond_put = -1;
+    dimple_logf(s->host, DIMPLE_LOG_INFO,
+                "%s does not honour If-None-Match: *; put_if_absent is not "
+                "available",
+                s->endpoint);
+}
+
 /* Does the server refuse a second PUT with If-None-Match: *? Some (s3rver,
  * old gateways) ignore the header and overwrite, so it is tested once on a
  * private key instead of assumed (notes §8.7). */
 static int probe_conditional_put(s3 *s)
 {
     char key[64];
-    uint64_t r1, r2;
-    int rc, rc2;
-    getrandom(&r1, sizeof r1, GRND_NONBLOCK);
+    uint64_t r1 = 0, r2;
+    int rc;
+    if (getrandom(&r1, sizeof r1, GRND_NONBLOCK) != (ssize_t)sizeof r1)
+        r1 = next_probe_salt(s);
     r2 = (uint64_t)time(NULL) ^ s->rng;
     snprintf(key, sizeof key, ".dimple-probe-%016llx%08llx",
              (unsigned long long)r1, (unsigned long long)(r2 & 0xffffffffu));
     rc = do_put(s, "probe put", key, "1", 1, 1);
+    if (rc == DIMPLE_ERROR) {
+        /* 400/501 to the header itself (Alibaba OSS answers 501) */
+        not_honoured(s);
+        return DIMPLE_OK;
+    }
     if (rc)
         return rc; /* a real failure (auth, bucket, network): report it */
     rc = do_put(s, "probe put", key, "2", 1, 1);
-    if (rc == DIMPLE_EEXISTS) {
+    if (rc == DIMPLE_EEXISTS)
         s->cond_put = 1;
-    } else if (rc == DIMPLE_OK || rc == DIMPLE_ERROR) {
-        /* overwritten, or 400/501 NotImplemented: not honoured */
-        s->cond_put = -1;
-        dimple_logf(s->host, DIMPLE_LOG_INFO,
-                    "%s does not honour If-None-Match: *; put_if_absent "
-                    "is not available",
-                    s->endpoint);
-    } else {
+    else if (rc == DIMPLE_OK || rc == DIMPLE_ERROR)
+        not_honoured(s); /* overwritten, or refused the header */
+    else
         return rc;
-    }
-    rc2 = s3_remove(s, key);
-    return rc2;
+    return s3_remove(s, key);
 }
 
 static int s3_put_if_absent(void *self, const char *key, const void *data,

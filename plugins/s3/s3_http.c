@@ -120,6 +120,8 @@ static int tls_trust_error(CURLcode c)
  * succeed. Authentication failures and RequestTimeTooSkewed are not. */
 static int retryable_status(long status, const char *code)
 {
+    if (status == 501)
+        return 0; /* NotImplemented: asking again will not help */
     if (status >= 500 || status == 429)
         return 1;
     return strcmp(code, "SlowDown") == 0 ||

@@ -78,6 +78,15 @@ static char *notes_path(const notes *n, const char *key, const char *suffix)
     return p;
 }
 
+/* Keys come from remote data: check them even though the core does. */
+static int notes_check_key(const notes *n, const char *key)
+{
+    if (dimple_key_valid(key))
+        return DIMPLE_OK;
+    return dimple_errorf(n->host, DIMPLE_EINVAL, "invalid key '%s'",
+                         key ? key : "(null)");
+}
+
 static int notes_write_file(notes *n, const char *path, const void *data,
                             size_t len, const char *key)
 {
@@ -115,8 +124,11 @@ static int notes_put(void *self, const char *key, const void *data,
 {
     notes *n = self;
     char *final = notes_path(n, key, ""), *tmp = notes_path(n, key, ".tmp");
-    int rc = DIMPLE_ENOMEM;
+    int rc = notes_check_key(n, key);
 
+    if (rc)
+        goto out;
+    rc = DIMPLE_ENOMEM;
     if (!final || !tmp)
         goto out;
     rc = notes_write_file(n, tmp, data, len, key);
@@ -141,6 +153,10 @@ static int notes_get(void *self, const char *key, const dimple_sink *out)
     int fd, rc = DIMPLE_OK;
     ssize_t r;
 
+    if (notes_check_key(n, key)) {
+        free(path);
+        return DIMPLE_EINVAL;
+    }
     if (!path)
         return DIMPLE_ENOMEM;
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -195,9 +211,12 @@ static int notes_list(void *self, const char *prefix, const char *start_after,
     char **keys = NULL;
     struct dirent *e;
     int rc = DIMPLE_OK;
-    DIR *d = opendir(n->dir);
+    DIR *d;
 
-    if (!d)
+    if (!dimple_prefix_valid(prefix))
+        return dimple_errorf(n->host, DIMPLE_EINVAL, "invalid prefix '%s'",
+                             prefix);
+    if (!(d = opendir(n->dir)))
         return dimple_errorf(n->host, DIMPLE_EIO, "list %s: %s", n->dir,
                              strerror(errno));
     /* Collect the matching keys (a folder once, for SHALLOW), then sort:
@@ -243,9 +262,11 @@ static int notes_remove(void *self, const char *key)
 {
     notes *n = self;
     char *path = notes_path(n, key, "");
-    int rc = DIMPLE_OK;
-    if (!path)
-        return DIMPLE_ENOMEM;
+    int rc = notes_check_key(n, key);
+    if (rc || !path) {
+        free(path);
+        return rc ? rc : DIMPLE_ENOMEM;
+    }
     if (unlink(path) != 0 && errno != ENOENT)
         rc = dimple_errorf(n->host, DIMPLE_EIO, "remove %s: %s", key,
                            strerror(errno));

@@ -5,7 +5,7 @@
  */
 #include "test.h"
 
-#include "internal.h"
+#include <dimple.h>
 
 #include <poll.h>
 #include <sqlite3.h>
@@ -137,14 +137,26 @@ TEST(reruns_only_when_touched_and_fires_only_on_change)
 
     /* a failing autocommit statement rolls back: nothing */
     CHECK(test_exec(db, "INSERT INTO a VALUES(4, 'four'), (1, 'dup')") != 0);
-    dimple_live__flush(db);
     CHECK(dimple_live_runs(q) == 5 && s.calls == 3);
+
+    /* raw SQL through dimple_sqlite(): seen at the next call that flushes
+     * (here a read-only one, dimple_live_poll) */
+    CHECK(test_raw(db, "INSERT INTO a VALUES(5, 'five')") == 0);
+    CHECK(dimple_live_runs(q) == 5 && s.calls == 3);
+    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK(dimple_live_runs(q) == 6 && s.calls == 4);
+    CHECK(test_raw(db, "BEGIN; DELETE FROM a WHERE id = 5; ROLLBACK") == 0);
+    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK(dimple_live_runs(q) == 6);
+    CHECK(test_raw(db, "DELETE FROM a WHERE id = 5") == 0);
+    CHECK(test_exec(db, "SELECT 1") == 0); /* any dimple call flushes */
+    CHECK(dimple_live_runs(q) == 7 && s.calls == 5);
 
     /* inside an open transaction a flush runs nothing */
     CHECK(test_exec(db, "BEGIN; DELETE FROM a WHERE id = 3") == 0);
-    CHECK(dimple_live_runs(q) == 5 && s.calls == 3);
+    CHECK(dimple_live_runs(q) == 7 && s.calls == 5);
     CHECK(test_exec(db, "COMMIT") == 0);
-    CHECK(dimple_live_runs(q) == 6 && s.calls == 4);
+    CHECK(dimple_live_runs(q) == 8 && s.calls == 6);
 
     dimple_live_close(q);
     test_close(db, path);

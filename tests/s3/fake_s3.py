@@ -8,6 +8,7 @@ Modes
                     simulate the server going away mid-run)
   slowdown N        the first N requests get 503 SlowDown, then 200 OK
   ignore-inm        accepts every PUT, ignoring If-None-Match (like s3rver)
+  inm-501           answers 501 NotImplemented to If-None-Match (like OSS)
   loop-token        ListObjectsV2 that is always truncated with the same
                     continuation token
   loop-notoken      always truncated, no token, the same key on every page
@@ -70,7 +71,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                        '</ListBucketResult>' % tok)
                 return self.send(200, xml.encode())
             return self.send(200)
-        # ignore-inm / tls: a tiny store that ignores conditions
+        if mode == "inm-501" and self.headers.get("If-None-Match"):
+            return self.send(501, (ERR % ("NotImplemented", "A header you "
+                                          "provided implies functionality "
+                                          "that is not implemented")).encode())
+        # ignore-inm / inm-501 / tls: a tiny store that ignores conditions
         if self.command == "PUT":
             store[self.path] = data
             return self.send(200)

@@ -379,6 +379,7 @@ TEST(retries_slowdown)
     s3conf_init(&c, &env, NULL);
     s3conf_set(&c, "endpoint", f.endpoint);
     s3conf_set(&c, "retries", "2");
+    s3conf_set(&c, "session_token", "tok-secret-Rj7/failing");
     s = open_s3(&c);
     if (!CHECK(s != NULL))
         goto out;
@@ -502,6 +503,21 @@ TEST(put_if_absent_probe)
         printf("#   %s\n", H.last_msg);
         CHECK_RC(vt->put_if_absent(s, "y", "1", 1), DIMPLE_EPLUGIN);
         CHECK_RC(vt->put(s, "y", "1", 1), DIMPLE_OK);
+        vt->destroy(s);
+    }
+    fake_stop(&f);
+
+    /* a server that answers 501 to the header: not retried, not supported */
+    if (!CHECK(fake_start(&f, "inm-501", NULL, NULL) == 0))
+        return;
+    s3conf_set(&c, "endpoint", f.endpoint);
+    s = open_s3(&c);
+    if (CHECK(s != NULL)) {
+        double t0 = now_s();
+        rc = vt->put_if_absent(s, "x", "1", 1);
+        CHECK_RC(rc, DIMPLE_EPLUGIN);
+        CHECK(now_s() - t0 < 1.0); /* 501 is final: no backoff */
+        CHECK_RC(vt->put(s, "x", "1", 1), DIMPLE_OK);
         vt->destroy(s);
     }
     fake_stop(&f);
@@ -667,6 +683,24 @@ TEST(configuration)
     CHECK_RC(create_rc(&c), DIMPLE_OK);
 }
 
+/* x-amz-security-token goes into the signed headers: radosgw checks the
+ * signature over it (it ignores the token itself for a plain user). */
+TEST(session_token)
+{
+    s3conf c;
+    void *s;
+    char prefix[128];
+    s3_unique(prefix, sizeof prefix, "token");
+    s3conf_init(&c, &env, prefix);
+    s3conf_set(&c, "session_token", "tok-secret-Rj7/FQoGZXIvYXdz+EXAMPLE==");
+    s = open_s3(&c);
+    if (!CHECK(s != NULL))
+        return;
+    CHECK_RC(vt->put(s, "k", "x", 1), DIMPLE_OK);
+    CHECK_RC(vt->remove(s, "k"), DIMPLE_OK);
+    vt->destroy(s);
+}
+
 /* A prefix keeps instances apart; two instances see each other's writes. */
 TEST(prefix_isolation)
 {
@@ -736,6 +770,7 @@ int main(void)
     RUN(virtual_hosted);
     RUN(tls_verification);
     RUN(configuration);
+    RUN(session_token);
     RUN(prefix_isolation);
     RUN(no_secrets_in_messages);
     cap_free(&H);

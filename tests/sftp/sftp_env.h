@@ -27,6 +27,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Not every program uses every helper. */
+#define SFTP_ENV_FN static __attribute__((unused))
+
 typedef struct sftp_env {
     const char *host, *port, *user, *key, *key_ecdsa, *pp_key, *pp,
         *password, *known_hosts, *root, *fp_ed25519, *fp_ecdsa, *pub_ed25519,
@@ -36,7 +39,7 @@ typedef struct sftp_env {
 static sftp_env E;
 
 /* Read DIMPLE_TEST_SFTP_*; print the missing ones and return -1 if any. */
-static int sftp_env_load(void)
+SFTP_ENV_FN int sftp_env_load(void)
 {
     static const struct {
         const char *name;
@@ -80,7 +83,7 @@ typedef struct sftp_conf {
     char port[16];
 } sftp_conf;
 
-static void conf_set(sftp_conf *c, const char *key, const char *value)
+SFTP_ENV_FN void conf_set(sftp_conf *c, const char *key, const char *value)
 {
     for (int i = 0; i < c->n; i++) {
         if (strcmp(c->kv[i].key, key) == 0) {
@@ -106,7 +109,7 @@ static void conf_set(sftp_conf *c, const char *key, const char *value)
 /* A configuration for a fresh, empty folder below the test root, key
  * login, strict host keys against the server's known_hosts. port NULL:
  * the shared test server's. */
-static void conf_base(sftp_conf *c, const char *tag, const char *port,
+SFTP_ENV_FN void conf_base(sftp_conf *c, const char *tag, const char *port,
                       const char *known_hosts)
 {
     static int counter;
@@ -125,7 +128,7 @@ static void conf_base(sftp_conf *c, const char *tag, const char *port,
 
 /* ------------------------------------------------------- small files */
 
-static char *slurp(const char *path, size_t *len)
+SFTP_ENV_FN char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -156,7 +159,7 @@ static char *slurp(const char *path, size_t *len)
     return buf;
 }
 
-static int spit(const char *path, const char *text)
+SFTP_ENV_FN int spit(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
     if (!f)
@@ -166,7 +169,7 @@ static int spit(const char *path, const char *text)
 }
 
 /* "[127.0.0.1]:port <type> <base64>\n" from a host .pub file. */
-static int known_hosts_line(const char *pub, int port, char *out, size_t n)
+SFTP_ENV_FN int known_hosts_line(const char *pub, int port, char *out, size_t n)
 {
     char *text = slurp(pub, NULL), *sp;
     if (!text)
@@ -192,7 +195,7 @@ typedef struct sshd_proc {
     char known_hosts[600]; /* both host keys for [127.0.0.1]:port */
 } sshd_proc;
 
-static int free_port(void)
+SFTP_ENV_FN int free_port(void)
 {
     struct sockaddr_in a;
     socklen_t l = sizeof a;
@@ -209,7 +212,7 @@ static int free_port(void)
 }
 
 /* An SSH banner on 127.0.0.1:port within about ms milliseconds? */
-static int port_answers(int port, int ms)
+SFTP_ENV_FN int port_answers(int port, int ms)
 {
     for (int waited = 0; waited < ms; waited += 50) {
         struct sockaddr_in a;
@@ -233,7 +236,7 @@ static int port_answers(int port, int ms)
 
 /* Start sshd -D with config (NULL: the test server's) on port (0: a free
  * one), logging to a file; wait until it answers. */
-static int sshd_start(sshd_proc *d, const char *config, int port)
+SFTP_ENV_FN int sshd_start(sshd_proc *d, const char *config, int port)
 {
     char portstr[16], line[2][1024];
     if (config)
@@ -271,7 +274,7 @@ static int sshd_start(sshd_proc *d, const char *config, int port)
 }
 
 /* The parent pid of pid, from /proc (-1 if gone). */
-static pid_t parent_of(pid_t pid)
+SFTP_ENV_FN pid_t parent_of(pid_t pid)
 {
     char path[64], buf[512], *p;
     FILE *f;
@@ -289,7 +292,7 @@ static pid_t parent_of(pid_t pid)
 /* SIGKILL pid and every process below it (sshd's per-connection
  * monitors and their session processes): the whole tree is collected
  * first, so nothing is orphaned out of reach. */
-static void kill_tree(pid_t root)
+SFTP_ENV_FN void kill_tree(pid_t root)
 {
     pid_t tree[512];
     size_t n = 0;
@@ -313,7 +316,7 @@ static void kill_tree(pid_t root)
         kill(tree[i], SIGKILL);
 }
 
-static void sshd_kill(sshd_proc *d)
+SFTP_ENV_FN void sshd_kill(sshd_proc *d)
 {
     if (d->pid <= 0)
         return;
@@ -322,7 +325,7 @@ static void sshd_kill(sshd_proc *d)
     d->pid = 0;
 }
 
-static double now_s(void)
+SFTP_ENV_FN double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

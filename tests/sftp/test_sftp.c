@@ -18,14 +18,6 @@
 
 static const dimple_storage_vtable *vt;
 
-/* libssh2 1.10 leaks two BIGNUMs (~100 bytes) on every login with an ECDSA
- * key file (its OpenSSH-format ECDSA key parser; fixed in 1.11). Not ours
- * to fix: suppressed here, and docs/sftp.md recommends ed25519 keys. */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libssh2_userauth_publickey_fromfile_ex\n";
-}
 
 /* A host that also keeps every log line, to check that secrets never
  * show up there either. */
@@ -213,9 +205,21 @@ TEST(key_login_ed25519_and_ecdsa)
     th_init(&t);
     conf_base(&c, "auth", NULL, NULL);
     CHECK_RC(try_login(&c, &t), DIMPLE_OK);
+    /* libssh2 1.10 leaks two BIGNUMs (~100 bytes) in every login with an
+     * ECDSA key file (its OpenSSH-format ECDSA parser; fixed in 1.11). Not
+     * ours to fix (docs/sftp.md recommends ed25519): this login runs in a
+     * child that exits without LeakSanitizer's check. */
     conf_base(&c, "auth", NULL, NULL);
     conf_set(&c, "key_file", E.key_ecdsa);
-    CHECK_RC(try_login(&c, &t), DIMPLE_OK);
+    fflush(stdout);
+    {
+        pid_t pid = fork();
+        int st = -1;
+        if (pid == 0)
+            _exit(try_login(&c, &t) == DIMPLE_OK ? 0 : 1);
+        waitpid(pid, &st, 0);
+        CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
 
     /* A key the server does not know. */
     conf_base(&c, "auth", NULL, NULL);
@@ -749,7 +753,7 @@ TEST(put_without_posix_rename)
     snprintf(cfg, sizeof cfg, "%s.norename-%d", E.sshd_config, (int)getpid());
     snprintf(cmd, sizeof cmd,
              "sed 's/^Subsystem sftp internal-sftp$/Subsystem sftp internal-sftp -P "
-             "posix-rename@openssh.com/' %s > %s && grep -q posix-rename %s",
+             "posix-rename/' %s > %s && grep -q posix-rename %s",
              E.sshd_config, cfg, cfg);
     if (!CHECK(system(cmd) == 0) || !CHECK(sshd_start(&d, cfg, 0) == 0))
         goto out;
@@ -929,8 +933,6 @@ int main(void)
     RUN(a_silent_server_times_out);
     RUN(reconnect_after_sshd_restart);
     RUN(sshd_killed_during_a_put_leaves_no_partial_object);
-    /* dl stays open: LeakSanitizer must still see libssh2's symbols at
-     * exit to apply the suppression below. */
-    (void)dl;
+    dlclose(dl);
     return test_done();
 }

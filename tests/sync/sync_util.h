@@ -5,6 +5,9 @@
 #ifndef SYNC_UTIL_H
 #define SYNC_UTIL_H
 
+/* not every test uses every helper */
+#pragma GCC diagnostic ignored "-Wunused-function"
+
 #include "batch.h"
 #include "internal.h"
 #include "remote.h"

@@ -324,6 +324,29 @@ static inline int dimple_key_valid(const char *key)
     }
 }
 
+/* 1 if some valid key could start with prefix ("" included): no leading
+ * '/', no backslash, and every complete segment (one followed by '/') is
+ * a valid segment; the last, partial one may be anything. For list(). */
+static inline int dimple_prefix_valid(const char *prefix)
+{
+    const char *seg = prefix;
+    if (!prefix)
+        return 1;
+    if (*prefix == '/' || strchr(prefix, '\\'))
+        return 0;
+    for (const char *p = prefix; *p; p++) {
+        size_t len;
+        if (*p != '/')
+            continue;
+        len = (size_t)(p - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.') ||
+            (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return 0;
+        seg = p + 1;
+    }
+    return 1;
+}
+
 #ifdef __cplusplus
 }
 #endif
