@@ -130,6 +130,21 @@ static void report(const char *op, size_t n, double t_plugin, double t_base)
            rp / rb);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of the per-round ratios: robust to a round disturbed by
+ * other work on the machine. */
+static void report_median(double *ratios, int n)
+{
+    qsort(ratios, (size_t)n, sizeof *ratios, cmp_double);
+    printf("      ratio median of %d rounds %.2f (min %.2f, max %.2f)\n", n,
+           ratios[n / 2], ratios[0], ratios[n - 1]);
+}
+
 int main(int argc, char **argv)
 {
     size_t n = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 1000;
@@ -145,7 +160,8 @@ int main(int argc, char **argv)
     double t0, tp, tb;
     size_t got;
     int bfd;
-    enum { LIST_REPEAT = 20 };
+    enum { ROUNDS = 8 };
+    double rt[2], ratios[ROUNDS * 4];
 
     if (n == 0)
         n = 1;
@@ -181,8 +197,8 @@ int main(int argc, char **argv)
     printf("file_bench: %zu objects of %zu bytes, fsync %s, in %s\n", n, size,
            sync ? "on" : "off", dir);
 
-    /* put and get alternate object by object between the baseline and
-     * the plugin, so drift (disk cache, journal) hits both alike. */
+    /* put alternates object by object between the baseline and the
+     * plugin, so drift (disk cache, journal) hits both alike. */
     tb = tp = 0;
     for (size_t i = 0; i < n; i++) {
         snprintf(name, sizeof name, "obj-%06zu", i);
@@ -198,43 +214,64 @@ int main(int argc, char **argv)
     }
     report("put", n, tp, tb);
 
+    /* get and list are fast: whole passes, ROUNDS of each, the side that
+     * goes first alternating so warm caches favour neither. */
     tb = tp = 0;
-    for (size_t i = 0; i < n; i++) {
-        snprintf(name, sizeof name, "obj-%06zu", i);
-        t0 = now();
-        if (base_get(bfd, name, rbuf, 64 * 1024) != size)
-            die("baseline short read");
-        tb += now() - t0;
-        got = 0;
-        t0 = now();
-        if (vt->get(self, name, &(dimple_sink){count_sink, &got}) !=
-                DIMPLE_OK ||
-            got != size) {
-            fprintf(stderr, "file_bench: get: %s\n", th.last_msg);
-            return 1;
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int side = 0; side < 2; side++) {
+            bool plugin = (side + r) % 2 == 1;
+            t0 = now();
+            for (size_t i = 0; i < n; i++) {
+                snprintf(name, sizeof name, "obj-%06zu", i);
+                if (!plugin) {
+                    if (base_get(bfd, name, rbuf, 64 * 1024) != size)
+                        die("baseline short read");
+                    continue;
+                }
+                got = 0;
+                if (vt->get(self, name, &(dimple_sink){count_sink, &got}) !=
+                        DIMPLE_OK ||
+                    got != size) {
+                    fprintf(stderr, "file_bench: get: %s\n", th.last_msg);
+                    return 1;
+                }
+            }
+            rt[side ^ (r % 2)] = now() - t0;
         }
-        tp += now() - t0;
+        tb += rt[0];
+        tp += rt[1];
+        ratios[r] = rt[0] / rt[1];
     }
-    report("get", n, tp, tb);
+    report("get", n * ROUNDS, tp, tb);
+    report_median(ratios, ROUNDS);
 
     /* list: keys per second over whole listings of the folder. */
-    t0 = now();
-    for (int r = 0; r < LIST_REPEAT; r++)
-        if (base_list(basedir) != n)
-            die("baseline list count");
-    tb = now() - t0;
-    t0 = now();
-    for (int r = 0; r < LIST_REPEAT; r++) {
-        got = 0;
-        if (vt->list(self, "", NULL, 0, count_cb, &got) != DIMPLE_OK ||
-            got != n) {
-            fprintf(stderr, "file_bench: list: %s (%zu keys)\n", th.last_msg,
-                    got);
-            return 1;
+    tb = tp = 0;
+    for (int r = 0; r < ROUNDS * 4; r++) {
+        for (int side = 0; side < 2; side++) {
+            bool plugin = (side + r) % 2 == 1;
+            t0 = now();
+            if (!plugin) {
+                if (base_list(basedir) != n)
+                    die("baseline list count");
+            } else {
+                got = 0;
+                if (vt->list(self, "", NULL, 0, count_cb, &got) !=
+                        DIMPLE_OK ||
+                    got != n) {
+                    fprintf(stderr, "file_bench: list: %s (%zu keys)\n",
+                            th.last_msg, got);
+                    return 1;
+                }
+            }
+            rt[side ^ (r % 2)] = now() - t0;
         }
+        tb += rt[0];
+        tp += rt[1];
+        ratios[r] = rt[0] / rt[1];
     }
-    tp = now() - t0;
-    report("list", n * LIST_REPEAT, tp, tb);
+    report("list", n * ROUNDS * 4, tp, tb);
+    report_median(ratios, ROUNDS * 4);
 
     vt->destroy(self);
     dlclose(dl);

@@ -18,9 +18,12 @@ export DIMPLE_PLUGIN_PATH
 export DIMPLE_BENCH_DIR=${DIMPLE_BENCH_DIR:-$build/bench}
 
 benches=(
+  "track_bench 200000"
+  "track_bench 100000 100"
   "file_bench 1000 4096"
   "sftp_bench 300 1024"
   "s3_bench 400"
+  "age_bench 256"
 )
 
 rc=0

@@ -130,8 +130,8 @@ static void host_error(void *ctx, int code, const char *msg)
     fprintf(stderr, "s3_bench: plugin error %d: %s\n", code, msg);
 }
 
-static dimple_host host = {sizeof(dimple_host), NULL, host_error, NULL, NULL,
-                           "storage"};
+static dimple_host host = {
+    sizeof(dimple_host), NULL, host_error, NULL, NULL, "storage"};
 
 /* Without DIMPLE_TEST_S3_* (bench/run.sh starts no servers), start a
  * radosgw with tests/servers/s3.sh for the run and read its s3.env. */
@@ -149,8 +149,9 @@ static int start_server(void)
         return -1;
     }
     fprintf(stderr, "s3_bench: starting radosgw (tests/servers/s3.sh)...\n");
-    snprintf(cmd, sizeof cmd, "bash tests/servers/s3.sh start '%s' >'%s/log' 2>&1",
-             server_dir, server_dir);
+    snprintf(cmd, sizeof cmd,
+             "bash tests/servers/s3.sh start '%s' >'%s/log' 2>&1", server_dir,
+             server_dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "s3_bench: radosgw did not start; see %s/log\n",
                 server_dir);

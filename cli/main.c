@@ -29,6 +29,8 @@ static const cli_command commands[] = {
      "list, print (decrypted) or store (encrypted) objects of the storage"},
     {"sync", cmd_sync, "sync [--watch SECONDS]",
      "push this author's changes, pull and apply everyone else's"},
+    {"identity", cmd_identity, "identity",
+     "print the cipher's unlocked identity (a secret) for age -d -i"},
     {NULL, NULL, NULL, NULL}};
 
 const char *cli_conf_path(void)

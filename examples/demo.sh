@@ -20,7 +20,17 @@ rm -rf "$DIMPLE_DEMO_DIR"
 mkdir -p "$DIMPLE_DEMO_DIR"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { printf '$ %s\n' "$*"; "$@"; }
+# show CMD...: print the command as one would type it, then run it.
+show() {
+  local a line='$'
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then line+=" $a"
+    elif [[ "$a" != *[\"\$\`\\]* ]]; then line+=" \"$a\""
+    else line+=" $(printf '%q' "$a")"; fi
+  done
+  printf '%s\n' "${line/#\$ $build\/examples\/todo/\$ todo}"
+  "$@"
+}
 
 step "The configuration ($DIMPLE_CONF, paths from \${DIMPLE_DEMO_DIR})"
 show dimple config check
@@ -36,7 +46,7 @@ show dimple sql "INSERT INTO tag(todo_id, name) VALUES ('t-1', 'home'), ('t-2', 
 
 step "Read them back: one JSON object per row, keys in column order"
 show dimple sql "SELECT t.id, t.title, t.done, group_concat(g.name) AS tags FROM todo t LEFT JOIN tag g ON g.todo_id = t.id GROUP BY t.id ORDER BY t.id"
-show dimple sql "SELECT 9007199254740993 AS big, 1.0 AS real, x'cafe' AS blob, NULL AS nothing"
+show dimple sql "SELECT 9007199254740993 AS big, 1.0 AS real, x'cafe' AS blob, NULL AS nil"
 
 step "Errors are one line, with what and where"
 show dimple sql "INSERT INTO todo(id, title) VALUES ('t-1', 'again')" || echo "(exit $?)"

@@ -12,7 +12,7 @@ pkgs=(
   sqlite3 age awscli python3
   radosgw ceph-mon ceph-osd
   curl openssl  # tests/servers/s3.sh makes the bucket; tests/s3 makes a TLS cert
-  openssh-server openssh-client openssh-sftp-server sshpass
+  openssh-server openssh-client openssh-sftp-server sshpass procps
   # sanitizers, fuzzing, memory checking
   clang libclang-rt-14-dev valgrind
 )

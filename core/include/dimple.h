@@ -33,9 +33,13 @@ DIMPLE_API const char *dimple_version(void);
 
 /* ------------------------------------------------------------ lifecycle */
 
-/* Open the database and plugins that the dimple.conf at conf_path names.
- * *out is set even on failure (except DIMPLE_ENOMEM, where it is NULL) so
- * dimple_errmsg(*out) can say why; always dimple_close() it. */
+/* Open the database and plugins that the dimple.conf at conf_path names
+ * (docs/config.md; relative paths in [dimple] are relative to the file's
+ * folder). Plugins are created first, then the database (WAL, foreign
+ * keys on, busy timeout), then the modules. *out is set even on failure
+ * (except DIMPLE_ENOMEM, where it is NULL) so dimple_errmsg(*out) can say
+ * why; always dimple_close() it. The handle is used by one thread at a
+ * time. */
 DIMPLE_API int dimple_open(dimple **out, const char *conf_path);
 
 /* Open options for dimple_open_path(). Zero-initialise; set size. */
@@ -47,16 +51,16 @@ typedef struct dimple_options {
 } dimple_options;
 
 /* Open (creating if needed) the SQLite database at db_path with no
- * configuration file: no storage, cipher or notifier; lww resolver.
- * opts may be NULL. Same *out rule as dimple_open(). */
+ * configuration file: no storage, cipher, resolver section or notifier.
+ * opts (borrowed) may be NULL. Same *out rule as dimple_open(). */
 DIMPLE_API int dimple_open_path(dimple **out, const char *db_path,
                                 const dimple_options *opts);
 
 /* Parse conf_path and create every plugin instance it names (each
- * plugin checks its keys), without opening the database: for `dimple
- * config check`. Same *out rule as dimple_open(); the handle only answers
- * dimple_errmsg/errcode, dimple_db_path, dimple_plugin_in_use/role and
- * dimple_close. */
+ * plugin checks its keys), without opening or creating the database: for
+ * `dimple config check` and `dimple remote`. Same *out rule as
+ * dimple_open(). The handle answers the errors, accessors, plugins and
+ * remote calls; SQL calls fail with DIMPLE_EINVAL. */
 DIMPLE_API int dimple_config_check(dimple **out, const char *conf_path);
 
 /* Close the handle: modules closed, plugins destroyed (then unloaded),
@@ -106,16 +110,21 @@ DIMPLE_API const char *dimple_migrations_dir(const dimple *db);
 typedef int (*dimple_row_cb)(void *payload, int n, const char *const *names,
                              const dimple_value *values);
 
-/* Run sql: one or more statements separated by ';'. params bind in order
- * (?1..?n) and are only allowed when sql is a single statement. Rows go to
- * cb (may be NULL). */
+/* Run sql: one or more statements separated by ';'. params (borrowed)
+ * bind in order (?1..?n), their number must match the statement's, and
+ * they are only allowed when sql is a single statement. Rows go to cb
+ * (may be NULL); a non-zero return from cb stops and is returned. Writes
+ * are tracked and live queries are refreshed before it returns. */
 DIMPLE_API int dimple_exec(dimple *db, const char *sql,
                            const dimple_value *params, size_t n_params,
                            dimple_row_cb cb, void *payload);
 
 /* Run one statement; *json_out gets a JSON array of row objects (keys in
- * column order; integers beyond +-2^53 as strings, blobs as
- * {"$blob":"<base64>"}). Free with dimple_free(). */
+ * column order; integers as numbers, beyond +-2^53 as strings; reals as
+ * numbers that read back bit-exact and stay reals (1.0); text as strings
+ * (invalid UTF-8 bytes become U+FFFD); NULL as null; blobs as
+ * {"$blob":"<base64>"}). *json_out is the caller's (dimple_free); NULL on
+ * failure. */
 DIMPLE_API int dimple_query_json(dimple *db, const char *sql,
                                  const dimple_value *params, size_t n_params,
                                  char **json_out);
@@ -143,8 +152,10 @@ DIMPLE_API dimple_value dimple_null(void);
 /* --------------------------------------------------------------- plugins */
 
 /* Register a plugin linked into the program (no dlopen), process-wide,
- * before dimple_open(). It is found by name ahead of any file. The
- * descriptor is borrowed and must outlive every handle that uses it. */
+ * before dimple_open(); thread-safe; the same name again replaces it (at
+ * most 64). It is found by name ahead of any file and passes the same
+ * checks. The descriptor is borrowed and must outlive every handle that
+ * uses it. */
 DIMPLE_API int dimple_plugin_register(const struct dimple_plugin *plugin);
 
 /* A plugin found on the search path or registered. */
@@ -157,10 +168,12 @@ typedef struct dimple_plugin_info {
 } dimple_plugin_info;
 
 /* Every plugin found: registered ones, then each dimple-*.so on the search
- * path (the handle's plugin_dir, DIMPLE_PLUGIN_PATH, the install folder).
- * db may be NULL (no plugin_dir). A file that fails the loader's checks is
- * reported with info->file set, other fields NULL, and err its message;
- * err is NULL for a good plugin. */
+ * path (the handle's plugin_dir, DIMPLE_PLUGIN_PATH, the install folder),
+ * sorted per folder. db may be NULL (no plugin_dir). A file that fails the
+ * loader's checks is reported with info->file set, other fields NULL, and
+ * err its message; err is NULL for a good plugin. info and err are
+ * borrowed for the call. A non-zero return from cb stops and is
+ * returned. */
 typedef int (*dimple_plugin_cb)(void *payload, const dimple_plugin_info *info,
                                 const char *err);
 DIMPLE_API int dimple_plugins_list(dimple *db, dimple_plugin_cb cb,
@@ -187,7 +200,9 @@ DIMPLE_API const char *dimple_plugin_in_use(const dimple *db,
 /* Key callback for dimple_remote_list; key is borrowed for the call. */
 typedef int (*dimple_key_cb)(void *payload, const char *key);
 
-/* List keys of the configured storage under prefix (in byte order). */
+/* List keys of the configured storage that start with prefix ("" or NULL:
+ * all), in byte order. A non-zero return from cb stops and is returned.
+ * DIMPLE_ECONFIG without a [storage]. */
 DIMPLE_API int dimple_remote_list(dimple *db, const char *prefix,
                                   dimple_key_cb cb, void *payload);
 /* Write one object (atomic, overwrites), encrypted by the configured

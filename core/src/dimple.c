@@ -155,15 +155,17 @@ static int read_core_keys(dimple *db, int need_database)
 static int open_modules(dimple *db)
 {
     int rc;
+    /* A module's __close runs if its __open ran, even when it failed, so
+     * a failing __open need not undo its own partial work. */
+    db->opened |= OPENED_TRACK;
     if ((rc = dimple_track__open(db)) < 0)
         return rc;
-    db->opened |= OPENED_TRACK;
+    db->opened |= OPENED_LIVE;
     if ((rc = dimple_live__open(db)) < 0)
         return rc;
-    db->opened |= OPENED_LIVE;
+    db->opened |= OPENED_SYNC;
     if ((rc = dimple_sync__open(db)) < 0)
         return rc;
-    db->opened |= OPENED_SYNC;
     return DIMPLE_OK;
 }
 

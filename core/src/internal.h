@@ -99,7 +99,10 @@ int dimple__finish(dimple *db, int rc);
  *   open:  db opened, pragmas set -> track__open -> live__open -> sync__open
  *   after every successful migration run (dimple_migrate*) -> track__refresh
  *   close: sync__close -> live__close -> track__close -> plugins -> sqlite
- * Each __open returns DIMPLE_OK or an error already set on db.
+ * Each __open returns DIMPLE_OK or an error already set on db. A module's
+ * __close is called whenever its __open was called, even if __open failed
+ * (so __close must accept a partly opened module; db->track etc. may be
+ * NULL). Modules after a failed one are neither opened nor closed.
  */
 int dimple_track__open(dimple *db);
 int dimple_track__refresh(dimple *db);

@@ -652,12 +652,28 @@ static void notify(struct dimple_live *L)
     L->notify_dv = L->data_version;
     dimple_track__each_since(db, &L->seq, collect_event, &E);
     tset_clear(&L->ours);
+    if (E.oom && db->n_notifiers && db->notifiers[0]->host.log)
+        db->notifiers[0]->host.log(db->notifiers[0]->host.ctx,
+                                   DIMPLE_LOG_ERROR,
+                                   "live: out of memory: some changes were "
+                                   "not given to the notifiers");
     if (E.n) {
         qsort(E.v, E.n, sizeof *E.v, event_cmp);
         for (size_t i = 0; i < db->n_notifiers; i++) {
             dimple_instance *in = db->notifiers[i];
-            if (in && in->vt.notifier.notify)
-                in->vt.notifier.notify(in->self, E.v, E.n);
+            int rc;
+            char msg[sizeof db->errmsg + 32];
+            if (!in || !in->vt.notifier.notify)
+                continue;
+            /* The commit stands whatever a notifier says; its failure goes
+             * to the handle's logger, not to the writer's return code. */
+            db->errmsg[0] = '\0';
+            rc = in->vt.notifier.notify(in->self, E.v, E.n);
+            if (rc < 0 && in->host.log) {
+                snprintf(msg, sizeof msg, "notify failed (%s): %s",
+                         dimple_errstr(rc), db->errmsg);
+                in->host.log(in->host.ctx, DIMPLE_LOG_ERROR, msg);
+            }
         }
     }
     for (size_t i = 0; i < E.n; i++) {

@@ -173,11 +173,13 @@ static int walk(file_self *f, split_key *k, const char *op, const char *key,
     char where[4096];
     for (size_t i = 0; i < k->nseg; i++) {
         int parent = k->fds[i];
-        int fd;
+        int fd, tries = 0;
         bool made = false;
     again:
         fd = openat(parent, k->segs[i],
                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == ENOENT && create && ++tries > PUT_ATTEMPTS)
+            return WALK_RETRY; /* made and pruned again and again */
         if (fd < 0 && errno == ENOENT && create) {
             if (mkdirat(parent, k->segs[i], 0777) == 0) {
                 made = true;
@@ -702,6 +704,7 @@ static int file_get(void *self, const char *key, const dimple_sink *out)
     split_key k;
     unsigned char *chunk = NULL;
     struct stat st;
+    size_t cap;
     int rc, fd = -1;
 
     if ((rc = check_key(f, "get", key)) || (rc = split_init(f, &k, key)))
@@ -738,13 +741,16 @@ static int file_get(void *self, const char *key, const dimple_sink *out)
                            f->root);
         goto out;
     }
-    if (!(chunk = malloc(CHUNK))) {
+    /* Small objects get a small buffer (most are; malloc of 64 KiB is
+     * not free), large ones stream through CHUNK bytes at a time. */
+    cap = st.st_size < CHUNK ? (size_t)st.st_size + 1 : CHUNK;
+    if (!(chunk = malloc(cap))) {
         rc = dimple_errorf(f->host, DIMPLE_ENOMEM, "get '%s': out of memory",
                            key);
         goto out;
     }
     for (;;) {
-        ssize_t n = read(fd, chunk, CHUNK);
+        ssize_t n = read(fd, chunk, cap);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 static const char *const known_keys[] = {
-    "endpoint", "bucket",  "region",     "prefix",  "access_key",
+    "endpoint",   "bucket",        "region",     "prefix",  "access_key",
     "secret_key", "session_token", "addressing", "ca_file", "timeout",
-    "retries",  "page_size", NULL};
+    "retries",    "page_size",     NULL};
 
 /* ------------------------------------------------------ configuration */
 
@@ -118,8 +118,8 @@ static int bucket_ok(const char *b, int virtual_hosted)
         return 0;
     for (size_t i = 0; i < n; i++) {
         char c = b[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 c == '.' || c == '-';
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                 c == '-';
         /* legacy path-style names may have capitals and '_'; a host name
          * may not */
         if (!virtual_hosted && ((c >= 'A' && c <= 'Z') || c == '_'))
@@ -324,8 +324,8 @@ int s3_fail(s3 *s, const s3_resp *rs, const char *what)
 
     if (strcmp(code, "NoSuchBucket") == 0)
         return dimple_errorf(s->host, DIMPLE_ECONFIG,
-                             "%s: bucket '%s' does not exist at %s",
-                             what, s->bucket, s->endpoint);
+                             "%s: bucket '%s' does not exist at %s", what,
+                             s->bucket, s->endpoint);
     if (strcmp(code, "SignatureDoesNotMatch") == 0)
         return dimple_errorf(s->host, DIMPLE_EAUTH,
                              "%s: %s refused the request signature "
@@ -343,8 +343,7 @@ int s3_fail(s3 *s, const s3_resp *rs, const char *what)
                              "(RequestTimeTooSkewed): this computer's clock "
                              "is off by more than 15 minutes",
                              what, s->endpoint);
-    if (strcmp(code, "ExpiredToken") == 0 ||
-        strcmp(code, "InvalidToken") == 0)
+    if (strcmp(code, "ExpiredToken") == 0 || strcmp(code, "InvalidToken") == 0)
         return dimple_errorf(s->host, DIMPLE_EAUTH,
                              "%s: %s refused the session token (%s): "
                              "renew session_token",
@@ -367,8 +366,7 @@ int s3_fail(s3 *s, const s3_resp *rs, const char *what)
                              "%s: %s refuses the bucket name '%s'", what,
                              s->endpoint, s->bucket);
     if (st == 404)
-        return dimple_errorf(s->host, DIMPLE_ENOTFOUND, "%s: not found",
-                             what);
+        return dimple_errorf(s->host, DIMPLE_ENOTFOUND, "%s: not found", what);
     if (st == 412)
         return dimple_errorf(s->host, DIMPLE_EEXISTS,
                              "%s: the object already exists", what);
@@ -390,8 +388,8 @@ int s3_fail(s3 *s, const s3_resp *rs, const char *what)
                              what, s->endpoint, st, detail, rs->attempts,
                              rs->attempts == 1 ? "" : "s");
     return dimple_errorf(s->host, DIMPLE_ERROR,
-                         "%s: unexpected answer from %s (HTTP %ld%s)",
-                         what, s->endpoint, st, detail);
+                         "%s: unexpected answer from %s (HTTP %ld%s)", what,
+                         s->endpoint, st, detail);
 }
 
 /* -------------------------------------------------------- operations */
@@ -401,8 +399,8 @@ static int names(s3 *s, const char *op, const char *key, s3_buf *full,
                  s3_buf *what)
 {
     if (!dimple_key_valid(key))
-        return dimple_errorf(s->host, DIMPLE_EINVAL,
-                             "%s: invalid key '%s'", op, key ? key : "");
+        return dimple_errorf(s->host, DIMPLE_EINVAL, "%s: invalid key '%s'", op,
+                             key ? key : "");
     s3_buf_addf(full, "%s%s", s->prefix, key);
     s3_buf_addf(what, "%s '%s'", op, key);
     if (full->oom || what->oom)
@@ -411,7 +409,7 @@ static int names(s3 *s, const char *op, const char *key, s3_buf *full,
 }
 
 static int do_put(s3 *s, const char *op, const char *key, const void *data,
-                  size_t len, int if_none_match)
+                  size_t len, int if_none_match, int *repeated)
 {
     s3_buf full = {0}, what = {0};
     s3_resp rs = {0};
@@ -425,6 +423,8 @@ static int do_put(s3 *s, const char *op, const char *key, const void *data,
                               .body_len = len,
                               .if_none_match = if_none_match},
                     &rs, what.p);
+    if (repeated)
+        *repeated = rs.maybe_repeated;
     if (rc)
         goto out;
     rc = rs.status / 100 == 2 ? DIMPLE_OK : s3_fail(s, &rs, what.p);
@@ -437,7 +437,7 @@ out:
 
 static int s3_put(void *self, const char *key, const void *data, size_t len)
 {
-    return do_put(self, "put", key, data, len, 0);
+    return do_put(self, "put", key, data, len, 0, NULL);
 }
 
 static int s3_get(void *self, const char *key, const dimple_sink *out)
@@ -448,8 +448,7 @@ static int s3_get(void *self, const char *key, const dimple_sink *out)
     int rc = names(s, "get", key, &full, &what);
     if (rc)
         goto out;
-    rc = s3_http_do(s, &(s3_req){.method = "GET", .key = full.p}, &rs,
-                    what.p);
+    rc = s3_http_do(s, &(s3_req){.method = "GET", .key = full.p}, &rs, what.p);
     if (rc)
         goto out;
     if (rs.status == 200) {
@@ -458,8 +457,8 @@ static int s3_get(void *self, const char *key, const dimple_sink *out)
         rc = dimple_sink_write(out, rs.body.p, rs.body.len);
     } else if (rs.status == 404 && strcmp(rs.code, "NoSuchBucket") != 0) {
         rc = dimple_errorf(s->host, DIMPLE_ENOTFOUND,
-                           "get '%s': no such object in bucket '%s'",
-                           key, s->bucket);
+                           "get '%s': no such object in bucket '%s'", key,
+                           s->bucket);
     } else {
         rc = s3_fail(s, &rs, what.p);
     }
@@ -531,7 +530,7 @@ static int probe_conditional_put(s3 *s)
     r2 = (uint64_t)time(NULL) ^ s->rng;
     snprintf(key, sizeof key, ".dimple-probe-%016llx%08llx",
              (unsigned long long)r1, (unsigned long long)(r2 & 0xffffffffu));
-    rc = do_put(s, "probe put", key, "1", 1, 1);
+    rc = do_put(s, "probe put", key, "1", 1, 1, NULL);
     if (rc == DIMPLE_ERROR) {
         /* 400/501 to the header itself (Alibaba OSS answers 501) */
         not_honoured(s);
@@ -539,7 +538,7 @@ static int probe_conditional_put(s3 *s)
     }
     if (rc)
         return rc; /* a real failure (auth, bucket, network): report it */
-    rc = do_put(s, "probe put", key, "2", 1, 1);
+    rc = do_put(s, "probe put", key, "2", 1, 1, NULL);
     if (rc == DIMPLE_EEXISTS)
         s->cond_put = 1;
     else if (rc == DIMPLE_OK || rc == DIMPLE_ERROR)
@@ -549,15 +548,32 @@ static int probe_conditional_put(s3 *s)
     return s3_remove(s, key);
 }
 
+static int buf_sink(void *ctx, const void *p, size_t n)
+{
+    return s3_buf_add(ctx, p, n) ? DIMPLE_ENOMEM : DIMPLE_OK;
+}
+
+/* A conditional PUT sent twice (see s3_resp.maybe_repeated) whose first
+ * copy reached the server gets 412 for the second. If the object holds
+ * exactly our bytes, the first copy was ours (or an identical write at
+ * that very moment: the same outcome for the caller). */
+static int same_content(s3 *s, const char *key, const void *data, size_t len)
+{
+    s3_buf b = {0};
+    int same = s3_get(s, key, &(dimple_sink){buf_sink, &b}) == DIMPLE_OK &&
+               b.len == len && (len == 0 || memcmp(b.p, data, len) == 0);
+    s3_buf_free(&b);
+    return same;
+}
+
 static int s3_put_if_absent(void *self, const char *key, const void *data,
                             size_t len)
 {
     s3 *s = self;
-    int rc;
+    int rc, repeated = 0;
     if (!dimple_key_valid(key))
         return dimple_errorf(s->host, DIMPLE_EINVAL,
-                             "put_if_absent: invalid key '%s'",
-                             key ? key : "");
+                             "put_if_absent: invalid key '%s'", key ? key : "");
     if (s->cond_put == 0 && (rc = probe_conditional_put(s)))
         return rc;
     if (s->cond_put < 0)
@@ -565,7 +581,9 @@ static int s3_put_if_absent(void *self, const char *key, const void *data,
                              "put_if_absent '%s': not supported by the "
                              "server at %s (it ignores If-None-Match: *)",
                              key, s->endpoint);
-    rc = do_put(s, "put_if_absent", key, data, len, 1);
+    rc = do_put(s, "put_if_absent", key, data, len, 1, &repeated);
+    if (rc == DIMPLE_EEXISTS && repeated && same_content(s, key, data, len))
+        return DIMPLE_OK; /* an earlier attempt landed; its answer was lost */
     if (rc == DIMPLE_EEXISTS)
         return dimple_errorf(s->host, DIMPLE_EEXISTS,
                              "put_if_absent '%s': the object already "

@@ -53,12 +53,12 @@ enum { S3_PATH_STYLE = 0, S3_VIRTUAL_HOSTED = 1 };
 typedef struct s3 {
     const dimple_host *host;
     /* configuration */
-    char *scheme;        /* "http" or "https" */
-    char *hostport;      /* "127.0.0.1:7480": what the Host header carries */
-    char *endpoint;      /* "scheme://hostport", for messages */
+    char *scheme;   /* "http" or "https" */
+    char *hostport; /* "127.0.0.1:7480": what the Host header carries */
+    char *endpoint; /* "scheme://hostport", for messages */
     char *bucket;
     char *region;
-    char *prefix;        /* "" or "a/b/" */
+    char *prefix; /* "" or "a/b/" */
     char *access_key;
     char *secret_key;    /* never in a message */
     char *session_token; /* NULL or a token; never in a message */
@@ -70,6 +70,7 @@ typedef struct s3 {
     /* transport */
     void *curl; /* CURL *, reused so the connection is kept */
     uint64_t rng;
+    int used; /* the handle has made a request: its connection is reused */
     unsigned char sigkey[32]; /* signing key for sigkey_date */
     char sigkey_date[9];
     /* put_if_absent probe: 0 unknown, 1 honoured, -1 ignored */
@@ -81,12 +82,12 @@ typedef struct s3 {
 /* ------------------------------------------------------------ requests */
 
 typedef struct s3_req {
-    const char *method;    /* GET, PUT, DELETE, HEAD */
-    const char *key;       /* full object key (prefix included) or NULL */
-    const char *query;     /* canonical query string (s3_query_build), or "" */
-    const void *body;      /* PUT body */
+    const char *method; /* GET, PUT, DELETE, HEAD */
+    const char *key;    /* full object key (prefix included) or NULL */
+    const char *query;  /* canonical query string (s3_query_build), or "" */
+    const void *body;   /* PUT body */
     size_t body_len;
-    int if_none_match;     /* send If-None-Match: * */
+    int if_none_match; /* send If-None-Match: * */
 } s3_req;
 
 typedef struct s3_resp {
@@ -94,7 +95,11 @@ typedef struct s3_resp {
     s3_buf body;   /* response body (any status) */
     char code[64]; /* <Error><Code>, "" when none */
     char message[256];
-    int attempts;  /* tries made */
+    int attempts; /* tries made */
+    /* The request may have reached the server more than once: our retry,
+     * or libcurl re-sending on a fresh connection after a reused one died
+     * without an answer (it does so even after sending the body). */
+    int maybe_repeated;
 } s3_resp;
 
 /* Make the request, retrying transport failures, 5xx, 429, SlowDown and
@@ -138,8 +143,7 @@ typedef struct s3_list_page {
 } s3_list_page;
 
 /* Parse one page; DIMPLE_ECORRUPT (message set) on malformed XML. */
-int s3_list_parse(const s3 *s, const char *xml, size_t len,
-                  s3_list_page *page);
+int s3_list_parse(const s3 *s, const char *xml, size_t len, s3_list_page *page);
 void s3_list_page_free(s3_list_page *page);
 
 /* The list operation of the vtable. */

@@ -154,15 +154,16 @@ static int build_target(s3 *s, const s3_req *rq, s3_buf *host, s3_buf *uri)
 static struct curl_slist *add_header(struct curl_slist *l, int *oom,
                                      const char *fmt, const char *v)
 {
-    char line[4096];
+    s3_buf line = {0};
     struct curl_slist *n;
     if (*oom)
         return l;
-    if ((size_t)snprintf(line, sizeof line, fmt, v) >= sizeof line) {
-        *oom = 1; /* no header we send is that long */
-        return l;
-    }
-    n = curl_slist_append(l, line);
+    s3_buf_addf(&line, fmt, v);
+    n = line.oom ? NULL : curl_slist_append(l, line.p);
+    /* the line may hold a token or the signature: wipe our copy */
+    if (line.p)
+        memset(line.p, 0, line.len);
+    s3_buf_free(&line);
     if (!n) {
         *oom = 1;
         return l;
@@ -171,8 +172,8 @@ static struct curl_slist *add_header(struct curl_slist *l, int *oom,
 }
 
 /* Sign and set up one attempt on the reused handle. */
-static int prepare(s3 *s, const s3_req *rq, const char *host,
-                   const char *uri, const char *url, const char *payload,
+static int prepare(s3 *s, const s3_req *rq, const char *host, const char *uri,
+                   const char *url, const char *payload,
                    struct curl_slist **hdrs, s3_resp *rs, char *errbuf)
 {
     CURL *c = s->curl;
@@ -188,8 +189,7 @@ static int prepare(s3 *s, const s3_req *rq, const char *host,
         char date8[9];
         memcpy(date8, amz_date, 8);
         date8[8] = '\0';
-        if (sigv4_signing_key(s->secret_key, date8, s->region, "s3",
-                              s->sigkey))
+        if (sigv4_signing_key(s->secret_key, date8, s->region, "s3", s->sigkey))
             return dimple_errorf(s->host, DIMPLE_ERROR,
                                  "cannot derive the signing key (OpenSSL)");
         memcpy(s->sigkey_date, amz_date, 8);
@@ -286,6 +286,7 @@ int s3_http_do(s3 *s, const s3_req *rq, s3_resp *rs, const char *what)
     rs->status = 0;
     rs->code[0] = rs->message[0] = '\0';
     rs->attempts = 0;
+    rs->maybe_repeated = 0;
     errbuf[0] = '\0';
     if (!s->curl) {
         s->curl = curl_easy_init();
@@ -307,8 +308,8 @@ int s3_http_do(s3 *s, const s3_req *rq, s3_resp *rs, const char *what)
     else
         strcpy(payload, SIGV4_EMPTY_SHA256);
     s->requests++;
-    dimple_logf(s->host, DIMPLE_LOG_DEBUG, "%s: %s %s%s%s", what,
-                rq->method, uri.p, rq->query && *rq->query ? "?" : "",
+    dimple_logf(s->host, DIMPLE_LOG_DEBUG, "%s: %s %s%s%s", what, rq->method,
+                uri.p, rq->query && *rq->query ? "?" : "",
                 rq->query ? rq->query : "");
 
     for (int attempt = 1; attempt <= max; attempt++) {
@@ -331,10 +332,16 @@ int s3_http_do(s3 *s, const s3_req *rq, s3_resp *rs, const char *what)
         cc = curl_easy_perform(s->curl);
         curl_slist_free_all(hdrs);
         last = cc;
+        {
+            long connects = 0;
+            curl_easy_getinfo(s->curl, CURLINFO_NUM_CONNECTS, &connects);
+            if (attempt > 1 || (s->used && connects > 0))
+                rs->maybe_repeated = 1;
+            s->used = 1;
+        }
         if (cc == CURLE_WRITE_ERROR && rs->body.oom) {
             rc = dimple_errorf(s->host, DIMPLE_ENOMEM,
-                               "%s: out of memory reading the answer",
-                               what);
+                               "%s: out of memory reading the answer", what);
             goto out;
         }
         if (cc != CURLE_OK) {
@@ -343,7 +350,8 @@ int s3_http_do(s3 *s, const s3_req *rq, s3_resp *rs, const char *what)
                     s->host, DIMPLE_ECONFIG,
                     "%s: TLS verification of %s failed: %s (set ca_file "
                     "to the CA that signed the server's certificate)",
-                    what, s->endpoint, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+                    what, s->endpoint,
+                    errbuf[0] ? errbuf : curl_easy_strerror(cc));
                 goto out;
             }
             if (retryable_curl(cc) && attempt < max)
@@ -357,17 +365,17 @@ int s3_http_do(s3 *s, const s3_req *rq, s3_resp *rs, const char *what)
         if (rs->status >= 300 && retryable_status(rs->status, rs->code) &&
             attempt < max) {
             dimple_logf(s->host, DIMPLE_LOG_DEBUG,
-                        "%s: HTTP %ld %s, retrying (attempt %d of %d)",
-                        what, rs->status, rs->code, attempt, max);
+                        "%s: HTTP %ld %s, retrying (attempt %d of %d)", what,
+                        rs->status, rs->code, attempt, max);
             continue;
         }
         rc = DIMPLE_OK;
         goto out;
     }
-    rc = dimple_errorf(
-        s->host, DIMPLE_EIO, "%s: cannot reach %s after %d attempt%s: %s",
-        what, s->endpoint, rs->attempts, rs->attempts == 1 ? "" : "s",
-        errbuf[0] ? errbuf : curl_easy_strerror(last));
+    rc = dimple_errorf(s->host, DIMPLE_EIO,
+                       "%s: cannot reach %s after %d attempt%s: %s", what,
+                       s->endpoint, rs->attempts, rs->attempts == 1 ? "" : "s",
+                       errbuf[0] ? errbuf : curl_easy_strerror(last));
 out:
     s3_buf_free(&host);
     s3_buf_free(&uri);

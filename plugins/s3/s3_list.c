@@ -231,8 +231,7 @@ static int decode_all(char **arr, size_t n)
     return 0;
 }
 
-int s3_list_parse(const s3 *s, const char *xml, size_t len,
-                  s3_list_page *page)
+int s3_list_parse(const s3 *s, const char *xml, size_t len, s3_list_page *page)
 {
     xml_state x = {0};
     int rc;
@@ -321,8 +320,7 @@ int s3_list_run(s3 *s, const char *prefix, const char *start_after,
         prefix = "";
     if (!prefix_valid(prefix))
         return dimple_errorf(s->host, DIMPLE_EINVAL,
-                             "list: no valid key can start with '%s'",
-                             prefix);
+                             "list: no valid key can start with '%s'", prefix);
     if (start_after && !*start_after)
         start_after = NULL;
     s3_buf_addf(&full_prefix, "%s%s", s->prefix, prefix);

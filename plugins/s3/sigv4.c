@@ -53,9 +53,8 @@ static int hmac(const void *key, size_t keylen, const char *msg,
     return 0;
 }
 
-int sigv4_signing_key(const char *secret, const char *date8,
-                      const char *region, const char *service,
-                      unsigned char out[32])
+int sigv4_signing_key(const char *secret, const char *date8, const char *region,
+                      const char *service, unsigned char out[32])
 {
     unsigned char k[32];
     size_t slen = strlen(secret);
@@ -208,8 +207,9 @@ int sigv4_authorization(const sigv4_request *r, const unsigned char key[32],
         goto out;
     }
     s3_buf_reset(out);
-    s3_buf_addf(out, "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
-                     "SignedHeaders=",
+    s3_buf_addf(out,
+                "AWS4-HMAC-SHA256 Credential=%s/%.8s/%s/%s/aws4_request, "
+                "SignedHeaders=",
                 r->access_key, r->amz_date, r->region, r->service);
     add_signed_names(out, h, r->nheaders);
     s3_buf_addf(out, ", Signature=%s", sighex);

@@ -23,7 +23,7 @@ typedef struct sigv4_header {
 
 typedef struct sigv4_request {
     const char *method;
-    const char *uri;   /* canonical URI: already RFC 3986 encoded, "/" at least */
+    const char *uri; /* canonical URI: already RFC 3986 encoded, "/" at least */
     const char *query; /* canonical query (sorted, encoded), "" when none */
     const sigv4_header *headers; /* the signed headers, any order */
     size_t nheaders;
@@ -40,9 +40,8 @@ void sigv4_sha256_hex(const void *p, size_t n, char out[65]);
 void sigv4_amz_date(time_t t, char out[17]);
 /* kSigning = HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date8), region), service),
  * "aws4_request"). 0 on success, -1 if OpenSSL fails. */
-int sigv4_signing_key(const char *secret, const char *date8,
-                      const char *region, const char *service,
-                      unsigned char out[32]);
+int sigv4_signing_key(const char *secret, const char *date8, const char *region,
+                      const char *service, unsigned char out[32]);
 /* The canonical request and the string to sign, as AWS defines them
  * (exposed for the unit test). DIMPLE_OK or DIMPLE_ENOMEM/EINVAL. */
 int sigv4_canonical_request(const sigv4_request *r, s3_buf *out);

@@ -187,8 +187,12 @@ int sftp__fail(sftp_store *s, int rc, const char *what, const char *name)
                          fx_text((unsigned long)fx), fx);
     }
     /* Anything else happened below SFTP (socket, timeout, channel, SSH
-     * protocol): this session cannot be trusted any more. */
+     * protocol): this session cannot be trusted any more. Shut the socket
+     * so the cleanup that follows (closing handles) fails at once instead
+     * of waiting out another timeout. */
     s->broken = 1;
+    if (s->sock >= 0)
+        shutdown(s->sock, SHUT_RDWR);
     if (rc == LIBSSH2_ERROR_ALLOC)
         return sftp__err(s, DIMPLE_ENOMEM, "%s '%s': out of memory", what, name);
     if (rc == LIBSSH2_ERROR_TIMEOUT)
@@ -424,6 +428,16 @@ static int kh_append(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, const char *key,
         return sftp__err(s, DIMPLE_ERROR, "cannot format the host key for %s: %s",
                          s->known_hosts, ssh_msg(s));
     fd = open(s->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT) {
+        /* ~/.ssh itself may not exist yet: make it as ssh would (0700). */
+        char *dir = strdup(s->known_hosts), *sl = dir ? strrchr(dir, '/') : NULL;
+        if (sl && sl != dir) {
+            *sl = '\0';
+            (void)mkdir(dir, 0700);
+        }
+        free(dir);
+        fd = open(s->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    }
     if (fd < 0)
         return sftp__err(s, DIMPLE_ECONFIG,
                          "host_key_check = accept-new: cannot write %s: %s",
@@ -819,6 +833,8 @@ static uint32_t get32(const unsigned char *p)
 static int ext_fail(sftp_store *s, ssize_t rc, const char *what)
 {
     s->broken = 1;
+    if (s->sock >= 0)
+        shutdown(s->sock, SHUT_RDWR);
     if (rc == LIBSSH2_ERROR_TIMEOUT)
         return sftp__err(s, DIMPLE_EIO, "%s: no answer within %ld s (timeout)", what,
                          s->timeout_ms / 1000);

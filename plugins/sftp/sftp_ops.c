@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define SFTP_IO_CHUNK (256u * 1024)
+#define SFTP_WRITE_MAX (2u * 1024 * 1024)
 
 /* -------------------------------------------------------------- keys */
 
@@ -178,14 +179,23 @@ typedef struct read_target {
     size_t written;
 } read_target;
 
+/* Is full a folder? (for a get whose open or read failed) */
+static int is_folder(sftp_store *s, const char *full)
+{
+    unsigned long perm = 0;
+    return !s->broken && sftp_exists(s, full, &perm, NULL) == 1 &&
+           LIBSSH2_SFTP_S_ISDIR(perm);
+}
+
 static int read_file(sftp_store *s, const char *full, const char *key,
                      read_target *t)
 {
     LIBSSH2_SFTP_HANDLE *h;
-    LIBSSH2_SFTP_ATTRIBUTES a;
     char *buf = NULL;
     int rc = DIMPLE_OK;
 
+    /* No fstat first (a round trip per get): a folder shows as a failed
+     * open or read (EISDIR), and is checked for then. */
     h = libssh2_sftp_open_ex(s->sftp, full, (unsigned)strlen(full), LIBSSH2_FXF_READ,
                              0, LIBSSH2_SFTP_OPENFILE);
     if (!h) {
@@ -193,16 +203,10 @@ static int read_file(sftp_store *s, const char *full, const char *key,
         long fx = sftp__status(s, e);
         if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE || fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
             return sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object", key);
-        return sftp__fail(s, e, "get", key);
-    }
-    rc = libssh2_sftp_fstat_ex(h, &a, 0);
-    if (rc != 0) {
-        rc = sftp__fail(s, rc, "get", key);
-        goto out;
-    }
-    if ((a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && !LIBSSH2_SFTP_S_ISREG(a.permissions)) {
-        rc = sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object (a folder)", key);
-        goto out;
+        rc = sftp__fail(s, e, "get", key);
+        if (fx >= 0 && is_folder(s, full))
+            rc = sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object (a folder)", key);
+        return rc;
     }
     buf = malloc(SFTP_IO_CHUNK);
     if (!buf) {
@@ -214,7 +218,11 @@ static int read_file(sftp_store *s, const char *full, const char *key,
         if (n == 0)
             break;
         if (n < 0) {
+            long fx = sftp__status(s, (int)n);
             rc = sftp__fail(s, (int)n, "get", key);
+            if (fx >= 0 && t->written == 0 && is_folder(s, full))
+                rc = sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object (a folder)",
+                               key);
             goto out;
         }
         rc = dimple_sink_write(t->sink, buf, (size_t)n);
@@ -395,7 +403,12 @@ static int put_once(sftp_store *s, void *arg)
         return sftp__fail(s, rc, op, p->key);
     }
     while (off < p->len) {
-        ssize_t w = libssh2_sftp_write(h, (const char *)p->data + off, p->len - off);
+        /* At most SFTP_WRITE_MAX a call: libssh2 1.10 turns the whole count
+         * into packets at once (memory) and one call must finish within
+         * the timeout. libssh2 keeps track of what it already sent ahead
+         * of the acknowledged offset, so the next call continues there. */
+        size_t chunk = p->len - off > SFTP_WRITE_MAX ? SFTP_WRITE_MAX : p->len - off;
+        ssize_t w = libssh2_sftp_write(h, (const char *)p->data + off, chunk);
         if (w < 0) {
             rc = sftp__fail(s, (int)w, op, p->key);
             goto fail;

@@ -106,8 +106,8 @@ expect 0 "sql value typing" sql "SELECT ?1 AS i, ?2 AS r, ?3 AS n, ?4 AS t, ?5 A
 check "typed values" [ "$out" = '{"i":42,"r":2.5,"n":null,"t":"hello","big":"9007199254740993","neg":-7,"one":1.0,"b":{"$blob":"AP8="}}' ]
 expect 0 "sql number-like text stays text with CAST" sql "SELECT typeof(CAST(?1 AS TEXT)) AS t" 12
 check "CAST gives text" [ "$out" = '{"t":"text"}' ]
-expect 0 "sql multi-statement" sql "CREATE TABLE x(a); INSERT INTO x VALUES (1); SELECT a FROM x"
-check "multi-statement rows" [ "$out" = '{"a":1}' ]
+expect 0 "sql multi-statement" sql "CREATE TABLE x(a TEXT PRIMARY KEY); INSERT INTO x VALUES ('k'); SELECT a FROM x"
+check "multi-statement rows" [ "$out" = '{"a":"k"}' ]
 expect 1 "sql syntax error" sql "SELEC 1"
 check "sql error quotes SQLite" has "$err" 'near "SELEC": syntax error'
 expect 1 "sql params with two statements" sql "SELECT ?1; SELECT 2" 1
@@ -149,6 +149,14 @@ check "missing names the key" has "$err" "notes/nope"
 expect 1 "remote cat hostile key" remote cat ../etc/passwd
 check "hostile key refused" has "$err" "invalid key"
 expect 1 "remote put hostile key" remote put /abs obj.txt
+
+# --- the shipped conf/dimple.conf is valid as it is -------------------------
+if [ -n "${DIMPLE_TEST_SRCDIR:-}" ]; then
+  cp "$DIMPLE_TEST_SRCDIR/conf/dimple.conf" shipped.conf
+  expect 0 "conf/dimple.conf passes config check" -c shipped.conf config check
+else
+  notok "DIMPLE_TEST_SRCDIR is not set"
+fi
 
 # --- configuration sources and errors --------------------------------------
 mkdir other

@@ -9,6 +9,8 @@ Modes
   slowdown N        the first N requests get 503 SlowDown, then 200 OK
   ignore-inm        accepts every PUT, ignoring If-None-Match (like s3rver)
   inm-501           answers 501 NotImplemented to If-None-Match (like OSS)
+  lossy-inm         honours If-None-Match, but closes the connection without
+                    an answer after storing the first (non-probe) PUT
   loop-token        ListObjectsV2 that is always truncated with the same
                     continuation token
   loop-notoken      always truncated, no token, the same key on every page
@@ -28,6 +30,7 @@ arg = sys.argv[2] if len(sys.argv) > 2 else ""
 lock = threading.Lock()
 count = [0]
 store = {}
+dropped = []
 
 ERR = ('<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code>'
        '<Message>%s</Message></Error>')
@@ -70,6 +73,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                        '<Contents><Key>p/a</Key></Contents>'
                        '</ListBucketResult>' % tok)
                 return self.send(200, xml.encode())
+            return self.send(200)
+        if mode == "lossy-inm" and self.command == "PUT":
+            if self.headers.get("If-None-Match") == "*" and self.path in store:
+                return self.send(412, (ERR % ("PreconditionFailed",
+                                              "At least one of the pre-"
+                                              "conditions you specified did "
+                                              "not hold")).encode())
+            store[self.path] = data
+            if "dimple-probe" not in self.path and not dropped:
+                dropped.append(self.path)
+                self.close_connection = True  # the answer is lost
+                return
             return self.send(200)
         if mode == "inm-501" and self.headers.get("If-None-Match"):
             return self.send(501, (ERR % ("NotImplemented", "A header you "

@@ -52,8 +52,8 @@ static int get_buf(const char *key, membuf *b)
     return vt->get(S, key, &(dimple_sink){membuf_write, b});
 }
 
-static const char *const plugin_keys[] = {
-    "p/a b+c&d=é.txt", "p/dir/x", "p/日本/y z", "p/100%", NULL};
+static const char *const plugin_keys[] = {"p/a b+c&d=é.txt", "p/dir/x",
+                                          "p/日本/y z", "p/100%", NULL};
 
 TEST(cli_reads_plugin)
 {
@@ -61,9 +61,9 @@ TEST(cli_reads_plugin)
     char *out;
     int st;
     for (int i = 0; plugin_keys[i]; i++)
-        CHECK_RC(vt->put(S, plugin_keys[i], plugin_keys[i],
-                         strlen(plugin_keys[i])),
-                 DIMPLE_OK);
+        CHECK_RC(
+            vt->put(S, plugin_keys[i], plugin_keys[i], strlen(plugin_keys[i])),
+            DIMPLE_OK);
     snprintf(cmd, sizeof cmd,
              AWS " --endpoint-url '%s' s3api list-objects-v2 --bucket '%s' "
                  "--prefix '%s/p/' --query 'Contents[].Key' --output text",
@@ -123,8 +123,8 @@ TEST(plugin_reads_cli)
     fclose(f);
     snprintf(cmd, sizeof cmd,
              AWS " --endpoint-url '%s' s3 cp --no-progress '%s' "
-                 "'s3://%s/%s/cli/big multipart+1.bin' >/dev/null && "
-             AWS " --endpoint-url '%s' s3 cp --no-progress '%s' "
+                 "'s3://%s/%s/cli/big multipart+1.bin' >/dev/null && " AWS
+                 " --endpoint-url '%s' s3 cp --no-progress '%s' "
                  "'s3://%s/%s/cli/d/ü & =.txt' >/dev/null",
              env.endpoint, file, env.bucket, prefix, env.endpoint, file,
              env.bucket, prefix);

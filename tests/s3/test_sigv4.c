@@ -49,8 +49,9 @@ TEST(signing_key)
     CHECK(sigv4_signing_key(SUITE_SECRET, "20120215", "us-east-1", "iam",
                             key) == 0);
     hexkey(key, hex);
-    CHECK_STR(hex,
-              "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
+    CHECK_STR(
+        hex,
+        "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
 }
 
 TEST(s3_get_object)
@@ -65,14 +66,16 @@ TEST(s3_get_object)
     sigv4_request r;
     s3_buf_addc(&uri, '/');
     s3_uri_encode(&uri, "test.txt", 8, 1);
-    r = (sigv4_request){"GET", uri.p, "", h, 4, SIGV4_EMPTY_SHA256,
-                        "20130524T000000Z", "us-east-1", "s3", S3_KEY};
+    r = (sigv4_request){
+        "GET",       uri.p, "",    h, 4, SIGV4_EMPTY_SHA256, "20130524T000000Z",
+        "us-east-1", "s3",  S3_KEY};
     CHECK_RC(sigv4_canonical_request(&r, &canon), DIMPLE_OK);
-    CHECK_STR(canon.p,
-              "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\n"
-              "range:bytes=0-9\nx-amz-content-sha256:" SIGV4_EMPTY_SHA256 "\n"
-              "x-amz-date:20130524T000000Z\n\n"
-              "host;range;x-amz-content-sha256;x-amz-date\n" SIGV4_EMPTY_SHA256);
+    CHECK_STR(
+        canon.p,
+        "GET\n/test.txt\n\nhost:examplebucket.s3.amazonaws.com\n"
+        "range:bytes=0-9\nx-amz-content-sha256:" SIGV4_EMPTY_SHA256 "\n"
+        "x-amz-date:20130524T000000Z\n\n"
+        "host;range;x-amz-content-sha256;x-amz-date\n" SIGV4_EMPTY_SHA256);
     CHECK_RC(sigv4_string_to_sign(&r, &sts), DIMPLE_OK);
     CHECK_STR(sts.p, "AWS4-HMAC-SHA256\n20130524T000000Z\n"
                      "20130524/us-east-1/s3/aws4_request\n"
@@ -104,18 +107,21 @@ TEST(s3_put_object)
     };
     sigv4_request r;
     sigv4_sha256_hex(body, strlen(body), hash);
-    CHECK_STR(hash,
-              "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
+    CHECK_STR(
+        hash,
+        "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072");
     h[4].value = hash;
     /* '$' must become %24: the key is encoded by the plugin's encoder */
     s3_buf_addc(&uri, '/');
     s3_uri_encode(&uri, "test$file.text", 14, 1);
     CHECK_STR(uri.p, "/test%24file.text");
-    r = (sigv4_request){"PUT", uri.p, "", h, 5, hash,
-                        "20130524T000000Z", "us-east-1", "s3", S3_KEY};
+    r = (sigv4_request){
+        "PUT",       uri.p, "",    h, 5, hash, "20130524T000000Z",
+        "us-east-1", "s3",  S3_KEY};
     sign(&r, S3_SECRET, &auth);
-    CHECK_STR(sig_of(&auth),
-              "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
+    CHECK_STR(
+        sig_of(&auth),
+        "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd");
     CHECK_CONTAINS(auth.p, "SignedHeaders=date;host;x-amz-content-sha256;"
                            "x-amz-date;x-amz-storage-class,");
     s3_buf_free(&uri);
@@ -134,11 +140,13 @@ TEST(s3_get_lifecycle)
     /* a parameter without a value is signed (and sent) as "lifecycle=" */
     CHECK_RC(s3_query_build(&q, (s3_param[]){{"lifecycle", ""}}, 1), DIMPLE_OK);
     CHECK_STR(q.p, "lifecycle=");
-    r = (sigv4_request){"GET", "/", q.p, h, 3, SIGV4_EMPTY_SHA256,
-                        "20130524T000000Z", "us-east-1", "s3", S3_KEY};
+    r = (sigv4_request){
+        "GET",       "/",  q.p,   h, 3, SIGV4_EMPTY_SHA256, "20130524T000000Z",
+        "us-east-1", "s3", S3_KEY};
     sign(&r, S3_SECRET, &auth);
-    CHECK_STR(sig_of(&auth),
-              "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+    CHECK_STR(
+        sig_of(&auth),
+        "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
     s3_buf_free(&q);
     s3_buf_free(&auth);
 }
@@ -153,15 +161,17 @@ TEST(s3_list_objects)
     };
     sigv4_request r;
     /* given out of order: the builder sorts (curl 7.88 would not) */
-    CHECK_RC(s3_query_build(&q, (s3_param[]){{"prefix", "J"}, {"max-keys", "2"}},
-                            2),
-             DIMPLE_OK);
+    CHECK_RC(
+        s3_query_build(&q, (s3_param[]){{"prefix", "J"}, {"max-keys", "2"}}, 2),
+        DIMPLE_OK);
     CHECK_STR(q.p, "max-keys=2&prefix=J");
-    r = (sigv4_request){"GET", "/", q.p, h, 3, SIGV4_EMPTY_SHA256,
-                        "20130524T000000Z", "us-east-1", "s3", S3_KEY};
+    r = (sigv4_request){
+        "GET",       "/",  q.p,   h, 3, SIGV4_EMPTY_SHA256, "20130524T000000Z",
+        "us-east-1", "s3", S3_KEY};
     sign(&r, S3_SECRET, &auth);
-    CHECK_STR(sig_of(&auth),
-              "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
+    CHECK_STR(
+        sig_of(&auth),
+        "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
     s3_buf_free(&q);
     s3_buf_free(&auth);
 }
@@ -173,8 +183,16 @@ TEST(suite_vanilla)
         {"Host", "example.amazonaws.com"},
         {"X-Amz-Date", "20150830T123600Z"},
     };
-    sigv4_request r = {"GET", "/", "", h, 2, SIGV4_EMPTY_SHA256,
-                       "20150830T123600Z", "us-east-1", "service", SUITE_KEY};
+    sigv4_request r = {"GET",
+                       "/",
+                       "",
+                       h,
+                       2,
+                       SIGV4_EMPTY_SHA256,
+                       "20150830T123600Z",
+                       "us-east-1",
+                       "service",
+                       SUITE_KEY};
     sign(&r, SUITE_SECRET, &auth);
     CHECK_STR(auth.p,
               "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/"
@@ -184,20 +202,21 @@ TEST(suite_vanilla)
 
     r.method = "POST";
     sign(&r, SUITE_SECRET, &auth);
-    CHECK_STR(sig_of(&auth),
-              "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
+    CHECK_STR(
+        sig_of(&auth),
+        "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b");
 
     r.method = "GET";
-    CHECK_RC(s3_query_build(&q,
-                            (s3_param[]){{"Param2", "value2"},
-                                         {"Param1", "value1"}},
-                            2),
-             DIMPLE_OK);
+    CHECK_RC(
+        s3_query_build(
+            &q, (s3_param[]){{"Param2", "value2"}, {"Param1", "value1"}}, 2),
+        DIMPLE_OK);
     CHECK_STR(q.p, "Param1=value1&Param2=value2");
     r.query = q.p;
     sign(&r, SUITE_SECRET, &auth);
-    CHECK_STR(sig_of(&auth),
-              "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
+    CHECK_STR(
+        sig_of(&auth),
+        "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500");
     s3_buf_free(&q);
     s3_buf_free(&auth);
 }
@@ -212,8 +231,9 @@ TEST(header_order_and_trim)
         {"X-Amz-Meta-Test", "one"},
         {"host", "h"},
     };
-    sigv4_request r = {"PUT", "/b/k", "", h, 3, SIGV4_EMPTY_SHA256,
-                       "20240101T000000Z", "r", "s3", "K"};
+    sigv4_request r = {
+        "PUT", "/b/k", "", h, 3, SIGV4_EMPTY_SHA256, "20240101T000000Z",
+        "r",   "s3",   "K"};
     CHECK_RC(sigv4_canonical_request(&r, &canon), DIMPLE_OK);
     CHECK_CONTAINS(canon.p, "host:h\nx-amz-meta-test:one\n"
                             "x-amz-meta-test-two:two spaces\n\n"

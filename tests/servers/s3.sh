@@ -4,7 +4,10 @@
 # It verifies SigV4 signatures including the payload hash, like AWS.
 #
 #   s3.sh start STATEDIR   start it, create a user and the bucket, write
-#                          STATEDIR/s3.env (export DIMPLE_TEST_S3_*)
+#                          STATEDIR/s3.env exporting DIMPLE_TEST_S3_ENDPOINT
+#                          (http://127.0.0.1:PORT), _ACCESS_KEY, _SECRET_KEY,
+#                          _REGION (us-east-1) and _BUCKET (dimple-test, empty
+#                          at start: tests use a unique prefix each)
 #   s3.sh stop STATEDIR    stop every daemon it started, remove its data
 #
 # Ports are chosen free at start, so several runs can coexist. The secret is

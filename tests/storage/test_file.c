@@ -379,6 +379,40 @@ TEST(put_if_absent_race_between_processes)
     vt->destroy(s);
 }
 
+/* remove prunes empty folders while another process puts into them: the
+ * put walks again and never fails. */
+TEST(put_races_with_folder_pruning)
+{
+    enum { LOOPS = 400 };
+    void *s = open_store(at("prune"), "off");
+    int failures = 0, st = 0;
+    pid_t pid;
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    pid = fork();
+    if (pid == 0) {
+        void *mine = open_store(at("prune"), "off");
+        int bad = !mine;
+        for (int i = 0; mine && i < LOOPS; i++)
+            bad += vt->put(mine, "p/q/child", "c", 1) != DIMPLE_OK ||
+                   vt->remove(mine, "p/q/child") != DIMPLE_OK;
+        if (mine)
+            vt->destroy(mine);
+        _exit(bad ? 1 : 0);
+    }
+    for (int i = 0; i < LOOPS; i++) {
+        if (vt->put(s, "p/q/parent", "p", 1) != DIMPLE_OK && failures++ == 0)
+            printf("#   put: %s\n", th.last_msg);
+        failures += vt->remove(s, "p/q/parent") != DIMPLE_OK;
+    }
+    waitpid(pid, &st, 0);
+    CHECK(failures == 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(!exists(at("prune/p"))); /* all pruned at the end */
+    vt->destroy(s);
+}
+
 /* A writer killed mid-put never leaves a partial object behind. */
 TEST(a_killed_put_leaves_old_or_new_object)
 {
@@ -474,6 +508,7 @@ int main(void)
     RUN(errors_name_the_key_and_the_os_error);
     RUN(configuration_errors);
     RUN(put_if_absent_race_between_processes);
+    RUN(put_races_with_folder_pruning);
     RUN(a_killed_put_leaves_old_or_new_object);
     dlclose(dl);
     {

@@ -517,7 +517,8 @@ TEST(hostile_batches_are_refused_and_others_sync)
     dimple_sync_stats st;
     int rc = su_sync(a, 0, 0, &st);
     CHECK(rc == DIMPLE_ECORRUPT || rc == DIMPLE_EAUTH);
-    const char *msg = dimple_errmsg(a);
+    char msg[2048];
+    snprintf(msg, sizeof msg, "%s", dimple_errmsg(a));
     printf("# message: %s\n", msg);
     CHECK_CONTAINS(msg, "more error");
     CHECK(st.errors == 8);
@@ -529,6 +530,8 @@ TEST(hostile_batches_are_refused_and_others_sync)
     CHECK(has_cursor(a, auth[0]));
     for (int i = 1; i < 8; i++)
         CHECK(!has_cursor(a, auth[i]));
+    CHECK_CONTAINS(msg, "log/not-an-author/");
+    dimple_remote__remove(w, "log/not-an-author/x.json");
     /* each error names its object: run each author alone to see each */
     struct {
         int author;

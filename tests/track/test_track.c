@@ -84,14 +84,14 @@ TEST(capture_insert_update_delete)
     CHECK_RC(tu_exec(db, "UPDATE todo SET done = 1 WHERE id = 'a'"),
              DIMPLE_OK); /* no change: nothing logged */
     CHECK_RC(tu_exec(db, "UPDATE todo SET title = title"), DIMPLE_OK);
-    CHECK_RC(tu_exec(db, "UPDATE todo SET done = 1.0 WHERE id = 'a'"),
-             DIMPLE_OK); /* INTEGER 1 -> REAL 1.0 is a change */
+    CHECK_RC(tu_exec(db, "UPDATE todo SET score = 2 WHERE id = 'a'"),
+             DIMPLE_OK); /* REAL affinity: logged as 2.0 */
     CHECK_RC(tu_exec(db, "DELETE FROM todo WHERE id = 'a'"), DIMPLE_OK);
     char *l = local_lines(db);
     CHECK(count_lines(l) == 4);
     CHECK_CONTAINS(l, " todo 1 [t1:61] title=t4:6d696c6b done=i0 score=r3ff8");
     CHECK_CONTAINS(l, " todo 2 [t1:61] done=i1\n");
-    CHECK_CONTAINS(l, " todo 2 [t1:61] done=r3ff0000000000000\n");
+    CHECK_CONTAINS(l, " todo 2 [t1:61] score=r4000000000000000\n");
     CHECK_CONTAINS(l, " todo 3 [t1:61]\n");
     free(l);
     uint8_t author[16];
@@ -233,6 +233,13 @@ TEST(exact_values)
     }
     CHECK_RC(tu_exec(a, "UPDATE kv SET x = x + 100"), DIMPLE_OK);
     CHECK_RC(tu_exec(a, "DELETE FROM kv WHERE x = 103"), DIMPLE_OK);
+    /* REAL 1.0 -> INTEGER 1 in an untyped column is a change (SQL's IS
+     * would call them equal) */
+    CHECK_RC(tu_exec(a, "UPDATE v SET x = 1 WHERE id = 'k04'"), DIMPLE_OK);
+    char *l = local_lines(a);
+    CHECK_CONTAINS(l, "v 2 [t3:6b3034] x=i1\n");
+    free(l);
+    CHECK_RC(tu_exec(a, "UPDATE v SET x = 1.0 WHERE id = 'k04'"), DIMPLE_OK);
     uint8_t cur[16];
     int have = 0;
     CHECK_RC(tu_pull(b, a, cur, &have, -1), 0);

@@ -1,0 +1,249 @@
+/*
+ * track_bench.c — what change tracking costs on the write path.
+ *
+ *   track_bench [ROWS] [TXN]
+ *
+ * Runs the same prepared statements with the same transaction sizes on a
+ * plain SQLite database and on a dimple database tracking the table (both
+ * WAL, foreign_keys on, in DIMPLE_BENCH_DIR or /tmp), in the same process,
+ * alternating, and prints rows/s and tracked/plain for: insert, one-column
+ * update, delete, and point reads. Then the change log's bytes per changed
+ * cell beyond the value itself, the per-cell clock's size after a fold, and
+ * the cost of that fold.
+ */
+#include "track_impl.h"
+
+#include <dimple.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, sqlite3 *s)
+{
+    fprintf(stderr, "track_bench: %s: %s\n", what, s ? sqlite3_errmsg(s) : "");
+    exit(1);
+}
+
+static void exec(sqlite3 *s, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(s, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "track_bench: %s: %s\n", sql, err);
+        exit(1);
+    }
+}
+
+static const char *schema =
+    "CREATE TABLE todo(id TEXT PRIMARY KEY, title TEXT, done INTEGER,"
+    " score REAL)";
+
+static void key_of(long i, char out[40])
+{
+    /* UUID-shaped text keys, in insertion order like UUIDv7 */
+    snprintf(out, 40, "0190f5c2-%04lx-7c3d-8e9f-%012lx", (i >> 16) & 0xffff,
+             i);
+}
+
+typedef enum { OP_INSERT, OP_UPDATE, OP_DELETE, OP_READ } op_kind;
+
+static double run(sqlite3 *s, op_kind op, long rows, long txn)
+{
+    static const char *const sql[] = {
+        "INSERT INTO todo(id, title, done, score) VALUES (?1, ?2, ?3, ?4)",
+        "UPDATE todo SET done = ?2 WHERE id = ?1",
+        "DELETE FROM todo WHERE id = ?1",
+        "SELECT title, done, score FROM todo WHERE id = ?1"};
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s, sql[op], -1, &st, NULL) != SQLITE_OK)
+        die("prepare", s);
+    char key[40], title[32];
+    double t0 = now_s();
+    for (long i = 0; i < rows; i++) {
+        if (op != OP_READ && i % txn == 0)
+            exec(s, "BEGIN");
+        key_of(i, key);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        if (op == OP_INSERT) {
+            snprintf(title, sizeof title, "buy item number %ld", i);
+            sqlite3_bind_text(st, 2, title, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, i & 1);
+            sqlite3_bind_double(st, 4, (double)i / 7.0);
+        } else if (op == OP_UPDATE) {
+            sqlite3_bind_int64(st, 2, 2 + (i & 1));
+        }
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+            die(sql[op], s);
+        sqlite3_reset(st);
+        if (op != OP_READ && (i % txn == txn - 1 || i == rows - 1))
+            exec(s, "COMMIT");
+    }
+    double dt = now_s() - t0;
+    sqlite3_finalize(st);
+    return (double)rows / dt;
+}
+
+/* SQLite's record size of a value (what the plain table stores). */
+static long value_bytes(sqlite3_stmt *st, int i)
+{
+    switch (sqlite3_column_type(st, i)) {
+    case SQLITE_INTEGER: {
+        sqlite3_int64 v = sqlite3_column_int64(st, i);
+        if (v == 0 || v == 1)
+            return 0;
+        if (v >= -128 && v < 128)
+            return 1;
+        if (v >= -32768 && v < 32768)
+            return 2;
+        if (v >= -8388608 && v < 8388608)
+            return 3;
+        if (v >= -2147483648LL && v < 2147483648LL)
+            return 4;
+        return v >= -(1LL << 47) && v < (1LL << 47) ? 6 : 8;
+    }
+    case SQLITE_FLOAT:
+        return 8;
+    case SQLITE_TEXT:
+    case SQLITE_BLOB:
+        return sqlite3_column_bytes(st, i);
+    default:
+        return 0;
+    }
+}
+
+static long table_bytes(sqlite3 *s, const char *name)
+{
+    sqlite3_stmt *st = NULL;
+    long n = 0;
+    if (sqlite3_prepare_v2(s,
+                           "SELECT coalesce(sum(pgsize - unused), 0) FROM"
+                           " dbstat WHERE name = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        die("dbstat", s);
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+int main(int argc, char **argv)
+{
+    long rows = argc > 1 ? atol(argv[1]) : 200000;
+    long txn = argc > 2 ? atol(argv[2]) : rows;
+    if (rows <= 0 || txn <= 0) {
+        fprintf(stderr, "usage: track_bench [ROWS] [TXN]\n");
+        return 2;
+    }
+    const char *dir = getenv("DIMPLE_BENCH_DIR");
+    char plain_path[512], tracked_path[512];
+    snprintf(plain_path, sizeof plain_path, "%s/track_bench_plain.db",
+             dir ? dir : "/tmp");
+    snprintf(tracked_path, sizeof tracked_path, "%s/track_bench_tracked.db",
+             dir ? dir : "/tmp");
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s%s", plain_path, suffix[i]);
+        unlink(p);
+        snprintf(p, sizeof p, "%s%s", tracked_path, suffix[i]);
+        unlink(p);
+    }
+
+    sqlite3 *plain = NULL;
+    if (sqlite3_open(plain_path, &plain) != SQLITE_OK)
+        die("open", plain);
+    exec(plain, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
+    exec(plain, schema);
+
+    dimple *db = NULL;
+    dimple_options o;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.tables = "*";
+    if (dimple_open_path(&db, tracked_path, &o) != DIMPLE_OK) {
+        fprintf(stderr, "track_bench: %s\n", dimple_errmsg(db));
+        return 1;
+    }
+    const char *m[] = {schema};
+    if (dimple_migrate(db, m, 1) != DIMPLE_OK) {
+        fprintf(stderr, "track_bench: %s\n", dimple_errmsg(db));
+        return 1;
+    }
+    sqlite3 *tracked = dimple_sqlite(db);
+
+    printf("track_bench: %ld rows of 4 columns (TEXT uuid key), %ld rows"
+           " per transaction, SQLite %s\n",
+           rows, txn, sqlite3_libversion());
+    static const char *const names[] = {"insert", "update 1 col", "delete",
+                                        "read by key"};
+    op_kind order[] = {OP_INSERT, OP_READ, OP_UPDATE, OP_DELETE};
+    double worst = 1e9;
+    for (size_t k = 0; k < 4; k++) {
+        op_kind op = order[k];
+        double p = run(plain, op, rows, txn);
+        double t = run(tracked, op, rows, txn);
+        double ratio = t / p;
+        if (op != OP_READ && ratio < worst)
+            worst = ratio;
+        printf("  %-13s plain %9.0f rows/s   tracked %9.0f rows/s   "
+               "tracked/plain %.2fx\n",
+               names[op], p, t, ratio);
+        if (op == OP_UPDATE) {
+            /* the log so far: inserts + updates, before the deletes */
+            long log_bytes = table_bytes(tracked, "_dimple_log");
+            sqlite3_stmt *st = NULL;
+            long cells = 0, vbytes = 0, keybytes = 0;
+            /* every value that was written: the inserted rows' 3 columns
+             * and the updated column, with their record sizes */
+            if (sqlite3_prepare_v2(plain,
+                                   "SELECT id, title, done, score FROM todo",
+                                   -1, &st, NULL) != SQLITE_OK)
+                die("select", plain);
+            long i = 0;
+            while (sqlite3_step(st) == SQLITE_ROW) {
+                keybytes += 2 * value_bytes(st, 0); /* insert + update */
+                /* title, score, done as inserted (0 or 1: 0 bytes) and
+                 * done as updated (2 or 3: 1 byte) */
+                vbytes += value_bytes(st, 1) + value_bytes(st, 3) +
+                          value_bytes(st, 2);
+                cells += 4;
+                i++;
+            }
+            sqlite3_finalize(st);
+            printf("  change log: %ld bytes for %ld changes, %ld changed"
+                   " cells\n",
+                   log_bytes, 2 * i, cells);
+            printf("    bytes per changed cell beyond the value: %.1f"
+                   " (key bytes counted as overhead), %.1f (key as a"
+                   " value)\n",
+                   (double)(log_bytes - vbytes) / (double)cells,
+                   (double)(log_bytes - vbytes - keybytes) / (double)cells);
+            double t0 = now_s();
+            exec(tracked, "BEGIN");
+            if (dimple_track__fold(db) != DIMPLE_OK) {
+                fprintf(stderr, "track_bench: fold: %s\n", dimple_errmsg(db));
+                return 1;
+            }
+            exec(tracked, "COMMIT");
+            double dt = now_s() - t0;
+            printf("  fold of the per-cell clock: %.0f changes/s; clock"
+                   " table %ld bytes (%.1f per row)\n",
+                   (double)(2 * i) / dt, table_bytes(tracked, "_dimple_rows"),
+                   (double)table_bytes(tracked, "_dimple_rows") / (double)i);
+        }
+    }
+    printf("  worst write ratio %.2fx (target >= 0.50x)\n", worst);
+    sqlite3_close(plain);
+    dimple_close(db);
+    return 0;
+}
