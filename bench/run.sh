@@ -20,10 +20,12 @@ export DIMPLE_BENCH_DIR=${DIMPLE_BENCH_DIR:-$build/bench}
 benches=(
   "track_bench 200000"
   "track_bench 100000 100"
+  "sync_bench 100000 1000000"
   "file_bench 1000 4096"
   "sftp_bench 300 1024"
   "s3_bench 400"
   "age_bench 256"
+  "live_bench 20000"
 )
 
 rc=0

@@ -6,8 +6,9 @@
  * Runs the same prepared statements with the same transaction sizes on a
  * plain SQLite database and on a dimple database tracking the table (both
  * WAL, foreign_keys on, in DIMPLE_BENCH_DIR or /tmp), in the same process,
- * alternating, and prints rows/s and tracked/plain for: insert, one-column
- * update, delete, and point reads. Then the change log's bytes per changed
+ * one after the other, and prints rows/s and tracked/plain for: insert,
+ * one-column update, delete, and point reads; plus a table whose triggers
+ * do nothing (the floor of any trigger-based capture). Then the change log's bytes per changed
  * cell beyond the value itself, the per-cell clock's size after a fold, and
  * the cost of that fold.
  */
@@ -50,7 +51,7 @@ static void key_of(long i, char out[40])
 {
     /* UUID-shaped text keys, in insertion order like UUIDv7 */
     snprintf(out, 40, "0190f5c2-%04lx-7c3d-8e9f-%012lx", (i >> 16) & 0xffff,
-             i);
+             i & 0xffffffffffffL);
 }
 
 typedef enum { OP_INSERT, OP_UPDATE, OP_DELETE, OP_READ } op_kind;
@@ -65,7 +66,7 @@ static double run(sqlite3 *s, op_kind op, long rows, long txn)
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(s, sql[op], -1, &st, NULL) != SQLITE_OK)
         die("prepare", s);
-    char key[40], title[32];
+    char key[40], title[64];
     double t0 = now_s();
     for (long i = 0; i < rows; i++) {
         if (op != OP_READ && i % txn == 0)
@@ -136,6 +137,18 @@ static long table_bytes(sqlite3 *s, const char *name)
     return n;
 }
 
+typedef struct apply_ctx {
+    dimple *db;
+    long n;
+} apply_ctx;
+
+static int apply_one(void *payload, const dimple_change *c)
+{
+    apply_ctx *a = payload;
+    a->n++;
+    return dimple_track__apply(a->db, c, 1);
+}
+
 int main(int argc, char **argv)
 {
     long rows = argc > 1 ? atol(argv[1]) : 200000;
@@ -164,6 +177,23 @@ int main(int argc, char **argv)
         die("open", plain);
     exec(plain, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
     exec(plain, schema);
+    /* the floor of any trigger-based capture: triggers that do nothing */
+    char empty_path[600];
+    snprintf(empty_path, sizeof empty_path, "%s/track_bench_empty.db",
+             dir ? dir : "/tmp");
+    for (int i = 0; i < 3; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s%s", empty_path, suffix[i]);
+        unlink(p);
+    }
+    sqlite3 *empty = NULL;
+    if (sqlite3_open(empty_path, &empty) != SQLITE_OK)
+        die("open", empty);
+    exec(empty, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
+    exec(empty, schema);
+    exec(empty, "CREATE TRIGGER ti AFTER INSERT ON todo BEGIN SELECT 1; END;"
+                "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN SELECT 1; END;"
+                "CREATE TRIGGER td AFTER DELETE ON todo BEGIN SELECT 1; END");
 
     dimple *db = NULL;
     dimple_options o;
@@ -180,6 +210,14 @@ int main(int argc, char **argv)
         return 1;
     }
     sqlite3 *tracked = dimple_sqlite(db);
+    const char *cache = getenv("TRACK_BENCH_CACHE_KIB");
+    if (cache) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", atoi(cache));
+        exec(plain, sql);
+        exec(empty, sql);
+        exec(tracked, sql);
+    }
 
     printf("track_bench: %ld rows of 4 columns (TEXT uuid key), %ld rows"
            " per transaction, SQLite %s\n",
@@ -187,17 +225,20 @@ int main(int argc, char **argv)
     static const char *const names[] = {"insert", "update 1 col", "delete",
                                         "read by key"};
     op_kind order[] = {OP_INSERT, OP_READ, OP_UPDATE, OP_DELETE};
-    double worst = 1e9;
+    double worst = 1e9, plain_insert = 1;
     for (size_t k = 0; k < 4; k++) {
         op_kind op = order[k];
         double p = run(plain, op, rows, txn);
+        double f = run(empty, op, rows, txn);
         double t = run(tracked, op, rows, txn);
         double ratio = t / p;
+        if (op == OP_INSERT)
+            plain_insert = p;
         if (op != OP_READ && ratio < worst)
             worst = ratio;
-        printf("  %-13s plain %9.0f rows/s   tracked %9.0f rows/s   "
-               "tracked/plain %.2fx\n",
-               names[op], p, t, ratio);
+        printf("  %-13s plain %8.0f/s  empty trigger %8.0f/s (%.2fx)  "
+               "tracked %8.0f/s  tracked/plain %.2fx\n",
+               names[op], p, f, f / p, t, ratio);
         if (op == OP_UPDATE) {
             /* the log so far: inserts + updates, before the deletes */
             long log_bytes = table_bytes(tracked, "_dimple_log");
@@ -243,7 +284,38 @@ int main(int argc, char **argv)
         }
     }
     printf("  worst write ratio %.2fx (target >= 0.50x)\n", worst);
+
+    /* the merge path: a second replica applies every change (what a sync
+     * pull does), against the plain insert rate of this run */
+    char replica_path[512];
+    snprintf(replica_path, sizeof replica_path,
+             "%s/track_bench_replica.db", dir ? dir : "/tmp");
+    for (int i = 0; i < 3; i++) {
+        char p[600];
+        snprintf(p, sizeof p, "%s%s", replica_path, suffix[i]);
+        unlink(p);
+    }
+    dimple *rep = NULL;
+    if (dimple_open_path(&rep, replica_path, &o) != DIMPLE_OK ||
+        dimple_migrate(rep, m, 1) != DIMPLE_OK) {
+        fprintf(stderr, "track_bench: %s\n", dimple_errmsg(rep));
+        return 1;
+    }
+    apply_ctx ac = {rep, 0};
+    double t0 = now_s();
+    exec(dimple_sqlite(rep), "BEGIN");
+    if (dimple_track__each_local(db, NULL, apply_one, &ac) != DIMPLE_OK) {
+        fprintf(stderr, "track_bench: apply: %s\n", dimple_errmsg(rep));
+        return 1;
+    }
+    exec(dimple_sqlite(rep), "COMMIT");
+    double dt = now_s() - t0;
+    printf("  apply on a replica: %ld changes (insert, update, delete of each"
+           " row) at %.0f changes/s = %.2fx the plain insert rate\n",
+           ac.n, (double)ac.n / dt, ((double)ac.n / dt) / plain_insert);
+    dimple_close(rep);
     sqlite3_close(plain);
+    sqlite3_close(empty);
     dimple_close(db);
     return 0;
 }

@@ -44,6 +44,28 @@ int cli_usage_error(const cli_command *c, const char *fmt, ...)
     return 2;
 }
 
+int cli_verbose;
+
+static void log_stderr(void *payload, int level, const char *source,
+                       const char *msg)
+{
+    static const char *const names[] = {"?", "error", "warn", "info",
+                                        "debug"};
+    (void)payload;
+    if (level > 2 + cli_verbose)
+        return;
+    fprintf(stderr, "dimple: [%s] %s: %s\n",
+            names[level >= 1 && level <= 4 ? level : 0], source, msg);
+}
+
+void cli_set_logger(dimple *db)
+{
+    if (cli_verbose)
+        dimple_set_logger(db, log_stderr, NULL);
+}
+
+/* Plugins log while they are created, inside dimple_open: the logger can
+ * only be set on the handle afterwards, so -v shows what happens after. */
 int cli_open(dimple **db)
 {
     int rc = dimple_open(db, cli_conf_path());
@@ -53,6 +75,20 @@ int cli_open(dimple **db)
         *db = NULL;
         return 1;
     }
+    cli_set_logger(*db);
+    return 0;
+}
+
+int cli_open_config(dimple **db)
+{
+    int rc = dimple_config_check(db, cli_conf_path());
+    if (rc < 0) {
+        cli_fail_db(*db);
+        dimple_close(*db);
+        *db = NULL;
+        return 1;
+    }
+    cli_set_logger(*db);
     return 0;
 }
 

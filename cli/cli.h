@@ -30,6 +30,16 @@ const char *cli_conf_path(void);
  * error, closes the handle, sets *db NULL and returns 1; 0 on success. */
 int cli_open(dimple **db);
 
+/* Open only the configuration and its plugins (dimple_config_check: the
+ * database is not touched), for commands that need storage but no
+ * database. Same failure rule as cli_open. */
+int cli_open_config(dimple **db);
+
+/* Send db's plugin log lines to stderr when -v (info) or -vv (debug) was
+ * given; cli_open and cli_open_config call it. */
+void cli_set_logger(dimple *db);
+extern int cli_verbose; /* number of -v options */
+
 /* Print "dimple: <message>" (one line) on stderr and return 1. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
@@ -64,6 +74,7 @@ int cmd_config(int argc, char **argv);
 int cmd_remote(int argc, char **argv);
 /* Added by later issues: */
 int cmd_history(int argc, char **argv);  /* cli/cmd_history.c (track) */
+int cmd_author(int argc, char **argv);   /* cli/cmd_history.c (track) */
 int cmd_sync(int argc, char **argv);     /* cli/cmd_sync.c (sync) */
 int cmd_watch(int argc, char **argv);    /* cli/cmd_watch.c (live) */
 int cmd_identity(int argc, char **argv); /* cli/cmd_identity.c (age) */

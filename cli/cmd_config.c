@@ -14,11 +14,8 @@ int cmd_config(int argc, char **argv)
     const char *role;
     if (argc != 2 || strcmp(argv[1], "check") != 0)
         return cli_usage_error(cli_find("config"), "expected: config check");
-    if (dimple_config_check(&db, cli_conf_path()) < 0) {
-        int rc = cli_fail_db(db);
-        dimple_close(db);
-        return rc;
-    }
+    if (cli_open_config(&db))
+        return 1;
     printf("%s: ok\n", cli_conf_path());
     printf("database: %s\n", dimple_db_path(db));
     for (size_t i = 0; (role = dimple_plugin_role(db, i)); i++)

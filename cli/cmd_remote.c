@@ -86,8 +86,8 @@ int cmd_remote(int argc, char **argv)
     } else {
         return cli_usage_error(c, "unknown remote command '%s'", argv[1]);
     }
-    if (dimple_config_check(&db, cli_conf_path()) < 0) {
-        rc = cli_fail_db(db);
+    if (cli_open_config(&db)) {
+        rc = 1;
         goto out;
     }
     if (argv[1][0] == 'l') {

@@ -29,8 +29,16 @@ static const cli_command commands[] = {
      "list, print (decrypted) or store (encrypted) objects of the storage"},
     {"sync", cmd_sync, "sync [--watch SECONDS]",
      "push this author's changes, pull and apply everyone else's"},
+    {"watch", cmd_watch, "watch SQL [PARAM...]",
+     "print the result as a JSON array, again on each change, until ^C"},
     {"identity", cmd_identity, "identity",
      "print the cipher's unlocked identity (a secret) for age -d -i"},
+    {"history", cmd_history,
+     "history [TABLE [KEY]] [--author ID] [--since TIME] [--until TIME]"
+     " [--as-of TIME]",
+     "print the changes (one JSON object each), or the rows as of a time"},
+    {"author", cmd_author, "author [--reset | --keep]",
+     "print this database's author id; --reset: a new one (a copied file)"},
     {NULL, NULL, NULL, NULL}};
 
 const char *cli_conf_path(void)
@@ -52,8 +60,10 @@ const cli_command *cli_find(const char *name)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dimple [-c FILE] COMMAND [ARGS]\n"
+    fprintf(f, "usage: dimple [-c FILE] [-v|-vv] COMMAND [ARGS]\n"
                "       dimple COMMAND --help\n\n"
+               "-v and -vv print the plugins' log lines (info, debug) on "
+               "stderr.\n"
                "The configuration is FILE, else $DIMPLE_CONF, else "
                "./dimple.conf.\nExit status: 0 ok, 1 error (one line on "
                "stderr), 2 wrong usage.\n\nCommands:\n");
@@ -80,6 +90,10 @@ int main(int argc, char **argv)
                    strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
+        } else if (strcmp(argv[i], "-v") == 0 ||
+                   strcmp(argv[i], "-vv") == 0) {
+            cli_verbose += (int)strlen(argv[i]) - 1;
+            i++;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("dimple %s\n", dimple_version());
             return 0;

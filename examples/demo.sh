@@ -68,6 +68,9 @@ step "What this handle uses, and the plugins found"
 show dimple info
 show dimple plugins
 
+step "Two devices syncing through the file store (examples/demo-sync.sh)"
+"$root/examples/demo-sync.sh" "$build"
+
 # @@demo:more@@ (later features add their sections above this line)
 
 step "Done. Everything is in $DIMPLE_DEMO_DIR"

@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(
   # build
   gcc meson ninja-build pkg-config
-  libsqlite3-dev libcurl4-openssl-dev libssh2-1-dev libssl-dev
+  libsqlite3-dev libcurl4-openssl-dev libssh2-1-dev libssl-dev zlib1g-dev
   libcjson-dev libinih-dev libexpat1-dev
   # tests: real servers and reference tools
   sqlite3 age awscli python3

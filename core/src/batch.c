@@ -298,8 +298,34 @@ static void real_text(double r, char out[40])
     }
 }
 
+/* Where a value sits, for a message (formatted only on an error). */
+typedef struct ewhere {
+    const char *id, *table, *col; /* col NULL: a key value */
+    size_t key;
+} ewhere;
+
+static int put_value_(dimple_batch_enc *e, const dimple_value *v,
+                      const char *what);
+
 static int put_value(dimple_batch_enc *e, const dimple_value *v,
-                     const char *what)
+                     const ewhere *w)
+{
+    int rc = put_value_(e, v, "");
+    if (rc < 0 && rc != DIMPLE_ENOMEM) {
+        char what[DIMPLE_BATCH_MAX_NAME * 2 + 128];
+        if (w->col)
+            snprintf(what, sizeof what, "change %s in %s: column '%s'", w->id,
+                     w->table, w->col);
+        else
+            snprintf(what, sizeof what, "change %s in %s: key value %zu",
+                     w->id, w->table, w->key + 1);
+        rc = put_value_(e, v, what); /* again, for the message */
+    }
+    return rc;
+}
+
+static int put_value_(dimple_batch_enc *e, const dimple_value *v,
+                      const char *what)
 {
     char num[64];
     switch (v->type) {
@@ -382,7 +408,7 @@ void dimple_batch__enc_free(dimple_batch_enc *e)
 
 static int enc_change(dimple_batch_enc *e, const dimple_change *c)
 {
-    char id[37], what[DIMPLE_BATCH_MAX_NAME * 2 + 128];
+    char id[37];
     const char *op;
     int rc;
 
@@ -421,11 +447,10 @@ static int enc_change(dimple_batch_enc *e, const dimple_change *c)
         puts_(e, ",\"op\":\"") || puts_(e, op) || puts_(e, "\",\"key\":["))
         return DIMPLE_ENOMEM;
     for (size_t i = 0; i < c->n_key; i++) {
-        snprintf(what, sizeof what, "change %s in %s: key value %zu", id,
-                 c->table, i + 1);
+        ewhere w = {id, c->table, NULL, i};
         if (i && puts_(e, ","))
             return DIMPLE_ENOMEM;
-        if ((rc = put_value(e, &c->key[i], what)) < 0)
+        if ((rc = put_value(e, &c->key[i], &w)) < 0)
             return rc == DIMPLE_ENOMEM ? enc_err(e, rc, "out of memory") : rc;
     }
     if (puts_(e, "]"))
@@ -439,13 +464,12 @@ static int enc_change(dimple_batch_enc *e, const dimple_change *c)
                 return enc_err(e, DIMPLE_EINVAL,
                                "change %s in %s: bad column name", id,
                                c->table);
-            snprintf(what, sizeof what, "change %s in %s: column '%s'", id,
-                     c->table, cn);
+            ewhere w = {id, c->table, cn, 0};
             if ((i && puts_(e, ",")) ||
                 put_jstr(e, (const unsigned char *)cn, strlen(cn)) ||
                 puts_(e, ":"))
                 return DIMPLE_ENOMEM;
-            if ((rc = put_value(e, &c->cols[i], what)) < 0)
+            if ((rc = put_value(e, &c->cols[i], &w)) < 0)
                 return rc;
         }
         if (puts_(e, "}"))
@@ -524,6 +548,7 @@ int dimple_batch__enc_finish(dimple_batch_enc *e)
 /* --------------------------------------------------------------- decode */
 
 typedef struct dec {
+    const char *what; /* "batch" or "format marker" */
     const char *name;
     char *err;
     size_t errlen;
@@ -540,8 +565,8 @@ static int dec_err(dec *d, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (d->err && d->errlen)
-        snprintf(d->err, d->errlen, "batch %s: %s", d->name ? d->name : "?",
-                 msg);
+        snprintf(d->err, d->errlen, "%s %s: %s", d->what,
+                 d->name ? d->name : "?", msg);
     return code;
 }
 
@@ -609,7 +634,31 @@ static int parse_real(const char *s, double *out)
     return 0;
 }
 
-static int dec_value(dec *d, cJSON *j, dimple_value *v, const char *what)
+/* Where a value sits, formatted only when there is an error to report
+ * (formatting it for every value cost a tenth of a pull). */
+typedef struct where {
+    const char *id;  /* the change's id text */
+    const char *col; /* column name, or NULL for a key value */
+    size_t key;      /* key index when col is NULL */
+} where;
+
+static void where_fmt(const where *w, char *out, size_t n)
+{
+    if (w->col)
+        snprintf(out, n, "change %s: column '%.*s'", w->id,
+                 DIMPLE_BATCH_MAX_NAME, w->col);
+    else
+        snprintf(out, n, "change %s: key[%zu]", w->id, w->key);
+}
+
+#define VFAIL(...)                                                             \
+    do {                                                                       \
+        char what[DIMPLE_BATCH_MAX_NAME + 128];                                \
+        where_fmt(w, what, sizeof what);                                       \
+        return dec_err(d, DIMPLE_ECORRUPT, __VA_ARGS__);                       \
+    } while (0)
+
+static int dec_value(dec *d, cJSON *j, dimple_value *v, const where *w)
 {
     memset(v, 0, sizeof *v);
     if (cJSON_IsNull(j)) {
@@ -619,7 +668,7 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const char *what)
     if (cJSON_IsNumber(j)) {
         double x = j->valuedouble;
         if (!(x > -(double)SAFE_INT && x < (double)SAFE_INT) || x != floor(x))
-            return dec_err(d, DIMPLE_ECORRUPT,
+            VFAIL(
                            "%s: a bare number must be an integer below 2^53 "
                            "in magnitude (use $int or $real)",
                            what);
@@ -630,10 +679,10 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const char *what)
     if (cJSON_IsString(j)) {
         size_t n = strlen(j->valuestring);
         if (n > DIMPLE_BATCH_MAX_VALUE)
-            return dec_err(d, DIMPLE_ECORRUPT, "%s: value over %zu bytes",
+            VFAIL( "%s: value over %zu bytes",
                            what, DIMPLE_BATCH_MAX_VALUE);
         if (!utf8_valid((const unsigned char *)j->valuestring, n))
-            return dec_err(d, DIMPLE_ECORRUPT, "%s: text is not valid UTF-8",
+            VFAIL( "%s: text is not valid UTF-8",
                            what);
         v->type = DIMPLE_TEXT;
         v->p = j->valuestring;
@@ -643,14 +692,14 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const char *what)
     if (cJSON_IsObject(j)) {
         cJSON *t = j->child;
         if (!t || t->next || !t->string || !cJSON_IsString(t))
-            return dec_err(d, DIMPLE_ECORRUPT,
+            VFAIL(
                            "%s: a typed value is an object with one string "
                            "member ($int, $real, $text or $blob)",
                            what);
         const char *tag = t->string, *s = t->valuestring;
         if (strcmp(tag, "$int") == 0) {
             if (parse_int(s, &v->i))
-                return dec_err(d, DIMPLE_ECORRUPT,
+                VFAIL(
                                "%s: $int is not a 64-bit decimal integer",
                                what);
             v->type = DIMPLE_INTEGER;
@@ -658,7 +707,7 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const char *what)
         }
         if (strcmp(tag, "$real") == 0) {
             if (parse_real(s, &v->r))
-                return dec_err(d, DIMPLE_ECORRUPT,
+                VFAIL(
                                "%s: $real is not a finite decimal, inf or "
                                "-inf",
                                what);
@@ -668,35 +717,36 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const char *what)
         if (strcmp(tag, "$blob") == 0 || strcmp(tag, "$text") == 0) {
             size_t n = strlen(s);
             if (n / 4 * 3 > DIMPLE_BATCH_MAX_VALUE)
-                return dec_err(d, DIMPLE_ECORRUPT, "%s: value over %zu bytes",
+                VFAIL( "%s: value over %zu bytes",
                                what, DIMPLE_BATCH_MAX_VALUE);
             /* decoded in place: the tree is ours and base64 only shrinks */
             ptrdiff_t len = b64_decode(s, n, (unsigned char *)t->valuestring);
             if (len < 0)
-                return dec_err(d, DIMPLE_ECORRUPT, "%s: %s is not base64",
+                VFAIL( "%s: %s is not base64",
                                what, tag);
             v->type = tag[1] == 'b' ? DIMPLE_BLOB : DIMPLE_TEXT;
             v->p = t->valuestring;
             v->n = (size_t)len;
             return 0;
         }
-        return dec_err(d, DIMPLE_ECORRUPT, "%s: unknown value tag '%.40s'",
+        VFAIL( "%s: unknown value tag '%.40s'",
                        what, tag);
     }
-    return dec_err(d, DIMPLE_ECORRUPT,
+    VFAIL(
                    "%s: wrong type (want null, number, string or a typed "
                    "object)",
                    what);
 }
 
-static int check_name(dec *d, const char *s, const char *what)
+static int check_name(dec *d, const char *s, const char *id,
+                      const char *member)
 {
     size_t n = strlen(s);
     if (n == 0 || n > DIMPLE_BATCH_MAX_NAME ||
         !utf8_valid((const unsigned char *)s, n))
         return dec_err(d, DIMPLE_ECORRUPT,
-                       "%s: must be 1 to %d bytes of UTF-8", what,
-                       DIMPLE_BATCH_MAX_NAME);
+                       "change %s: %s: must be 1 to %d bytes of UTF-8", id,
+                       member, DIMPLE_BATCH_MAX_NAME);
     return 0;
 }
 
@@ -734,12 +784,11 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
                          size_t len, const uint8_t *want_author,
                          const uint8_t *want_first, char *err, size_t errlen)
 {
-    dec d = {name, err, errlen};
+    dec d = {"batch", name, err, errlen};
     dimple_batch b;
     const char **scratch = NULL;
     cJSON *root = NULL, *jfmt, *jauth, *jch, *c;
     size_t n, nvals = 0, nnames = 0, vi = 0, ni = 0, ci = 0;
-    char what[DIMPLE_BATCH_MAX_NAME + 128];
     const char *end = NULL;
     int rc = DIMPLE_ECORRUPT;
 
@@ -905,8 +954,7 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
                          idtxt);
             goto out;
         }
-        snprintf(what, sizeof what, "change %s: 'table'", idtxt);
-        if ((rc = check_name(&d, jt->valuestring, what)) < 0)
+        if ((rc = check_name(&d, jt->valuestring, idtxt, "'table'")) < 0)
             goto out;
         rc = DIMPLE_ECORRUPT;
         ch->table = jt->valuestring;
@@ -941,9 +989,8 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
                              idtxt, DIMPLE_BATCH_MAX_KEY);
                 goto out;
             }
-            snprintf(what, sizeof what, "change %s: key[%zu]", idtxt,
-                     ch->n_key);
-            if ((rc = dec_value(&d, x, &b.vals_[vi], what)) < 0)
+            where w = {idtxt, NULL, ch->n_key};
+            if ((rc = dec_value(&d, x, &b.vals_[vi], &w)) < 0)
                 goto out;
             rc = DIMPLE_ECORRUPT;
             vi++;
@@ -970,12 +1017,10 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
                              DIMPLE_BATCH_MAX_COLS);
                 goto out;
             }
-            snprintf(what, sizeof what, "change %s: column name", idtxt);
-            if ((rc = check_name(&d, x->string, what)) < 0)
+            if ((rc = check_name(&d, x->string, idtxt, "column name")) < 0)
                 goto out;
-            snprintf(what, sizeof what, "change %s: column '%.*s'", idtxt,
-                     DIMPLE_BATCH_MAX_NAME, x->string);
-            if ((rc = dec_value(&d, x, &b.vals_[vi], what)) < 0)
+            where w = {idtxt, x->string, 0};
+            if ((rc = dec_value(&d, x, &b.vals_[vi], &w)) < 0)
                 goto out;
             rc = DIMPLE_ECORRUPT;
             b.names_[ni++] = x->string;
@@ -1013,15 +1058,15 @@ int dimple_batch__marker(char *out, size_t cap, const uint8_t store[16])
 int dimple_batch__marker_check(const void *json, size_t len,
                                uint8_t store[16], char *err, size_t errlen)
 {
-    dec d = {"dimple.json", err, errlen};
+    dec d = {"format marker", "dimple.json", err, errlen};
     cJSON *root, *f, *ma, *mi, *st;
     int rc = DIMPLE_ECORRUPT;
 
     if (len > 65536)
-        return dec_err(&d, rc, "format marker over 64 KiB");
+        return dec_err(&d, rc, "over 64 KiB");
     root = cJSON_ParseWithLength(json, len);
     if (!root)
-        return dec_err(&d, rc, "format marker is not valid JSON");
+        return dec_err(&d, rc, "not valid JSON");
     f = cJSON_GetObjectItemCaseSensitive(root, "format");
     ma = cJSON_GetObjectItemCaseSensitive(root, "major");
     mi = cJSON_GetObjectItemCaseSensitive(root, "minor");
@@ -1044,7 +1089,7 @@ int dimple_batch__marker_check(const void *json, size_t len,
     if (!cJSON_IsString(st) ||
         dimple_batch__uuid_parse(st->valuestring, strlen(st->valuestring),
                                  store, 0)) {
-        rc = dec_err(&d, rc, "format marker: 'store' missing or not a UUID");
+        rc = dec_err(&d, rc, "'store' missing or not a UUID");
         goto out;
     }
     rc = DIMPLE_OK;

@@ -443,7 +443,7 @@ int dimple_schema_version(dimple *db, int *out)
 static int migrate_run(dimple *db, const char *const *sqls,
                        const char *const *names, size_t n)
 {
-    int version, rc;
+    int version = 0, rc;
     char label[4200];
     if ((rc = user_version(db, &version)) < 0)
         return rc;

@@ -125,16 +125,16 @@ static int read_core_keys(dimple *db, int need_database)
     } else {
         db->path = dimple_config__resolve(cfg, v);
     }
+    if (v && *v && !db->path)
+        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     v = dimple_config__get(cfg, "dimple", "tables");
-    db->tables = strdup(v ? v : "*");
+    if (!(db->tables = strdup(v ? v : "*")))
+        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     v = dimple_config__get(cfg, "dimple", "plugin_dir");
-    if (v && *v)
-        db->plugin_dir = dimple_config__resolve(cfg, v);
+    if (v && *v && !(db->plugin_dir = dimple_config__resolve(cfg, v)))
+        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     v = dimple_config__get(cfg, "dimple", "migrations");
-    if (v && *v)
-        db->migrations_dir = dimple_config__resolve(cfg, v);
-    if ((v && !db->migrations_dir) || !db->tables ||
-        (dimple_config__get(cfg, "dimple", "database") && !db->path))
+    if (v && *v && !(db->migrations_dir = dimple_config__resolve(cfg, v)))
         return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     if ((rc = dimple_config__int(db, "dimple", "busy_timeout_ms",
                                  DEFAULT_BUSY_MS, 0, 3600000, &n)) < 0)

@@ -11,9 +11,16 @@
  *    Hooks only record: queries run later in dimple_live__flush (end of
  *    every public call that may write) or dimple_dispatch, never inside a
  *    hook, where SQLite forbids using the connection.
- *  - Other connections and processes: PRAGMA data_version changes; SQLite
- *    does not say which tables, so every query reruns. PRAGMA
- *    schema_version catches DDL, which the row hooks do not report.
+ *  - Other connections and processes: SQLite does not say which tables
+ *    they wrote, so every query reruns. Noticed two ways: after a local
+ *    commit, for free, from the pager's data version (SQLITE_FCNTL_DATA_
+ *    VERSION counts our commits plus the outside changes our transactions
+ *    saw); and in dimple_live_poll/dispatch with PRAGMA data_version,
+ *    which looks at the file (a read transaction: too dear per commit).
+ *  - DDL (no row hook reports it): an authorizer stays installed while
+ *    queries are open and flags statements that create, drop or alter a
+ *    table or view, or attach a database; the next commit then reruns
+ *    every query.
  *  - A query's callback fires only when its serialized result (types and
  *    bytes of every cell, column names) differs from the previous one.
  *
@@ -42,8 +49,10 @@
 /* ------------------------------------------------------------ table sets */
 
 typedef struct tname {
-    char *schema; /* NULL: any schema (the authorizer did not say) */
+    char *schema;  /* NULL: any schema (the authorizer did not say) */
     char *table;
+    uint32_t hash; /* of table, ASCII case folded: a cheap first test */
+    int vtab;      /* a dependency on a virtual table (see vtab_deps) */
 } tname;
 
 typedef struct tset {
@@ -51,26 +60,35 @@ typedef struct tset {
     size_t n, cap;
 } tset;
 
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + 32);
+        h = (h ^ c) * 16777619u;
+    }
+    return h;
+}
+
 static int name_eq(const char *a, const char *b)
 {
     return sqlite3_stricmp(a, b) == 0;
 }
 
-static int tset_has(const tset *s, const char *schema, const char *table)
+static int tset_has(const tset *s, const char *schema, const char *table,
+                    uint32_t hash)
 {
     for (size_t i = 0; i < s->n; i++)
-        if (name_eq(s->v[i].table, table) &&
+        if (s->v[i].hash == hash && name_eq(s->v[i].table, table) &&
             (!s->v[i].schema || !schema || name_eq(s->v[i].schema, schema)))
             return 1;
     return 0;
 }
 
-/* Adds (schema, table) unless present. -1 on out of memory. */
-static int tset_add(tset *s, const char *schema, const char *table)
+static int tset_grow(tset *s)
 {
-    char *sc = NULL, *tb;
-    if (tset_has(s, schema, table))
-        return 0;
     if (s->n == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 8;
         tname *v = realloc(s->v, cap * sizeof *v);
@@ -79,6 +97,18 @@ static int tset_add(tset *s, const char *schema, const char *table)
         s->v = v;
         s->cap = cap;
     }
+    return 0;
+}
+
+/* Adds (schema, table) unless present. -1 on out of memory. */
+static int tset_add(tset *s, const char *schema, const char *table)
+{
+    char *sc = NULL, *tb;
+    uint32_t h = name_hash(table);
+    if (tset_has(s, schema, table, h))
+        return 0;
+    if (tset_grow(s) < 0)
+        return -1;
     tb = strdup(table);
     if (schema)
         sc = strdup(schema);
@@ -89,16 +119,41 @@ static int tset_add(tset *s, const char *schema, const char *table)
     }
     s->v[s->n].schema = sc;
     s->v[s->n].table = tb;
+    s->v[s->n].hash = h;
+    s->v[s->n].vtab = 0;
     s->n++;
     return 0;
 }
 
+static void tname_free(tname *t)
+{
+    free(t->schema);
+    free(t->table);
+}
+
+/* Moves from's entries into to (no copies); from ends empty. */
+static int tset_move(tset *to, tset *from)
+{
+    int rc = 0;
+    for (size_t i = 0; i < from->n; i++) {
+        tname *t = &from->v[i];
+        if (tset_has(to, t->schema, t->table, t->hash)) {
+            tname_free(t);
+        } else if (tset_grow(to) < 0) {
+            tname_free(t);
+            rc = -1;
+        } else {
+            to->v[to->n++] = *t;
+        }
+    }
+    from->n = 0;
+    return rc;
+}
+
 static void tset_clear(tset *s)
 {
-    for (size_t i = 0; i < s->n; i++) {
-        free(s->v[i].schema);
-        free(s->v[i].table);
-    }
+    for (size_t i = 0; i < s->n; i++)
+        tname_free(&s->v[i]);
     s->n = 0;
 }
 
@@ -125,6 +180,7 @@ struct dimple_live_query {
     int fire;         /* a result is waiting for dimple_dispatch */
     int closed;       /* closed from a callback: freed after the round */
     int wr_dep;       /* reads a WITHOUT ROWID table the hook cannot see */
+    int has_vtab;     /* reads a virtual table */
     dimple_buf last;  /* serialized result of the last run */
     int have_last;
     char errmsg[512]; /* last run's error */
@@ -144,17 +200,25 @@ struct dimple_live {
     int all_dirty;
     int committed; /* a commit since the last notify */
     int row_hooks; /* row hook installed */
+    int ddl_on;    /* ddl_watch installed */
     void *(*preupdate_hook)(sqlite3 *,
                             void (*)(void *, sqlite3 *, int, const char *,
                                      const char *, sqlite3_int64,
                                      sqlite3_int64),
                             void *);
 
-    sqlite3_stmt *ver; /* data_version, schema_version */
-    int64_t data_version, schema_version;
+    sqlite3_stmt *ver; /* PRAGMA data_version */
+    int64_t data_version;
     int have_ver;
-    int64_t notify_dv; /* data_version at the last notify */
+    unsigned fc_base;   /* pager data version at the last check */
+    unsigned n_commits; /* our commits since then */
+    int ext_notify;     /* outside commits seen since the last notify */
+    int ddl;            /* a DDL statement was prepared (authorizer) */
+    sqlite3_stmt *sver; /* PRAGMA schema_version */
+    int64_t schema_version;
     int depth;         /* > 0 while running callbacks */
+    size_t n_closed;   /* queries closed, not yet freed */
+    int work;          /* some query is dirty or has a result to deliver */
     int closing;
 
     /* notifiers */
@@ -210,13 +274,15 @@ static int on_commit(void *arg)
 {
     struct dimple_live *L = arg;
     L->committed = 1;
-    for (size_t i = 0; i < L->pending.n; i++) {
-        const tname *t = &L->pending.v[i];
-        if (tset_add(&L->ours, t->schema, t->table) < 0 ||
-            tset_add(&L->dirty, t->schema, t->table) < 0)
-            L->oom = 1;
-    }
-    tset_clear(&L->pending);
+    L->n_commits++;
+    /* ours only serves the notifiers' filter */
+    if (L->db->n_notifiers)
+        for (size_t i = 0; i < L->pending.n; i++)
+            if (tset_add(&L->ours, L->pending.v[i].schema,
+                         L->pending.v[i].table) < 0)
+                L->oom = 1;
+    if (tset_move(&L->dirty, &L->pending) < 0)
+        L->oom = 1;
     return 0; /* never veto a commit */
 }
 
@@ -226,11 +292,54 @@ static void on_rollback(void *arg)
     tset_clear(&L->pending);
 }
 
+/* Installed while queries are open: notes DDL, allows everything. */
+static int ddl_watch(void *arg, int op, const char *a, const char *b,
+                     const char *schema, const char *via)
+{
+    struct dimple_live *L = arg;
+    (void)a;
+    (void)b;
+    (void)schema;
+    (void)via;
+    switch (op) {
+    case SQLITE_CREATE_TABLE:
+    case SQLITE_CREATE_TEMP_TABLE:
+    case SQLITE_CREATE_VIEW:
+    case SQLITE_CREATE_TEMP_VIEW:
+    case SQLITE_DROP_TABLE:
+    case SQLITE_DROP_TEMP_TABLE:
+    case SQLITE_DROP_VIEW:
+    case SQLITE_DROP_TEMP_VIEW:
+    case SQLITE_ALTER_TABLE:
+    case SQLITE_ATTACH:
+    case SQLITE_DETACH:
+    case SQLITE_CREATE_VTABLE:
+    case SQLITE_DROP_VTABLE: L->ddl = 1; break;
+    default: break;
+    }
+    return SQLITE_OK;
+}
+
+static void set_authorizer(struct dimple_live *L)
+{
+    if (L->n_q && !L->closing)
+        sqlite3_set_authorizer(L->db->sql, ddl_watch, L);
+    else
+        sqlite3_set_authorizer(L->db->sql, NULL, NULL);
+}
+
 /* The row hook is only paid for while something needs table names. */
 static void set_row_hooks(struct dimple_live *L)
 {
     dimple *db = L->db;
     int want = !L->closing && (L->n_q > 0 || db->n_notifiers > 0);
+    if ((L->n_q > 0 && !L->closing) != L->ddl_on) {
+        /* set_authorizer expires every prepared statement of the
+         * connection (they re-prepare on their next step): only when the
+         * first query opens or the last one closes. */
+        L->ddl_on = L->n_q > 0 && !L->closing;
+        set_authorizer(L);
+    }
     if (want == L->row_hooks)
         return;
     if (L->preupdate_hook)
@@ -243,6 +352,8 @@ static void set_row_hooks(struct dimple_live *L)
     if (want && !sqlite3_get_autocommit(db->sql))
         L->all_dirty = 1;
 }
+
+static unsigned pager_version(dimple *db);
 
 /* ------------------------------------------------------------ open/close */
 
@@ -265,6 +376,7 @@ int dimple_live__open(dimple *db)
     /* a read-only database that dimple never wrote has no author */
     L->have_author = dimple_track__author(db, L->author) == DIMPLE_OK;
     db->live = L;
+    L->fc_base = pager_version(db);
     sqlite3_commit_hook(db->sql, on_commit, L);
     sqlite3_rollback_hook(db->sql, on_rollback, L);
     set_row_hooks(L);
@@ -315,6 +427,7 @@ void dimple_live__close(dimple *db)
         sqlite3_rollback_hook(db->sql, NULL, NULL);
     }
     sqlite3_finalize(L->ver);
+    sqlite3_finalize(L->sver);
     tset_free(&L->pending);
     tset_free(&L->dirty);
     tset_free(&L->ours);
@@ -514,11 +627,27 @@ static int rerun(dimple_live_query *q)
     return 1;
 }
 
+/* A virtual table (FTS5, R*Tree, ...) is written through its shadow
+ * tables, named "<vtab>_<suffix>" by every SQLite module. */
+static int shadow_of(const tname *dep, const tname *written)
+{
+    size_t n = strlen(dep->table);
+    return sqlite3_strnicmp(written->table, dep->table, (int)n) == 0 &&
+           written->table[n] == '_' &&
+           (!dep->schema || name_eq(dep->schema, written->schema));
+}
+
 static int depends_on_dirty(const dimple_live_query *q, const tset *dirty)
 {
-    for (size_t i = 0; i < dirty->n; i++)
-        if (tset_has(&q->deps, dirty->v[i].schema, dirty->v[i].table))
+    for (size_t i = 0; i < dirty->n; i++) {
+        if (tset_has(&q->deps, dirty->v[i].schema, dirty->v[i].table,
+                     dirty->v[i].hash))
             return 1;
+        if (q->has_vtab)
+            for (size_t d = 0; d < q->deps.n; d++)
+                if (q->deps.v[d].vtab && shadow_of(&q->deps.v[d], &dirty->v[i]))
+                    return 1;
+    }
     return 0;
 }
 
@@ -531,19 +660,40 @@ static void signal_fd(struct dimple_live *L)
     }
 }
 
-/* Reads data_version and schema_version of db->sql; marks everything
- * dirty when another connection committed or the schema changed. */
-static void check_versions(struct dimple_live *L)
+static unsigned pager_version(dimple *db)
+{
+    unsigned v = 0;
+    sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_DATA_VERSION, &v);
+    return v;
+}
+
+static void outside_commit(struct dimple_live *L)
+{
+    L->all_dirty = 1;
+    L->ext_notify = 1;
+}
+
+/* After local commits, at no cost: the pager's version moves once per
+ * commit of ours and once per outside change a transaction of ours saw;
+ * more moves than our commits means another connection committed. */
+static void check_cheap(struct dimple_live *L)
+{
+    unsigned v = pager_version(L->db);
+    if (v - L->fc_base > L->n_commits)
+        outside_commit(L);
+    L->fc_base = v;
+    L->n_commits = 0;
+}
+
+/* PRAGMA data_version: a read transaction that looks at the file, so it
+ * sees a commit no transaction of ours has seen yet. */
+static void check_exact(struct dimple_live *L)
 {
     dimple *db = L->db;
-    int64_t dv, sv;
-    if (!L->ver &&
-        sqlite3_prepare_v3(db->sql,
-                           "SELECT (SELECT data_version FROM "
-                           "pragma_data_version),(SELECT schema_version FROM "
-                           "pragma_schema_version)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &L->ver,
-                           NULL) != SQLITE_OK) {
+    int64_t dv;
+    if (!L->ver && sqlite3_prepare_v3(db->sql, "PRAGMA data_version", -1,
+                                      SQLITE_PREPARE_PERSISTENT, &L->ver,
+                                      NULL) != SQLITE_OK) {
         L->ver = NULL;
         return;
     }
@@ -552,15 +702,35 @@ static void check_versions(struct dimple_live *L)
         return;
     }
     dv = sqlite3_column_int64(L->ver, 0);
-    sv = sqlite3_column_int64(L->ver, 1);
     sqlite3_reset(L->ver);
-    if (L->have_ver && (dv != L->data_version || sv != L->schema_version))
-        L->all_dirty = 1;
-    if (!L->have_ver)
-        L->notify_dv = dv;
+    if (L->have_ver && dv != L->data_version)
+        outside_commit(L);
     L->data_version = dv;
-    L->schema_version = sv;
     L->have_ver = 1;
+    check_cheap(L); /* and a new base for it */
+}
+
+/* Whether PRAGMA schema_version moved since the last call (1 when it
+ * cannot tell). Only after a commit that prepared DDL. */
+static int schema_changed(struct dimple_live *L)
+{
+    int64_t v;
+    if (!L->sver && sqlite3_prepare_v3(L->db->sql, "PRAGMA schema_version",
+                                       -1, SQLITE_PREPARE_PERSISTENT,
+                                       &L->sver, NULL) != SQLITE_OK) {
+        L->sver = NULL;
+        return 1;
+    }
+    if (sqlite3_step(L->sver) != SQLITE_ROW) {
+        sqlite3_reset(L->sver);
+        return 1;
+    }
+    v = sqlite3_column_int64(L->sver, 0);
+    sqlite3_reset(L->sver);
+    if (v == L->schema_version)
+        return 0;
+    L->schema_version = v;
+    return 1;
 }
 
 /* ------------------------------------------------------------- notifiers */
@@ -581,7 +751,7 @@ static int collect_event(void *payload, const dimple_change *c)
     dimple_buf key = {0};
     char *id = NULL, *author = NULL, *table = NULL;
     int bad = 0;
-    if (E->filter && !tset_has(&L->ours, NULL, c->table))
+    if (E->filter && !tset_has(&L->ours, NULL, c->table, name_hash(c->table)))
         return 0;
     if (E->n == E->cap) {
         size_t cap = E->cap ? E->cap * 2 : 32;
@@ -647,9 +817,9 @@ static void notify(struct dimple_live *L)
     /* The log is shared by every connection to the file: when another one
      * committed since the last notify, keep only the tables this one wrote
      * so a change is (mostly) reported by the process that made it. */
-    check_versions(L);
-    E.filter = L->have_ver && L->data_version != L->notify_dv;
-    L->notify_dv = L->data_version;
+    check_cheap(L);
+    E.filter = L->ext_notify;
+    L->ext_notify = 0;
     dimple_track__each_since(db, &L->seq, collect_event, &E);
     tset_clear(&L->ours);
     if (E.oom && db->n_notifiers && db->notifiers[0]->host.log)
@@ -690,6 +860,9 @@ static void notify(struct dimple_live *L)
 static void compact(struct dimple_live *L)
 {
     size_t j = 0;
+    if (!L->n_closed)
+        return;
+    L->n_closed = 0;
     for (size_t i = 0; i < L->n_q; i++) {
         if (L->q[i]->closed)
             query_free(L->q[i]);
@@ -711,10 +884,19 @@ static void live_run(struct dimple_live *L, int dispatching)
     L->depth++;
     for (int round = 0; round < MAX_ROUNDS; round++) {
         int signal = 0, had_commit = L->committed;
+        if (dispatching && round == 0)
+            check_exact(L);
+        else if (L->n_q)
+            check_cheap(L);
         if (L->committed)
             notify(L);
-        if (L->n_q)
-            check_versions(L);
+        if (had_commit && L->ddl) {
+            /* CREATE TABLE IF NOT EXISTS of a table that exists is no
+             * change: only a new schema version reruns everything */
+            L->ddl = 0;
+            if (schema_changed(L))
+                L->all_dirty = 1;
+        }
         if (L->oom) {
             L->oom = 0;
             L->all_dirty = 1;
@@ -727,6 +909,7 @@ static void live_run(struct dimple_live *L, int dispatching)
                 if (L->all_dirty || depends_on_dirty(q, &L->dirty) ||
                     (had_commit && q->wr_dep)) {
                     q->dirty = 1;
+                    L->work = 1;
                     if (q->delivery == DIMPLE_LIVE_DISPATCH && !dispatching)
                         signal = 1;
                 }
@@ -736,18 +919,27 @@ static void live_run(struct dimple_live *L, int dispatching)
         }
         if (signal)
             signal_fd(L);
-        for (size_t i = 0; i < L->n_q; i++) { /* n_q may grow in a callback */
-            dimple_live_query *q = L->q[i];
-            int mine = q->delivery == DIMPLE_LIVE_SYNC || dispatching;
-            if (q->closed || !mine)
-                continue;
-            if (q->dirty) {
-                q->dirty = 0;
-                if (rerun(q))
-                    q->fire = 1;
+        if (L->work) {
+            int left = 0;
+            L->work = 0;
+            for (size_t i = 0; i < L->n_q; i++) { /* n_q may grow in a cb */
+                dimple_live_query *q = L->q[i];
+                int mine = q->delivery == DIMPLE_LIVE_SYNC || dispatching;
+                if (q->closed)
+                    continue;
+                if (!mine) {
+                    left |= q->dirty | q->fire;
+                    continue;
+                }
+                if (q->dirty) {
+                    q->dirty = 0;
+                    if (rerun(q))
+                        q->fire = 1;
+                }
+                if (q->fire && !q->closed)
+                    fire(q);
             }
-            if (q->fire && !q->closed)
-                fire(q);
+            L->work |= left;
         }
         if (!L->committed && !L->dirty.n && !L->all_dirty && !L->oom)
             break;
@@ -944,6 +1136,27 @@ static int bind_params(dimple *db, sqlite3_stmt *st, const dimple_value *p,
     return DIMPLE_OK;
 }
 
+/* Marks q's dependencies on virtual tables (pragma_table_list, SQLite >=
+ * 3.37; older: none marked). */
+static void vtab_deps(dimple *db, dimple_live_query *q)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db->sql,
+                           "SELECT 1 FROM pragma_table_list WHERE type = "
+                           "'virtual' AND name = ?1 AND (?2 IS NULL OR "
+                           "schema = ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return;
+    for (size_t i = 0; i < q->deps.n; i++) {
+        sqlite3_bind_text(st, 1, q->deps.v[i].table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, q->deps.v[i].schema, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            q->deps.v[i].vtab = q->has_vtab = 1;
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+}
+
 /* Only without the preupdate hook: does q read a WITHOUT ROWID table?
  * Such a query reruns after every commit (the update hook never names
  * those tables); its callback still fires only on a changed result. */
@@ -1008,14 +1221,14 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
                                   sizeof opts->delivery)
         q->delivery = opts->delivery;
 
-    /* No SQLite call reads the current authorizer, so none can be put
-     * back: dimple sets none, and docs/live.md tells apps that set their
-     * own through dimple_sqlite() to set it again after opening. */
+    /* No SQLite call reads the current authorizer, so only dimple's own
+     * (ddl_watch) is put back; docs/live.md tells apps that set one
+     * through dimple_sqlite() that live queries replace it. */
     ac.q = q;
     sqlite3_set_authorizer(db->sql, authorize, &ac);
     rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT,
                             &q->stmt, &tail);
-    sqlite3_set_authorizer(db->sql, NULL, NULL);
+    set_authorizer(L);
     if (rc != SQLITE_OK) {
         rc = dimple__seterr(db, dimple__sqlite_code(rc), "live query: %s",
                             sqlite3_errmsg(db->sql));
@@ -1065,6 +1278,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
     }
     if (!L->preupdate_hook && (rc = find_without_rowid(db, q)) < 0)
         goto out;
+    vtab_deps(db, q);
     if (L->n_q == L->cap_q) {
         size_t cap = L->cap_q ? L->cap_q * 2 : 8;
         dimple_live_query **v = realloc(L->q, cap * sizeof *v);
@@ -1077,8 +1291,10 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
     }
     /* The first result: computed now so a failing query fails the open. */
     if (L->n_q == 0) { /* versions were not followed without queries */
-        check_versions(L);
+        check_exact(L);
+        schema_changed(L);
         L->all_dirty = 0;
+        L->ddl = 0;
     }
     rc = run_query(q, &q->last);
     if (rc < 0) {
@@ -1087,6 +1303,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
     }
     q->have_last = 1;
     q->fire = 1;
+    L->work = 1;
     L->q[L->n_q++] = q;
     set_row_hooks(L);
     *out = q;
@@ -1115,8 +1332,13 @@ void dimple_live_close(dimple_live_query *q)
     if (!q)
         return;
     L = q->db->live;
+    if (q->closed)
+        return;
     q->closed = 1;
-    if (L && L->depth == 0)
+    if (!L)
+        return;
+    L->n_closed++;
+    if (L->depth == 0)
         compact(L);
 }
 

@@ -372,10 +372,10 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
                 used += (size_t)w;
             }
             rc = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                                "[%s] %s plugin '%s' not found (dimple-%s.so; "
-                                "searched: %s)",
-                                role, dimple_loader__kind_name(kind), name,
-                                name, n_dirs ? list : "no folders");
+                                "[%s] plugin '%s' not found: no dimple-%s.so "
+                                "(searched: %s)",
+                                role, name, name,
+                                n_dirs ? list : "no folders");
             goto out;
         }
     }

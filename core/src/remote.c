@@ -107,7 +107,13 @@ int dimple_remote__put_if_absent(dimple *db, const char *key,
         if (rc == DIMPLE_EEXISTS)
             return dimple__seterr(db, rc, "storage %s: '%s' already exists",
                                   db->storage->plugin->name, key);
-        return rc < 0 ? failed(db, rc, "put_if_absent", key) : dimple__ok(db);
+        /* DIMPLE_EPLUGIN: the plugin has the slot but this server cannot
+         * do it (an S3 server that ignores If-None-Match): emulate. */
+        if (rc != DIMPLE_EPLUGIN)
+            return rc < 0 ? failed(db, rc, "put_if_absent", key)
+                          : dimple__ok(db);
+        dimple_logf(&db->storage->host, DIMPLE_LOG_INFO,
+                    "put_if_absent %s: not supported here, emulated", key);
     }
     /* Emulated: not atomic against a concurrent writer of the same key,
      * which the remote layout avoids (one writer per folder). */

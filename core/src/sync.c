@@ -31,6 +31,7 @@
 #include <time.h>
 
 #define WALK_STOP 1     /* callback return: stop a walk or a listing */
+#define SKIPPED 2       /* pull_batch: the batch was already applied */
 #define LIST_PAGE 128   /* keys taken per listing round (bounded memory) */
 #define MARKER_KEY "dimple.json"
 
@@ -500,7 +501,8 @@ static int cursor_store(dimple *db, const uint8_t author[16], const char *key,
                : dimple__sqlerr(db, rc, "sync: writing _dimple_sync_cursor");
 }
 
-/* Read, open, validate and apply one batch, with its cursor, atomically. */
+/* Read, open, validate and apply one batch, with its cursor, atomically.
+ * Returns DIMPLE_OK, SKIPPED (already applied), or an error. */
 static int pull_batch(run *r, const uint8_t author[16], const char *prefix,
                       const char *key, cursor *cur)
 {
@@ -512,6 +514,9 @@ static int pull_batch(run *r, const uint8_t author[16], const char *prefix,
     const void *data;
     size_t len, stored;
 
+    if (cur->key && strcmp(key, cur->key) <= 0)
+        return SKIPPED; /* applied meanwhile (another handle moved the
+                           cursor past it): nothing to do */
     if (dimple_batch__parse_name(key + strlen(prefix), first, &encrypted))
         return dimple__seterr(db, DIMPLE_ECORRUPT,
                               "sync: unexpected object '%s' in an author's "
@@ -552,6 +557,23 @@ static int pull_batch(run *r, const uint8_t author[16], const char *prefix,
 
     if ((rc = exec(db, "BEGIN IMMEDIATE", "sync: pull: BEGIN")) < 0)
         goto out;
+    {
+        /* Another process syncing this database may have applied the
+         * batch since we read the cursor: then only catch up with it. */
+        cursor now = {0};
+        if ((rc = cursor_load(db, author, &now)) < 0) {
+            sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+            goto out;
+        }
+        if (now.key && strcmp(now.key, key) >= 0) {
+            sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+            free(cur->key);
+            *cur = now;
+            rc = SKIPPED;
+            goto out;
+        }
+        free(now.key);
+    }
     rc = dimple_track__apply(db, b.changes, b.n);
     if (rc < 0) {
         char msg[sizeof db->errmsg];
@@ -619,7 +641,8 @@ restart:
             }
             if ((rc = pull_batch(r, author, prefix, page.keys[i], &cur)) < 0)
                 goto out;
-            progress(r, DIMPLE_SYNC_PULL, atxt, page.keys[i], *known);
+            if (rc != SKIPPED)
+                progress(r, DIMPLE_SYNC_PULL, atxt, page.keys[i], *known);
         }
         page_free(&page);
         if (!more)

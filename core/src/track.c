@@ -78,6 +78,27 @@ static void stmts_clear(struct dimple_track *tr)
     tr->n_stmts = 0;
 }
 
+/* Drop the cached statements that are not running (one may be mid-walk
+ * in a caller up the stack). */
+static void stmts_evict(struct dimple_track *tr)
+{
+    for (size_t b = 0; b < 128; b++) {
+        dimple_stmt_entry **pe = &tr->stmts[b];
+        while (*pe) {
+            dimple_stmt_entry *e = *pe;
+            if (sqlite3_stmt_busy(e->st)) {
+                pe = &e->next;
+                continue;
+            }
+            *pe = e->next;
+            sqlite3_finalize(e->st);
+            free(e->sql);
+            free(e);
+            tr->n_stmts--;
+        }
+    }
+}
+
 sqlite3_stmt *dimple_track__stmt(dimple *db, const char *sql)
 {
     struct dimple_track *tr = T(db);
@@ -89,7 +110,7 @@ sqlite3_stmt *dimple_track__stmt(dimple *db, const char *sql)
             return e->st;
         }
     if (tr->n_stmts >= 512)
-        stmts_clear(tr); /* a cache, not a leak: dynamic SQL varies */
+        stmts_evict(tr); /* a cache, not a leak: dynamic SQL varies */
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT,
                                 &st, NULL);
@@ -111,6 +132,32 @@ sqlite3_stmt *dimple_track__stmt(dimple *db, const char *sql)
     e->next = tr->stmts[b];
     tr->stmts[b] = e;
     tr->n_stmts++;
+    return st;
+}
+
+/* The statement of a string literal: looked up by its address (cheaper
+ * than hashing the text on every change). Only for literals: a freed
+ * buffer's address could come back holding other SQL. */
+static sqlite3_stmt *cstmt(dimple *db, const char *sql)
+{
+    struct dimple_track *tr = T(db);
+    for (size_t i = 0; i < tr->n_cst; i++)
+        if (tr->cst[i].sql == sql) {
+            sqlite3_reset(tr->cst[i].st);
+            sqlite3_clear_bindings(tr->cst[i].st);
+            return tr->cst[i].st;
+        }
+    if (tr->n_cst == sizeof tr->cst / sizeof tr->cst[0])
+        return dimple_track__stmt(db, sql);
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(db->sql, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                &st, NULL);
+    if (rc != SQLITE_OK) {
+        dimple__sqlerr(db, rc, "change tracking: prepare");
+        return NULL;
+    }
+    tr->cst[tr->n_cst].sql = sql;
+    tr->cst[tr->n_cst++].st = st;
     return st;
 }
 
@@ -152,7 +199,7 @@ static const uint8_t zero_id[16];
 static int meta_get(dimple *db, const char *k, int64_t *out, bool *found)
 {
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
+        cstmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
@@ -169,7 +216,7 @@ static int meta_get(dimple *db, const char *k, int64_t *out, bool *found)
 static int meta_get_text(dimple *db, const char *k, char *out, size_t cap)
 {
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
+        cstmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
@@ -185,7 +232,7 @@ static int meta_get_text(dimple *db, const char *k, char *out, size_t cap)
 
 static int meta_set(dimple *db, const char *k, int64_t v)
 {
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "INSERT OR REPLACE INTO _dimple_meta(k, v) VALUES (?1, ?2)");
     if (!st)
         return db->errcode;
@@ -196,7 +243,7 @@ static int meta_set(dimple *db, const char *k, int64_t v)
 
 static int meta_set_text(dimple *db, const char *k, const char *v)
 {
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "INSERT OR REPLACE INTO _dimple_meta(k, v) VALUES (?1, ?2)");
     if (!st)
         return db->errcode;
@@ -249,7 +296,7 @@ static int names_load(dimple *db)
     struct dimple_track *tr = T(db);
     names_free(tr);
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT id, name FROM _dimple_names");
+        cstmt(db, "SELECT id, name FROM _dimple_names");
     if (!st)
         return db->errcode;
     int rc, r = DIMPLE_OK;
@@ -283,7 +330,7 @@ static int name_intern(dimple *db, const char *name, int64_t *out)
             *out = (int64_t)i;
             return DIMPLE_OK;
         }
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "INSERT INTO _dimple_names(name) VALUES (?1)"
             " ON CONFLICT(name) DO NOTHING");
     if (!st)
@@ -292,7 +339,7 @@ static int name_intern(dimple *db, const char *name, int64_t *out)
     int r = step_done(db, st, "change tracking: write _dimple_names");
     if (r)
         return r;
-    st = dimple_track__stmt(db, "SELECT id, name FROM _dimple_names"
+    st = cstmt(db, "SELECT id, name FROM _dimple_names"
                                 " WHERE name = ?1");
     if (!st)
         return db->errcode;
@@ -344,7 +391,7 @@ static int authors_load(dimple *db)
     if (tr->author_known)
         memset(tr->author_known, 0, tr->cap_authors * sizeof(bool));
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT idx, uuid FROM _dimple_authors");
+        cstmt(db, "SELECT idx, uuid FROM _dimple_authors");
     if (!st)
         return db->errcode;
     int rc, r = DIMPLE_OK;
@@ -391,7 +438,7 @@ static int author_intern(dimple *db, const uint8_t uuid[16], int64_t *out)
     *out = dimple_track__author_idx(db, uuid);
     if (*out)
         return DIMPLE_OK;
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "INSERT INTO _dimple_authors(uuid) VALUES (?1)"
             " ON CONFLICT(uuid) DO NOTHING");
     if (!st)
@@ -400,7 +447,7 @@ static int author_intern(dimple *db, const uint8_t uuid[16], int64_t *out)
     int r = step_done(db, st, "change tracking: write _dimple_authors");
     if (r)
         return r;
-    st = dimple_track__stmt(db,
+    st = cstmt(db,
                             "SELECT idx FROM _dimple_authors WHERE uuid = ?1");
     if (!st)
         return db->errcode;
@@ -432,7 +479,7 @@ void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
 static int caches_check(dimple *db)
 {
     struct dimple_track *tr = T(db);
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "SELECT (SELECT count(*) FROM _dimple_names),"
             " (SELECT coalesce(max(id), 0) FROM _dimple_names),"
             " (SELECT count(*) FROM _dimple_authors),"
@@ -479,7 +526,7 @@ static int clock_sync(dimple *db)
         tr->dv_valid && dv == tr->data_version)
         return DIMPLE_OK;
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT max(seq) FROM _dimple_log");
+        cstmt(db, "SELECT max(seq) FROM _dimple_log");
     if (!st)
         return db->errcode;
     int rc = sqlite3_step(st);
@@ -541,11 +588,18 @@ static int log_append(dimple *db, int64_t seq, int64_t author, int64_t t,
                       int op, const dimple_pbuf *k, const dimple_pbuf *v,
                       const uint8_t *id)
 {
-    sqlite3_stmt *st = dimple_track__stmt(
-        db, "INSERT INTO _dimple_log(seq, author, t, op, k, v, id)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st)
-        return db->errcode;
+    struct dimple_track *tr = T(db);
+    /* the hot path: its own statement, no cache lookup */
+    if (!tr->log_ins) {
+        int rc = sqlite3_prepare_v3(
+            db->sql,
+            "INSERT INTO _dimple_log(seq, author, t, op, k, v, id)"
+            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            -1, SQLITE_PREPARE_PERSISTENT, &tr->log_ins, NULL);
+        if (rc != SQLITE_OK)
+            return dimple__sqlerr(db, rc, "change tracking: prepare");
+    }
+    sqlite3_stmt *st = tr->log_ins;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, author);
     sqlite3_bind_int64(st, 3, t);
@@ -555,8 +609,12 @@ static int log_append(dimple *db, int64_t seq, int64_t author, int64_t t,
     if (v)
         sqlite3_bind_blob(st, 6, v->p ? (const void *)v->p : "", (int)v->n,
                           SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
     if (id)
         sqlite3_bind_blob(st, 7, id, 16, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 7);
     return step_done(db, st, "change tracking: append to _dimple_log");
 }
 
@@ -638,7 +696,7 @@ static int state_load(dimple *db, int64_t t, const dimple_pbuf *k,
 {
     struct dimple_track *tr = T(db);
     tr->n_cells = 0;
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "SELECT s FROM _dimple_rows WHERE t = ?1 AND k = ?2");
     if (!st)
         return db->errcode;
@@ -687,7 +745,7 @@ static int state_save(dimple *db, int64_t t, const dimple_pbuf *k)
     }
     if (s->oom)
         return oom(db);
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "INSERT OR REPLACE INTO _dimple_rows(t, k, s) VALUES (?1, ?2, ?3)");
     if (!st)
         return db->errcode;
@@ -805,7 +863,7 @@ static int bind_cell(dimple *db, sqlite3_stmt *st, int idx, int64_t seq,
             }
     }
     sqlite3_stmt *q =
-        dimple_track__stmt(db, "SELECT v FROM _dimple_log WHERE seq = ?1");
+        cstmt(db, "SELECT v FROM _dimple_log WHERE seq = ?1");
     if (!q)
         return db->errcode;
     sqlite3_bind_int64(q, 1, seq);
@@ -937,9 +995,20 @@ static int tbl_write(dimple *db, const dimple_ttable *tt,
         if (r)
             goto out;
     }
-    r = step_done(db, st, "change tracking: merge write");
-    if (r == DIMPLE_OK)
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
         *changes = sqlite3_changes(db->sql);
+    } else if (upsert &&
+               sqlite3_extended_errcode(db->sql) == SQLITE_CONSTRAINT_NOTNULL) {
+        /* a row brought in by an update whose insert has not arrived yet
+         * (another author's, pulled later) lacks a NOT NULL column: the
+         * row clock keeps it, and the change that fills the column writes
+         * the row then (the merge's "row went missing" path) */
+        *changes = 0;
+    } else {
+        r = dimple__sqlerr(db, rc, "change tracking: merge write");
+    }
+    sqlite3_reset(st);
 out:
     free(heap);
     free(heap2);
@@ -1076,13 +1145,13 @@ int dimple_track__fold(dimple *db)
     int r = meta_get(db, "folded", &folded, &found);
     if (r)
         return r;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->sql,
-                                "SELECT seq, author, t, op, k, v, id FROM"
-                                " _dimple_log WHERE seq > ?1 ORDER BY seq",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK)
-        return dimple__sqlerr(db, rc, "change tracking: fold");
+    /* cached: fold runs before every apply; merges never re-enter it */
+    sqlite3_stmt *st = cstmt(
+        db, "SELECT seq, author, t, op, k, v, id FROM _dimple_log"
+            " WHERE seq > ?1 ORDER BY seq");
+    int rc;
+    if (!st)
+        return db->errcode;
     sqlite3_bind_int64(st, 1, folded);
     bool was_muted = tr->muted;
     tr->muted = true;
@@ -1106,7 +1175,7 @@ int dimple_track__fold(dimple *db)
     }
     if (r == DIMPLE_OK && rc != SQLITE_DONE)
         r = dimple__sqlerr(db, rc, "change tracking: fold");
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     tr->muted = was_muted;
     if (r == DIMPLE_OK && last != folded)
         r = meta_set(db, "folded", last);
@@ -1409,7 +1478,7 @@ static int held(dimple *db, const uint8_t id[16], bool *out)
 {
     *out = false;
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT 1 FROM _dimple_log WHERE id = ?1");
+        cstmt(db, "SELECT 1 FROM _dimple_log WHERE id = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
@@ -1422,7 +1491,7 @@ static int held(dimple *db, const uint8_t id[16], bool *out)
     if (rc != SQLITE_DONE)
         return dimple__sqlerr(db, rc, "change tracking: read _dimple_log");
     /* a change this database made itself (under any of its authors) */
-    st = dimple_track__stmt(db, "SELECT author FROM _dimple_log"
+    st = cstmt(db, "SELECT author FROM _dimple_log"
                                 " WHERE seq = ?1 AND id IS NULL");
     if (!st)
         return db->errcode;
@@ -1504,6 +1573,9 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
         r = dimple_track__fold(db);
     if (r)
         return r;
+    /* a child row may arrive before its parent (another author's batch):
+     * foreign keys are checked when the caller commits */
+    sqlite3_exec(db->sql, "PRAGMA defer_foreign_keys = ON", NULL, NULL, NULL);
     bool was_muted = tr->muted;
     tr->muted = true;
     uint64_t seen_before = tr->max_seen;
@@ -1722,7 +1794,7 @@ int64_t dimple_track__last_seq(dimple *db)
     if (!tr || !tr->ready)
         return 0;
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT coalesce(max(seq), 0) FROM _dimple_log");
+        cstmt(db, "SELECT coalesce(max(seq), 0) FROM _dimple_log");
     if (!st)
         return 0;
     int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0)
@@ -1734,10 +1806,10 @@ int64_t dimple_track__last_seq(dimple *db)
 int dimple_track__author(dimple *db, uint8_t out[16])
 {
     struct dimple_track *tr = T(db);
-    if (!tr || !tr->ready)
-        return dimple__seterr(db, DIMPLE_ENOTFOUND,
-                              "this database has no author yet (opened"
-                              " read-only before dimple ever wrote to it)");
+    /* no message: live asks this at open, where a read-only database
+     * without an author is not an error */
+    if (!tr || !tr->ready || !tr->me)
+        return DIMPLE_ENOTFOUND;
     memcpy(out, tr->author, 16);
     return DIMPLE_OK;
 }
@@ -2102,7 +2174,7 @@ static int tables_prev(dimple *db, int64_t t, char **out)
 {
     *out = NULL;
     sqlite3_stmt *st =
-        dimple_track__stmt(db, "SELECT cols FROM _dimple_tables WHERE t = ?1");
+        cstmt(db, "SELECT cols FROM _dimple_tables WHERE t = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_int64(st, 1, t);
@@ -2246,7 +2318,7 @@ static int tables_record(dimple *db, const dimple_ttable *tt)
     char *cols = sqlite3_str_finish(s);
     if (!cols)
         cols = sqlite3_mprintf("");
-    sqlite3_stmt *st = dimple_track__stmt(
+    sqlite3_stmt *st = cstmt(
         db, "INSERT OR REPLACE INTO _dimple_tables(t, cols) VALUES (?1, ?2)");
     if (!st) {
         sqlite3_free(cols);
@@ -2383,6 +2455,15 @@ int dimple_track__refresh(dimple *db)
     if (r)
         names_load(db), authors_load(db);
     return r == DIMPLE_OK ? dimple__ok(db) : r;
+}
+
+int dimple_track__migration_begin(dimple *db)
+{
+    struct dimple_track *tr = T(db);
+    if (!tr || !tr->ready)
+        return DIMPLE_OK;
+    /* refresh recreates exactly what the schema needs */
+    return triggers_sync(db, NULL, 0);
 }
 
 /* ---------------------------------------------------- author and file */
@@ -2547,6 +2628,9 @@ void dimple_track__close(dimple *db)
     struct dimple_track *tr = db ? db->track : NULL;
     if (!tr)
         return;
+    sqlite3_finalize(tr->log_ins);
+    for (size_t i = 0; i < tr->n_cst; i++)
+        sqlite3_finalize(tr->cst[i].st);
     stmts_clear(tr);
     names_free(tr);
     free(tr->authors);

@@ -63,6 +63,12 @@ struct dimple_track {
     dimple_ttable *tables;
     size_t n_tables;
 
+    sqlite3_stmt *log_ins; /* the write path's one statement */
+    struct {
+        const char *sql; /* a string literal: compared by address */
+        sqlite3_stmt *st;
+    } cst[48];
+    size_t n_cst;
     dimple_stmt_entry *stmts[128];
     size_t n_stmts;
 

@@ -56,15 +56,16 @@ typedef struct age_plugin {
     int keys_ready;
     char **tried; /* key files unlocked or found unusable */
     size_t n_tried;
-    int keys_rc;     /* sticky failure to open the key store */
-    char kmsg[512];  /* its message (names the key file, never a secret) */
+    int keys_rc;    /* sticky failure to open the key store */
+    char kmsg[512]; /* its message (names the key file, never a secret) */
 } age_plugin;
 
 /* Report a key-store failure: keep the message for callers that wrap it. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int keyfail(age_plugin *p, int rc, const char *fmt, ...)
+static int
+keyfail(age_plugin *p, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -80,7 +81,7 @@ static int conf_where(const age_plugin *p, const dimple_kv *kv, char *buf,
 {
     return snprintf(buf, cap, "%s:%d",
                     p->host && p->host->config_file ? p->host->config_file
-                                                     : "(config)",
+                                                    : "(config)",
                     kv ? kv->line : 0);
 }
 
@@ -129,7 +130,8 @@ static int add_identity(age_plugin *p, const unsigned char sk[32],
     if (age_x25519_public(sk, pk))
         return DIMPLE_ERROR;
     for (size_t i = 0; i < p->n_ids; i++)
-        if (p->ids[i].type == AGE_ID_X25519 && memcmp(p->ids[i].pk, pk, 32) == 0)
+        if (p->ids[i].type == AGE_ID_X25519 &&
+            memcmp(p->ids[i].pk, pk, 32) == 0)
             return DIMPLE_OK;
     age_identity *ids = realloc(p->ids, (p->n_ids + 1) * sizeof *ids);
     if (!ids)
@@ -226,10 +228,11 @@ static void uuid7(char out[37])
         b[i] = (unsigned char)(ms >> (8 * (5 - i)));
     b[6] = (unsigned char)(0x70 | (b[6] & 0x0f));
     b[8] = (unsigned char)(0x80 | (b[8] & 0x3f));
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
-             b[11], b[12], b[13], b[14], b[15]);
+    snprintf(
+        out, 37,
+        "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10],
+        b[11], b[12], b[13], b[14], b[15]);
 }
 
 typedef struct key_list {
@@ -299,8 +302,9 @@ static int unlock(age_plugin *p, const char *file)
     /* Only the passphrase may vouch for a key file: a file anyone could
      * have encrypted to a public key is refused. */
     if (raw.n < sizeof intro - 1 || memcmp(raw.p, intro, sizeof intro - 1)) {
-        rc = keyfail(p, DIMPLE_ECORRUPT,
-                     "key file %s is not a passphrase-protected age file", file);
+        rc =
+            keyfail(p, DIMPLE_ECORRUPT,
+                    "key file %s is not a passphrase-protected age file", file);
         goto out;
     }
     pass_id.type = AGE_ID_SCRYPT;
@@ -322,7 +326,8 @@ static int unlock(age_plugin *p, const char *file)
     char what[512];
     snprintf(what, sizeof what, "key file %s", file);
     if ((rc = parse_identities(p, (const char *)plain.p, plain.n, file, what)))
-        keyfail(p, rc, "key file %s holds no valid AGE-SECRET-KEY-1 line", file);
+        keyfail(p, rc, "key file %s holds no valid AGE-SECRET-KEY-1 line",
+                file);
 out:
     age_buf_free(&raw);
     age_buf_free(&plain);
@@ -351,9 +356,9 @@ static int create_key(age_plugin *p, char *name, size_t cap)
     }
     gmtime_r(&now, &tm);
     strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    int len = snprintf(text, sizeof text,
-                       "# created: %s\n# public key: %s\n%s\n", stamp, pk_txt,
-                       sk_txt);
+    int len =
+        snprintf(text, sizeof text, "# created: %s\n# public key: %s\n%s\n",
+                 stamp, pk_txt, sk_txt);
     r.type = AGE_ID_SCRYPT;
     r.pass = p->pass;
     r.pass_len = p->pass_len;
@@ -521,8 +526,8 @@ static int parse_recipients(age_plugin *p, const dimple_kv *kv)
         p->n_extra++;
     }
     if (!p->n_extra)
-        return dimple_errorf(p->host, DIMPLE_ECONFIG,
-                             "%s: recipients is empty", where);
+        return dimple_errorf(p->host, DIMPLE_ECONFIG, "%s: recipients is empty",
+                             where);
     return DIMPLE_OK;
 }
 
@@ -565,9 +570,9 @@ static int add_pass_identity(age_plugin *p)
 
 static int v_create(void **self, const dimple_kv *conf, const dimple_host *host)
 {
-    static const char *const known[] = {"passphrase", "passphrase_file",
-                                        "work_factor", "mode", "recipients",
-                                        "identity_file", "armor", NULL};
+    static const char *const known[] = {
+        "passphrase", "passphrase_file", "work_factor", "mode",
+        "recipients", "identity_file",   "armor",       NULL};
     int rc;
     char where[300];
     const dimple_kv *kv;
@@ -642,11 +647,10 @@ static int v_create(void **self, const dimple_kv *conf, const dimple_host *host)
         rc = read_file(pass_file->value, PASS_MAX, &b);
         if (rc) {
             age_buf_free(&b);
-            rc = dimple_errorf(host, DIMPLE_ECONFIG,
-                               "%s: cannot read passphrase_file '%s'%s", where,
-                               pass_file->value,
-                               rc == DIMPLE_ECORRUPT ? " (larger than 4 KiB)"
-                                                     : "");
+            rc = dimple_errorf(
+                host, DIMPLE_ECONFIG, "%s: cannot read passphrase_file '%s'%s",
+                where, pass_file->value,
+                rc == DIMPLE_ECORRUPT ? " (larger than 4 KiB)" : "");
             goto out;
         }
         /* One trailing newline (LF or CRLF) is not part of it. */

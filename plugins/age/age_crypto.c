@@ -20,14 +20,14 @@ int age_hkdf(const unsigned char *ikm, size_t ikm_len,
         goto out;
     *p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
                                             (char *)"SHA256", 0);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                             (void *)ikm, ikm_len);
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)ikm,
+                                             ikm_len);
     /* An empty salt is expressed by leaving the parameter out. */
     if (salt_len)
         *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
                                                  (void *)salt, salt_len);
-    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                             (void *)info, strlen(info));
+    *p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)info,
+                                             strlen(info));
     *p = OSSL_PARAM_construct_end();
     if (EVP_KDF_derive(ctx, out, 32, params) != 1)
         goto out;
@@ -46,7 +46,8 @@ static int aead(int enc, const unsigned char key[32], const unsigned char *in,
     EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
     if (!c)
         return -1;
-    if (EVP_CipherInit_ex(c, EVP_chacha20_poly1305(), NULL, key, zero, enc) != 1)
+    if (EVP_CipherInit_ex(c, EVP_chacha20_poly1305(), NULL, key, zero, enc) !=
+        1)
         goto out;
     if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, 16, tag) != 1)
         goto out;

@@ -84,13 +84,13 @@ out:
 static int detect_armor(age_reader *r, int *armor, age_err *e)
 {
     const unsigned char *p;
-    ptrdiff_t n = age_reader_peek(r, AGE_ARMOR_MAX_WS + sizeof AGE_ARMOR_BEGIN,
-                                  &p);
+    ptrdiff_t n =
+        age_reader_peek(r, AGE_ARMOR_MAX_WS + sizeof AGE_ARMOR_BEGIN, &p);
     ptrdiff_t i = 0;
     if (n < 0)
         return age_fail(e, AGE_E_OTHER, (int)n, "reading the input failed");
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
-                     p[i] == '\n'))
+    while (i < n &&
+           (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
         i++;
     *armor = n - i >= 10 && memcmp(p + i, "-----BEGIN", 10) == 0;
     return DIMPLE_OK;
@@ -169,7 +169,8 @@ int age_encrypt(const dimple_source *in, const dimple_sink *out, int armor,
                         : "no recipients");
         goto out;
     }
-    if ((rc = age_random(fk, sizeof fk)) || (rc = age_random(nonce, sizeof nonce))) {
+    if ((rc = age_random(fk, sizeof fk)) ||
+        (rc = age_random(nonce, sizeof nonce))) {
         rc = age_fail(e, AGE_E_OTHER, rc, "no randomness");
         goto out;
     }
@@ -178,7 +179,8 @@ int age_encrypt(const dimple_source *in, const dimple_sink *out, int armor,
     for (size_t i = 0; i < n; i++) {
         age_stanza s;
         rc = rs[i].type == AGE_ID_SCRYPT
-                 ? age_scrypt_wrap(rs[i].pass, rs[i].pass_len, rs[i].logn, fk, &s)
+                 ? age_scrypt_wrap(rs[i].pass, rs[i].pass_len, rs[i].logn, fk,
+                                   &s)
                  : age_x25519_wrap(rs[i].pk, fk, &s);
         if (rc) {
             rc = age_fail(e, AGE_E_OTHER, rc, "wrapping the file key failed");

@@ -19,8 +19,8 @@
 
 static int hdr_fail(age_err *e, const char *what)
 {
-    return age_fail(e, AGE_E_HEADER, DIMPLE_ECORRUPT, "malformed age header: %s",
-                    what);
+    return age_fail(e, AGE_E_HEADER, DIMPLE_ECORRUPT,
+                    "malformed age header: %s", what);
 }
 
 void age_stanza_free(age_stanza *s)
@@ -43,14 +43,14 @@ void age_header_free(age_header *h)
 }
 
 /* Read one line (with its '\n') into line, appending it to raw. */
-static ptrdiff_t next_line(age_reader *r, age_buf *raw, char *line,
-                           age_err *e)
+static ptrdiff_t next_line(age_reader *r, age_buf *raw, char *line, age_err *e)
 {
     ptrdiff_t n = age_reader_line(r, line, AGE_MAX_LINE);
     if (n == -1)
         return hdr_fail(e, "line too long");
     if (n < 0)
-        return age_fail(e, AGE_E_OTHER, (int)n, "reading the age header failed");
+        return age_fail(e, AGE_E_OTHER, (int)n,
+                        "reading the age header failed");
     if (n == 0 || line[n - 1] != '\n')
         return hdr_fail(e, "unexpected end of header");
     if (raw->n + (size_t)n > AGE_MAX_HEADER)
@@ -244,8 +244,8 @@ int age_stanza_write(age_buf *b, const age_stanza *s)
         return rc;
     /* Full 64-column lines, then a shorter (possibly empty) last line. */
     for (size_t off = 0;; off += BODY_BYTES) {
-        size_t k = s->body_len - off < BODY_BYTES ? s->body_len - off
-                                                   : BODY_BYTES;
+        size_t k =
+            s->body_len - off < BODY_BYTES ? s->body_len - off : BODY_BYTES;
         age_b64_encode(s->body + off, k, line, 0);
         size_t len = strlen(line);
         line[len++] = '\n';

@@ -20,9 +20,9 @@
 #define AGE_TAG 16u
 #define AGE_FILE_KEY 16u
 #define AGE_NONCE 16u
-#define AGE_MAX_LINE 65536u      /* one header line */
+#define AGE_MAX_LINE 65536u       /* one header line */
 #define AGE_MAX_HEADER (1u << 20) /* a whole header */
-#define AGE_MAX_LOGN 22          /* decrypt: what age accepts */
+#define AGE_MAX_LOGN 22           /* decrypt: what age accepts */
 #define AGE_DEFAULT_LOGN 18
 
 /* Failure classes, in the order the spec checks them (and the testkit's
@@ -38,8 +38,8 @@ enum {
 };
 
 typedef struct age_err {
-    int cls;      /* AGE_E_* */
-    int code;     /* the DIMPLE_E* code returned */
+    int cls;       /* AGE_E_* */
+    int code;      /* the DIMPLE_E* code returned */
     char msg[256]; /* never holds a secret */
 } age_err;
 
@@ -125,8 +125,7 @@ int age_header_parse(age_reader *r, age_header *h, age_err *e);
 void age_header_free(age_header *h);
 /* HMAC-SHA256 under HKDF(file key, "header") over raw. */
 int age_header_mac(const unsigned char *raw, size_t raw_len,
-                   const unsigned char fk[AGE_FILE_KEY],
-                   unsigned char mac[32]);
+                   const unsigned char fk[AGE_FILE_KEY], unsigned char mac[32]);
 /* Append a stanza's text form to b. */
 int age_stanza_write(age_buf *b, const age_stanza *s);
 void age_stanza_free(age_stanza *s);

@@ -20,13 +20,20 @@ int age_fail(age_err *e, int cls, int code, const char *fmt, ...)
 const char *age_class_name(int cls)
 {
     switch (cls) {
-    case AGE_E_NONE: return "success";
-    case AGE_E_ARMOR: return "armor failure";
-    case AGE_E_HEADER: return "header failure";
-    case AGE_E_NOMATCH: return "no match";
-    case AGE_E_HMAC: return "HMAC failure";
-    case AGE_E_PAYLOAD: return "payload failure";
-    default: return "error";
+    case AGE_E_NONE:
+        return "success";
+    case AGE_E_ARMOR:
+        return "armor failure";
+    case AGE_E_HEADER:
+        return "header failure";
+    case AGE_E_NOMATCH:
+        return "no match";
+    case AGE_E_HMAC:
+        return "HMAC failure";
+    case AGE_E_PAYLOAD:
+        return "payload failure";
+    default:
+        return "error";
     }
 }
 

@@ -27,8 +27,7 @@ uint64_t age_scrypt_count(void)
 }
 
 static int derive(const char *pass, size_t pass_len,
-                  const unsigned char salt[16], int logn,
-                  unsigned char key[32])
+                  const unsigned char salt[16], int logn, unsigned char key[32])
 {
     int rc = DIMPLE_ERROR;
     unsigned char s[LABEL_LEN + 16];
@@ -46,13 +45,13 @@ static int derive(const char *pass, size_t pass_len,
     memcpy(s + LABEL_LEN, salt, 16);
     params[0] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD,
                                                   (void *)pass, pass_len);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, s,
-                                                  sizeof s);
+    params[1] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, s, sizeof s);
     params[2] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_N, &n);
     params[3] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_R, &r);
     params[4] = OSSL_PARAM_construct_uint32(OSSL_KDF_PARAM_SCRYPT_P, &p);
-    params[5] = OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM,
-                                            &maxmem);
+    params[5] =
+        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_SCRYPT_MAXMEM, &maxmem);
     params[6] = OSSL_PARAM_construct_end();
     if (EVP_KDF_derive(c, key, 32, params) != 1)
         goto out;
@@ -73,7 +72,8 @@ int age_scrypt_wrap(const char *pass, size_t pass_len, int logn,
     memset(out, 0, sizeof *out);
     if (logn < 1 || logn > AGE_MAX_LOGN)
         return DIMPLE_EINVAL;
-    if (age_random(salt, sizeof salt) || derive(pass, pass_len, salt, logn, key))
+    if (age_random(salt, sizeof salt) ||
+        derive(pass, pass_len, salt, logn, key))
         goto out;
     out->type = strdup("scrypt");
     out->args = calloc(2, sizeof *out->args);
@@ -129,8 +129,8 @@ int age_scrypt_unwrap(const age_stanza *s, const age_identity *id,
     if (strcmp(s->type, "scrypt") != 0)
         return 1;
     if (s->nargs != 2 ||
-        age_b64_decode(s->args[0], strlen(s->args[0]), salt, sizeof salt,
-                       &len, 0) ||
+        age_b64_decode(s->args[0], strlen(s->args[0]), salt, sizeof salt, &len,
+                       0) ||
         len != 16)
         return age_fail(e, AGE_E_HEADER, DIMPLE_ECORRUPT,
                         "invalid scrypt stanza: bad salt");

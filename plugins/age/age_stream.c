@@ -41,8 +41,8 @@ static int chunk(EVP_CIPHER_CTX *c, int enc, const unsigned char nonce[12],
         return -1;
     if (EVP_CipherFinal_ex(c, out + len, &fin) != 1)
         return -1;
-    if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, AGE_TAG,
-                                   out + n) != 1)
+    if (enc &&
+        EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, AGE_TAG, out + n) != 1)
         return -1;
     return 0;
 }
@@ -75,7 +75,8 @@ int age_stream_encrypt(age_reader *in, const unsigned char key[32],
         const unsigned char *peek;
         ptrdiff_t n = age_reader_read(in, pt, AGE_CHUNK);
         if (n < 0) {
-            rc = age_fail(e, AGE_E_OTHER, (int)n, "reading the plaintext failed");
+            rc = age_fail(e, AGE_E_OTHER, (int)n,
+                          "reading the plaintext failed");
             goto out;
         }
         /* Last chunk: short, or full with nothing after it. A full chunk
@@ -92,7 +93,8 @@ int age_stream_encrypt(age_reader *in, const unsigned char key[32],
         }
         nonce_set(nonce, counter, last);
         if (chunk(c, 1, nonce, pt, (size_t)n, ct)) {
-            rc = age_fail(e, AGE_E_OTHER, DIMPLE_ERROR, "ChaCha20-Poly1305 failed");
+            rc = age_fail(e, AGE_E_OTHER, DIMPLE_ERROR,
+                          "ChaCha20-Poly1305 failed");
             goto out;
         }
         if ((rc = dimple_sink_write(out, ct, (size_t)n + AGE_TAG))) {
@@ -115,8 +117,8 @@ out:
 
 static int payload_fail(age_err *e, const char *what, uint64_t counter)
 {
-    return age_fail(e, AGE_E_PAYLOAD, DIMPLE_ECORRUPT,
-                    "payload chunk %llu: %s", (unsigned long long)counter, what);
+    return age_fail(e, AGE_E_PAYLOAD, DIMPLE_ECORRUPT, "payload chunk %llu: %s",
+                    (unsigned long long)counter, what);
 }
 
 int age_stream_decrypt(age_reader *in, const unsigned char key[32],
@@ -136,7 +138,8 @@ int age_stream_decrypt(age_reader *in, const unsigned char key[32],
         int last = 0;
         ptrdiff_t n = age_reader_read(in, ct, CT_CHUNK);
         if (n < 0) {
-            rc = age_fail(e, AGE_E_OTHER, (int)n, "reading the ciphertext failed");
+            rc = age_fail(e, AGE_E_OTHER, (int)n,
+                          "reading the ciphertext failed");
             goto out;
         }
         if (n == 0) {

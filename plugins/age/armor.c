@@ -16,8 +16,8 @@
 static int fail(age_armor_dec *d, const char *what)
 {
     d->done = -1;
-    return age_fail(d->e, AGE_E_ARMOR, DIMPLE_ECORRUPT,
-                    "malformed armor: %s", what);
+    return age_fail(d->e, AGE_E_ARMOR, DIMPLE_ECORRUPT, "malformed armor: %s",
+                    what);
 }
 
 /* One line without its "\n" or "\r\n"; -2 at the end of input (nothing
@@ -137,8 +137,8 @@ static ptrdiff_t dec_read(void *ctx, void *buf, size_t n)
     size_t done = 0;
     while (done < n) {
         if (d->opos < d->olen) {
-            size_t k = d->olen - d->opos < n - done ? d->olen - d->opos
-                                                    : n - done;
+            size_t k =
+                d->olen - d->opos < n - done ? d->olen - d->opos : n - done;
             memcpy((unsigned char *)buf + done, d->out + d->opos, k);
             d->opos += k;
             done += k;
@@ -220,6 +220,7 @@ int age_armor_finish(age_armor_enc *a)
     if (!rc && a->n)
         rc = enc_line(a, a->buf, a->n);
     if (!rc)
-        rc = dimple_sink_write(a->out, AGE_ARMOR_END "\n", sizeof AGE_ARMOR_END);
+        rc =
+            dimple_sink_write(a->out, AGE_ARMOR_END "\n", sizeof AGE_ARMOR_END);
     return rc;
 }

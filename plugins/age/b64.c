@@ -33,7 +33,8 @@ void age_b64_encode(const unsigned char *in, size_t n, char *out, int pad)
     size_t i = 0;
     char *o = out;
     for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+        uint32_t v =
+            (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
         *o++ = alphabet[v >> 18 & 63];
         *o++ = alphabet[v >> 12 & 63];
         *o++ = alphabet[v >> 6 & 63];

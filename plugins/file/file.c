@@ -377,6 +377,7 @@ out:
 
 typedef struct entry {
     char *name;
+    size_t len;
     bool dir;
 } entry;
 
@@ -384,15 +385,15 @@ typedef struct entry {
 static int entry_cmp(const void *pa, const void *pb)
 {
     const entry *a = pa, *b = pb;
-    for (size_t i = 0;; i++) {
-        int ca = a->name[i] ? (unsigned char)a->name[i] : a->dir ? '/' : -1;
-        int cb = b->name[i] ? (unsigned char)b->name[i] : b->dir ? '/' : -1;
-        if (ca != cb)
-            return ca < cb ? -1 : 1;
-        if (ca == -1 || ca == '/')
-            return 0;
-        /* names have no '/': reaching it means both ended as folders */
-    }
+    size_t n = a->len < b->len ? a->len : b->len;
+    int r = memcmp(a->name, b->name, n), ca, cb;
+    if (r != 0)
+        return r;
+    /* One name is a prefix of the other: what follows it decides, '/' for
+     * a folder, the end (lowest) for an object. */
+    ca = a->len > n ? (unsigned char)a->name[n] : a->dir ? '/' : -1;
+    cb = b->len > n ? (unsigned char)b->name[n] : b->dir ? '/' : -1;
+    return ca < cb ? -1 : ca > cb;
 }
 
 /* A directory entry that can be part of a key (not ".", a temp file, a
@@ -431,20 +432,24 @@ typedef struct lister {
     size_t len, cap;
 } lister;
 
-static int path_push(lister *l, const char *name, bool dir)
+static int path_push(lister *l, const entry *e)
 {
-    size_t n = strlen(name) + 2;
-    if (l->len + n + 1 > l->cap) {
+    size_t need = l->len + e->len + 2;
+    if (need > l->cap) {
         size_t cap = l->cap ? l->cap : 256;
         char *p;
-        while (cap < l->len + n + 1)
+        while (cap < need)
             cap *= 2;
         if (!(p = realloc(l->path, cap)))
             return DIMPLE_ENOMEM;
         l->path = p;
         l->cap = cap;
     }
-    l->len += (size_t)sprintf(l->path + l->len, "%s%s", name, dir ? "/" : "");
+    memcpy(l->path + l->len, e->name, e->len);
+    l->len += e->len;
+    if (e->dir)
+        l->path[l->len++] = '/';
+    l->path[l->len] = '\0';
     return DIMPLE_OK;
 }
 
@@ -482,10 +487,12 @@ static int read_folder(lister *l, int dfd, const char *namepref,
             }
             v = grown;
         }
-        if (!(v[n].name = strdup(de->d_name))) {
+        v[n].len = strlen(de->d_name);
+        if (!(v[n].name = malloc(v[n].len + 1))) {
             rc = DIMPLE_ENOMEM;
             break;
         }
+        memcpy(v[n].name, de->d_name, v[n].len + 1);
         v[n++].dir = type == 2;
     }
     if (rc == DIMPLE_OK && errno != 0)
@@ -555,7 +562,7 @@ static int list_folder(lister *l, int dfd, const char *namepref)
     const char *sa = l->start_after;
 
     for (size_t i = 0; rc == DIMPLE_OK && i < n; i++) {
-        if ((rc = path_push(l, v[i].name, v[i].dir))) {
+        if ((rc = path_push(l, &v[i]))) {
             rc = dimple_errorf(l->f->host, rc, "list: out of memory");
             break;
         }
@@ -652,7 +659,10 @@ static int file_create(void **self, const dimple_kv *conf,
         else
             return conf_error(host, fs, "fsync must be on or off");
     }
-    if (!(f = calloc(1, sizeof *f)) || !(f->root = strdup(path->value))) {
+    char root[4096];
+    if (dimple_conf_path(host, path->value, root, sizeof root) != DIMPLE_OK)
+        return conf_error(host, path, "path is too long");
+    if (!(f = calloc(1, sizeof *f)) || !(f->root = strdup(root))) {
         free(f);
         return dimple_errorf(host, DIMPLE_ENOMEM, "out of memory");
     }
@@ -795,7 +805,7 @@ static int file_list(void *self, const char *prefix, const char *start_after,
         return dimple_errorf(f->host, DIMPLE_ENOMEM, "list: out of memory");
     memcpy(probe, prefix, plen);
     memcpy(probe + plen, "x", 2);
-    if (!dimple_key_valid(probe)) {
+    if (!dimple_prefix_valid(prefix) || !dimple_key_valid(probe)) {
         free(probe);
         return dimple_errorf(f->host, DIMPLE_EINVAL,
                              "list: invalid prefix '%s'", prefix);

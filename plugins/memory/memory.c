@@ -285,22 +285,6 @@ static bool starts_with(const char *s, const char *prefix, size_t plen)
     return strncmp(s, prefix, plen) == 0;
 }
 
-/* A prefix is acceptable when some valid key could start with it. */
-static bool prefix_valid(const char *prefix)
-{
-    size_t n = strlen(prefix);
-    char *probe = malloc(n + 2);
-    bool ok;
-    if (!probe)
-        return false;
-    memcpy(probe, prefix, n);
-    probe[n] = 'x';
-    probe[n + 1] = '\0';
-    ok = dimple_key_valid(probe);
-    free(probe);
-    return ok;
-}
-
 /*
  * The store is locked only to find the next entry: the callback runs
  * unlocked, so it may use the store (or another instance may change it)
@@ -319,7 +303,7 @@ static int mem_list(void *self, const char *prefix, const char *start_after,
 
     if (!prefix)
         prefix = "";
-    if (!prefix_valid(prefix))
+    if (!dimple_prefix_valid(prefix))
         return dimple_errorf(m->host, DIMPLE_EINVAL,
                              "list: invalid prefix '%s'", prefix);
     plen = strlen(prefix);

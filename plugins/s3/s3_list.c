@@ -284,25 +284,6 @@ static int entry_valid(const char *rel, int is_prefix)
     return ok;
 }
 
-/* Could a valid key start with prefix? Every complete segment must be a
- * valid one; the last, partial one may be anything a segment starts with. */
-static int prefix_valid(const char *prefix)
-{
-    const char *seg = prefix;
-    if (*prefix == '/' || strchr(prefix, '\\'))
-        return 0;
-    for (const char *p = prefix; *p; p++) {
-        if (*p != '/')
-            continue;
-        size_t len = (size_t)(p - seg);
-        if (len == 0 || (len == 1 && seg[0] == '.') ||
-            (len == 2 && seg[0] == '.' && seg[1] == '.'))
-            return 0;
-        seg = p + 1;
-    }
-    return 1;
-}
-
 int s3_list_run(s3 *s, const char *prefix, const char *start_after,
                 unsigned flags, dimple_list_cb cb, void *payload)
 {
@@ -318,7 +299,7 @@ int s3_list_run(s3 *s, const char *prefix, const char *start_after,
 
     if (!prefix)
         prefix = "";
-    if (!prefix_valid(prefix))
+    if (!dimple_prefix_valid(prefix))
         return dimple_errorf(s->host, DIMPLE_EINVAL,
                              "list: no valid key can start with '%s'", prefix);
     if (start_after && !*start_after)

@@ -173,19 +173,23 @@ long sftp__status(sftp_store *s, int rc)
     return (long)libssh2_sftp_last_error(s->sftp);
 }
 
+int sftp__fail_status(sftp_store *s, long fx, const char *what, const char *name)
+{
+    int code = DIMPLE_ERROR;
+    if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE || fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
+        code = DIMPLE_ENOTFOUND;
+    else if (fx == (long)LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM ||
+             fx == (long)LIBSSH2_FX_QUOTA_EXCEEDED)
+        code = DIMPLE_EIO;
+    return sftp__err(s, code, "%s '%s': %s (SFTP status %ld)", what, name,
+                     fx_text((unsigned long)fx), fx);
+}
+
 int sftp__fail(sftp_store *s, int rc, const char *what, const char *name)
 {
     long fx = sftp__status(s, rc);
-    if (fx >= 0) {
-        int code = DIMPLE_ERROR;
-        if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE || fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
-            code = DIMPLE_ENOTFOUND;
-        else if (fx == (long)LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM ||
-                 fx == (long)LIBSSH2_FX_QUOTA_EXCEEDED)
-            code = DIMPLE_EIO;
-        return sftp__err(s, code, "%s '%s': %s (SFTP status %ld)", what, name,
-                         fx_text((unsigned long)fx), fx);
-    }
+    if (fx >= 0)
+        return sftp__fail_status(s, fx, what, name);
     /* Anything else happened below SFTP (socket, timeout, channel, SSH
      * protocol): this session cannot be trusted any more. Shut the socket
      * so the cleanup that follows (closing handles) fails at once instead
@@ -611,11 +615,12 @@ static int authenticate(sftp_store *s)
             }
             if (rc == LIBSSH2_ERROR_FILE || rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED)
                 snprintf(keymsg, sizeof keymsg,
-                         "cannot use key_file %s: %s (wrong or missing key_passphrase, "
-                         "or a key type libssh2 1.10 cannot use: use ed25519 or ECDSA)",
+                         "cannot use key_file %s: %s; libssh2 1.10 reads ed25519 and "
+                         "ECDSA private keys",
                          s->key_file,
-                         s->key_passphrase ? "it could not be decrypted or parsed"
-                                           : "it could not be parsed (is it encrypted?)");
+                         s->key_passphrase
+                             ? "it could not be decrypted (wrong key_passphrase?) or parsed"
+                             : "it could not be parsed (an encrypted key needs key_passphrase)");
             else
                 snprintf(keymsg, sizeof keymsg,
                          "the server refused key_file %s for user '%s'", s->key_file,

@@ -87,6 +87,8 @@ int sftp__ensure(sftp_store *s);
 /* After a libssh2 call on s failed with rc: a DIMPLE code and a message
  * "what 'name': reason". Marks the session broken on a transport error. */
 int sftp__fail(sftp_store *s, int rc, const char *what, const char *name);
+/* The same for an SFTP status captured earlier (fx >= 0). */
+int sftp__fail_status(sftp_store *s, long fx, const char *what, const char *name);
 /* The SFTP status of the last failed call (LIBSSH2_FX_*), or -1 when the
  * failure was not an SFTP status. */
 long sftp__status(sftp_store *s, int rc);

@@ -367,6 +367,7 @@ static int put_once(sftp_store *s, void *arg)
     LIBSSH2_SFTP_HANDLE *h = NULL;
     const char *op = p->exclusive ? "put_if_absent" : "put";
     size_t off = 0, dl = dir_len(p->final);
+    long fx;
     int rc, attempt;
 
     if (p->rename_sent) {
@@ -385,8 +386,8 @@ static int put_once(sftp_store *s, void *arg)
         if (h)
             break;
         rc = libssh2_session_last_errno(s->session);
+        fx = sftp__status(s, rc);
         {
-            long fx = sftp__status(s, rc);
             if (attempt < 4 && (fx == (long)LIBSSH2_FX_NO_SUCH_FILE ||
                                 fx == (long)LIBSSH2_FX_NO_SUCH_PATH)) {
                 if (attempt == 1) {
@@ -446,7 +447,8 @@ static int put_once(sftp_store *s, void *arg)
             p->rename_sent = 0;
             return DIMPLE_OK;
         }
-        if (sftp__status(s, rc) < 0)
+        fx = sftp__status(s, rc);
+        if (fx < 0)
             return sftp__fail(s, rc, op, p->key); /* resolved on the retry */
         p->rename_sent = 0;
         {
@@ -464,7 +466,7 @@ static int put_once(sftp_store *s, void *arg)
             if (ex < 0)
                 return ex;
         }
-        rc = sftp__fail(s, rc, op, p->key);
+        rc = sftp__fail_status(s, fx, op, p->key);
         goto fail;
     }
 
@@ -488,28 +490,43 @@ static int put_once(sftp_store *s, void *arg)
                     "find it absent, never partial)",
                     s->where);
     }
-    rc = libssh2_sftp_rename_ex(s->sftp, p->tmp, (unsigned)strlen(p->tmp), p->final,
-                                (unsigned)strlen(p->final), 0);
-    if (rc != 0 && sftp__status(s, rc) >= 0) {
-        rc = libssh2_sftp_unlink_ex(s->sftp, p->final, (unsigned)strlen(p->final));
-        if (rc != 0 && sftp__status(s, rc) != (long)LIBSSH2_FX_NO_SUCH_FILE) {
-            if (sftp__status(s, rc) >= 0 && target_is_folder(s, p))
-                rc = sftp__err(s, DIMPLE_ECONFLICT,
-                               "%s '%s': a folder of other keys has that name", op, p->key);
-            else
-                rc = sftp__fail(s, rc, op, p->key);
-            goto fail;
-        }
+    for (attempt = 0;; attempt++) {
+        unsigned long perm = 0;
+        int ex;
         rc = libssh2_sftp_rename_ex(s->sftp, p->tmp, (unsigned)strlen(p->tmp), p->final,
                                     (unsigned)strlen(p->final), 0);
+        if (rc == 0)
+            return DIMPLE_OK;
+        fx = sftp__status(s, rc);
+        if (fx < 0) {
+            rc = sftp__fail(s, rc, op, p->key);
+            goto fail;
+        }
+        /* Remove the old object only when that is why the rename failed
+         * (it exists, as a file), and only a few times against writers
+         * racing us: never for another reason such as permissions. */
+        ex = sftp_exists(s, p->final, &perm, NULL);
+        if (ex < 0) {
+            rc = ex;
+            goto fail;
+        }
+        if (ex == 1 && LIBSSH2_SFTP_S_ISDIR(perm)) {
+            rc = sftp__err(s, DIMPLE_ECONFLICT,
+                           "%s '%s': a folder of other keys has that name", op, p->key);
+            goto fail;
+        }
+        if (ex == 0 || attempt == 3 ||
+            (fx != (long)LIBSSH2_FX_FAILURE && fx != (long)LIBSSH2_FX_FILE_ALREADY_EXISTS)) {
+            rc = sftp__fail_status(s, fx, op, p->key);
+            goto fail;
+        }
+        rc = libssh2_sftp_unlink_ex(s->sftp, p->final, (unsigned)strlen(p->final));
+        fx = sftp__status(s, rc);
+        if (rc != 0 && fx != (long)LIBSSH2_FX_NO_SUCH_FILE) {
+            rc = sftp__fail(s, rc, op, p->key);
+            goto fail;
+        }
     }
-    if (rc == 0)
-        return DIMPLE_OK;
-    if (sftp__status(s, rc) >= 0 && target_is_folder(s, p))
-        rc = sftp__err(s, DIMPLE_ECONFLICT, "%s '%s': a folder of other keys has that name",
-                       op, p->key);
-    else
-        rc = sftp__fail(s, rc, op, p->key);
 fail:
     if (h)
         libssh2_sftp_close_handle(h);

@@ -47,7 +47,8 @@ static int fd_write(void *ctx, const void *p, size_t n)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: age_tool enc|dec|store|store-dec ... (see source)\n");
+    fprintf(stderr,
+            "usage: age_tool enc|dec|store|store-dec ... (see source)\n");
     return 2;
 }
 
@@ -169,7 +170,8 @@ static int dir_put(void *ctx, const char *key, const void *data, size_t len)
     char path[4096], tmp[4200];
     if (dir_path(ctx, key, path, sizeof path))
         return DIMPLE_EINVAL;
-    for (char *s = strchr(path + strlen(ctx) + 1, '/'); s; s = strchr(s + 1, '/')) {
+    for (char *s = strchr(path + strlen(ctx) + 1, '/'); s;
+         s = strchr(s + 1, '/')) {
         *s = '\0';
         mkdir(path, 0700);
         *s = '/';
@@ -264,11 +266,14 @@ static int cmd_store(int argc, char **argv, int decrypt)
         return usage();
     char *dir = argv[i];
     const char *name = argv[i + 1];
-    dimple_kv conf[] = {{"passphrase", pass, 1}, {"mode", mode, 2},
-                        {"work_factor", logn, 3}, {NULL, NULL, 0}};
-    dimple_host host = {sizeof host, NULL, host_error, NULL, "age_tool", "cipher"};
-    dimple_store st = {sizeof st, dir, dir_put, dir_put_if_absent, dir_get,
-                       dir_list};
+    dimple_kv conf[] = {{"passphrase", pass, 1},
+                        {"mode", mode, 2},
+                        {"work_factor", logn, 3},
+                        {NULL, NULL, 0}};
+    dimple_host host = {sizeof host, NULL,       host_error,
+                        NULL,        "age_tool", "cipher"};
+    dimple_store st = {sizeof st,         dir,     dir_put,
+                       dir_put_if_absent, dir_get, dir_list};
     const dimple_cipher_vtable *vt = dimple_plugin_entry()->vt.cipher;
     void *self = NULL;
     if ((rc = vt->create(&self, conf, &host)) || (rc = vt->attach(self, &st)))

@@ -133,7 +133,8 @@ static size_t count_prefix(mem *m, const char *prefix)
 
 static char last_msg[2048];
 static int secret_leaked;
-static const char *secret_watch[4] = {PASS, "AGE-SECRET-KEY-1", "wrong pass 1", NULL};
+static const char *secret_watch[4] = {PASS, "AGE-SECRET-KEY-1", "wrong pass 1",
+                                      NULL};
 
 static void host_error(void *ctx, int code, const char *msg)
 {
@@ -145,8 +146,8 @@ static void host_error(void *ctx, int code, const char *msg)
             secret_leaked = 1;
 }
 
-static dimple_host host = {sizeof(dimple_host), NULL, host_error, NULL,
-                           "test.conf", "cipher"};
+static dimple_host host = {sizeof(dimple_host), NULL,    host_error, NULL,
+                           "test.conf",         "cipher"};
 
 typedef struct device {
     void *self;
@@ -172,8 +173,8 @@ static int dev_open(device *d, mem *m, const dimple_kv *conf)
 
 static int dev_open_pass(device *d, mem *m, const char *pass)
 {
-    dimple_kv conf[] = {{"passphrase", pass, 3}, {"work_factor", "10", 4},
-                        {NULL, NULL, 0}};
+    dimple_kv conf[] = {
+        {"passphrase", pass, 3}, {"work_factor", "10", 4}, {NULL, NULL, 0}};
     return dev_open(d, m, conf);
 }
 
@@ -228,33 +229,44 @@ static int dec_is(device *d, const char *name, const char *want)
 TEST(config)
 {
     device d;
-    dimple_kv unknown[] = {{"passphrase", PASS, 3}, {"pasphrase", "x", 7}, {NULL, NULL, 0}};
+    dimple_kv unknown[] = {
+        {"passphrase", PASS, 3}, {"pasphrase", "x", 7}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, unknown), DIMPLE_ECONFIG);
     CHECK_CONTAINS(last_msg, "test.conf:7: unknown key 'pasphrase'");
-    dimple_kv wf[] = {{"passphrase", PASS, 3}, {"work_factor", "23", 5}, {NULL, NULL, 0}};
+    dimple_kv wf[] = {
+        {"passphrase", PASS, 3}, {"work_factor", "23", 5}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, wf), DIMPLE_ECONFIG);
     CHECK_CONTAINS(last_msg, "test.conf:5: work_factor");
-    dimple_kv wf2[] = {{"passphrase", PASS, 3}, {"work_factor", "18x", 5}, {NULL, NULL, 0}};
+    dimple_kv wf2[] = {
+        {"passphrase", PASS, 3}, {"work_factor", "18x", 5}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, wf2), DIMPLE_ECONFIG);
-    dimple_kv mode[] = {{"passphrase", PASS, 3}, {"mode", "fast", 9}, {NULL, NULL, 0}};
+    dimple_kv mode[] = {
+        {"passphrase", PASS, 3}, {"mode", "fast", 9}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, mode), DIMPLE_ECONFIG);
     CHECK_CONTAINS(last_msg, "test.conf:9: mode must be identity or scrypt");
     dimple_kv none[] = {{"work_factor", "18", 2}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, none), DIMPLE_ECONFIG);
-    dimple_kv both[] = {{"passphrase", PASS, 3}, {"passphrase_file", "/x", 4}, {NULL, NULL, 0}};
+    dimple_kv both[] = {
+        {"passphrase", PASS, 3}, {"passphrase_file", "/x", 4}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, both), DIMPLE_ECONFIG);
     dimple_kv empty[] = {{"passphrase", "", 3}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, empty), DIMPLE_ECONFIG);
-    dimple_kv mix[] = {{"passphrase", PASS, 3}, {"mode", "scrypt", 4},
-                       {"recipients", "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj", 5},
-                       {NULL, NULL, 0}};
+    dimple_kv mix[] = {
+        {"passphrase", PASS, 3},
+        {"mode", "scrypt", 4},
+        {"recipients",
+         "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj", 5},
+        {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, mix), DIMPLE_ECONFIG);
-    dimple_kv badr[] = {{"recipients", "age1notarecipient", 6}, {NULL, NULL, 0}};
+    dimple_kv badr[] = {{"recipients", "age1notarecipient", 6},
+                        {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, badr), DIMPLE_ECONFIG);
     CHECK_CONTAINS(last_msg, "test.conf:6: recipients: 'age1notarecipient'");
-    dimple_kv armor[] = {{"passphrase", PASS, 3}, {"armor", "maybe", 8}, {NULL, NULL, 0}};
+    dimple_kv armor[] = {
+        {"passphrase", PASS, 3}, {"armor", "maybe", 8}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, armor), DIMPLE_ECONFIG);
-    dimple_kv pf[] = {{"passphrase_file", "/nonexistent/pass", 2}, {NULL, NULL, 0}};
+    dimple_kv pf[] = {{"passphrase_file", "/nonexistent/pass", 2},
+                      {NULL, NULL, 0}};
     CHECK_RC(dev_open(&d, NULL, pf), DIMPLE_ECONFIG);
     CHECK_CONTAINS(last_msg, "test.conf:2: cannot read passphrase_file");
     /* Identity mode without a storage: a clear error, not plaintext. */
@@ -296,7 +308,8 @@ TEST(first_key_and_reuse)
         if (!strncmp(m.o[i].key, "keys/", 5))
             k = &m.o[i];
     CHECK(k && strlen(k->key) == 5 + 36 + 4 && k->key[5 + 14] == '7');
-    CHECK(k && k->len > 30 && !memcmp(k->data, "age-encryption.org/v1\n-> scrypt ", 32));
+    CHECK(k && k->len > 30 &&
+          !memcmp(k->data, "age-encryption.org/v1\n-> scrypt ", 32));
     /* A second process: opens the existing key, creates none. */
     CHECK_RC(dev_open_pass(&b, &m, PASS), DIMPLE_OK);
     s0 = age_scrypt_count();
@@ -364,7 +377,7 @@ static void race(int hide, int *ok_all, uint64_t *fresh_scrypts)
 #define STEP(x)                                                                \
     do {                                                                       \
         if (!(x)) {                                                            \
-            printf("#   race(%d) step failed: %s (%s)\n", hide, #x, last_msg);  \
+            printf("#   race(%d) step failed: %s (%s)\n", hide, #x, last_msg); \
             ok = 0;                                                            \
         }                                                                      \
     } while (0)
@@ -494,7 +507,8 @@ TEST(fail_closed)
     {
         device fresh;
         dev_open_pass(&fresh, &m, PASS);
-        st_put(v, "keys/0000.age", "age-encryption.org/v1\n-> X25519 abc\n", 36);
+        st_put(v, "keys/0000.age", "age-encryption.org/v1\n-> X25519 abc\n",
+               36);
         CHECK(dec(&fresh, "log/a/1", &text) < 0);
         CHECK_CONTAINS(last_msg, "keys/0000.age");
         dev_close(&fresh);
@@ -507,8 +521,10 @@ TEST(mode_scrypt)
 {
     mem m = {0};
     device a;
-    dimple_kv conf[] = {{"passphrase", PASS, 3}, {"work_factor", "10", 4},
-                        {"mode", "scrypt", 5}, {NULL, NULL, 0}};
+    dimple_kv conf[] = {{"passphrase", PASS, 3},
+                        {"work_factor", "10", 4},
+                        {"mode", "scrypt", 5},
+                        {NULL, NULL, 0}};
     CHECK_RC(dev_open(&a, &m, conf), DIMPLE_OK);
     uint64_t s0 = age_scrypt_count();
     CHECK_RC(enc(&a, "log/a/1", "one"), DIMPLE_OK);
@@ -540,13 +556,14 @@ TEST(x25519_only_and_armor)
     age_x25519_keygen(sk, pk);
     age_identity_format(sk, sk_txt);
     age_recipient_format(pk, pk_txt);
-    int n = snprintf(text, sizeof text, "# created: now\n# public key: %s\n%s\n",
-                     pk_txt, sk_txt);
+    int n = snprintf(text, sizeof text,
+                     "# created: now\n# public key: %s\n%s\n", pk_txt, sk_txt);
     CHECK(write(fd, text, (size_t)n) == n);
     close(fd);
     mem m = {0};
     device a, enc_only;
-    dimple_kv conf[] = {{"identity_file", path, 3}, {"armor", "on", 4}, {NULL, NULL, 0}};
+    dimple_kv conf[] = {
+        {"identity_file", path, 3}, {"armor", "on", 4}, {NULL, NULL, 0}};
     CHECK_RC(dev_open(&a, &m, conf), DIMPLE_OK);
     CHECK_RC(enc(&a, "log/a/1", "armored"), DIMPLE_OK);
     obj *o = mem_find(&m, "log/a/1");

@@ -226,7 +226,9 @@ TEST(testkit)
         else
             printf("# %s: expected %s, got %s (%s)%s\n", names[i], v.expect,
                    age_class_name(cls), e.msg,
-                   v.payload[0] && strcmp(hex, v.payload) ? " payload hash differs" : "");
+                   v.payload[0] && strcmp(hex, v.payload)
+                       ? " payload hash differs"
+                       : "");
         /* Armor auto-detection (what the plugin uses) agrees. */
         int cls2 = run(&v, AGE_ARMOR_AUTO, hex2, &e2);
         if (cls2 == cls && !strcmp(hex, hex2)) {

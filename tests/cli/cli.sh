@@ -65,6 +65,7 @@ check "--help lists remote" has "$out" "remote"
 expect 2 "no command is a usage error" 
 expect 2 "unknown command" bogus
 check "unknown command names it" has "$err" "unknown command 'bogus'"
+expect 0 "-v is accepted" -v config check
 expect 2 "-c without FILE" -c
 expect 2 "unknown option" --frobnicate
 for c in init migrate sql info plugins config remote; do

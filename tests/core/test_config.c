@@ -211,11 +211,21 @@ TEST(open_validates_core_keys)
     CHECK_CONTAINS(dimple_errmsg(h), "[dimple] database = FILE is not set");
     dimple_close(h);
 
-    /* A relative database resolves against the conf file's folder. */
+    /* Empty optional keys mean "not set". */
+    p = write_tmp("i.conf", "[dimple]\ndatabase = e.db\nmigrations =\n"
+                            "plugin_dir =\ntables =\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_OK);
+    CHECK(dimple_migrations_dir(h) == NULL);
+    CHECK_STR(dimple_tables(h), "");
+    dimple_close(h);
+
+    /* A relative database resolves against the conf file's folder; so do
+     * migrations and plugin_dir. */
     p = write_tmp("i.conf", "[dimple]\ndatabase = sub.db\n"
-                            "max_clock_skew = 5000\n");
+                            "max_clock_skew = 5000\nmigrations = mig\n");
     CHECK_RC(dimple_open(&h, p), DIMPLE_OK);
     CHECK_STR(dimple_db_path(h), tmp_path("sub.db"));
+    CHECK_STR(dimple_migrations_dir(h), tmp_path("mig"));
     CHECK_STR(dimple_tables(h), "*");
     {
         int64_t skew = 0;

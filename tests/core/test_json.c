@@ -7,6 +7,8 @@
 #include "json.h"
 #include "util.h"
 
+#include <math.h>
+
 static dimple *db;
 
 static char *q(const char *sql, const dimple_value *p, size_t n)
@@ -38,10 +40,16 @@ TEST(integers)
 
 TEST(reals_stay_reals)
 {
-    CHECK_STR(q("SELECT 1.0 AS a, 0.1 AS b, -0.0 AS c, 1e300 AS d, "
-                "2.5e-300 AS e, 123456789012345680.0 AS f, 9e999 AS g, "
-                "-9e999 AS h",
-                NULL, 0),
+    /* Bound, not SQL literals: SQLite's own text-to-real conversion uses
+     * long double, which valgrind emulates with less precision. */
+    dimple_value p[8] = {dimple_real(1.0),   dimple_real(0.1),
+                         dimple_real(-0.0),  dimple_real(1e300),
+                         dimple_real(2.5e-300),
+                         dimple_real(123456789012345680.0),
+                         dimple_real(HUGE_VAL), dimple_real(-HUGE_VAL)};
+    CHECK_STR(q("SELECT ?1 AS a, ?2 AS b, ?3 AS c, ?4 AS d, ?5 AS e, "
+                "?6 AS f, ?7 AS g, ?8 AS h",
+                p, 8),
               "[{\"a\":1.0,\"b\":0.1,\"c\":-0.0,"
               "\"d\":1e+300,\"e\":2.5e-300,"
               "\"f\":1.2345678901234568e+17,\"g\":1e999,\"h\":-1e999}]");

@@ -58,8 +58,8 @@ TEST(not_found_lists_folders)
 {
     dimple *db = NULL;
     CHECK_RC(open_with(&db, "[storage]\nplugin = nosuch\n"), DIMPLE_ENOTFOUND);
-    CHECK_CONTAINS(dimple_errmsg(db), "storage plugin 'nosuch' not found");
-    CHECK_CONTAINS(dimple_errmsg(db), "dimple-nosuch.so");
+    CHECK_CONTAINS(dimple_errmsg(db), "[storage] plugin 'nosuch' not found: "
+                                      "no dimple-nosuch.so (searched: ");
     CHECK_CONTAINS(dimple_errmsg(db), FIXTURE_DIR);
     CHECK_CONTAINS(dimple_errmsg(db), DIMPLE_PLUGIN_INSTALL_DIR);
     if (getenv("DIMPLE_PLUGIN_PATH") && *getenv("DIMPLE_PLUGIN_PATH")) {

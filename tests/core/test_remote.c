@@ -374,6 +374,16 @@ TEST(cipher)
     CHECK(plain.p == NULL);
     CHECK_STR(dimple_errmsg(db), "cipher txor: decrypt 'e' failed "
                                  "(DIMPLE_ECORRUPT)");
+    /* the public put seals: stored bytes are not the plaintext */
+    CHECK_RC(dimple_remote_put(db, "pub/x", "secret", 6), DIMPLE_OK);
+    CHECK_RC(dimple_remote__get(db, "pub/x", &plain), DIMPLE_OK);
+    CHECK(plain.n == 8 && memcmp(plain.p, "X1", 2) == 0 &&
+          memcmp(plain.p + 2, "secret", 6) != 0);
+    dimple_buf__free(&plain);
+    CHECK_RC(dimple_remote_get(db, "pub/x", 0, &out, &len), DIMPLE_OK);
+    CHECK(len == 6 && memcmp(out, "secret", 6) == 0);
+    dimple_free(out);
+    CHECK_RC(dimple_remote_put(db, "../x", "s", 1), DIMPLE_EINVAL);
     /* identity */
     CHECK_RC(dimple_cipher_identity(db, &id), DIMPLE_OK);
     CHECK_STR(id, "TXOR-SECRET-1");

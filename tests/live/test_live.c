@@ -235,6 +235,29 @@ TEST(update_hook_fallback_handles_without_rowid)
     test_close(db, path);
 }
 
+TEST(virtual_tables_through_their_shadow_tables)
+{
+    char path[256];
+    dimple *db = test_open(path, sizeof path, "vtab");
+    dimple_live_query *q = NULL;
+    seen s = {0};
+    CHECK(test_exec(db, "CREATE VIRTUAL TABLE ft USING fts5(body);"
+                        "CREATE TABLE ft_like(x); CREATE TABLE other(w)") == 0);
+    CHECK_RC(dimple_live_open(&q, db,
+                              "SELECT count(*) AS n FROM ft WHERE ft MATCH "
+                              "'milk'",
+                              NULL, 0, record, &s, NULL),
+             DIMPLE_OK);
+    CHECK(has_dep(q, "main.ft"));
+    CHECK(test_exec(db, "INSERT INTO ft VALUES('buy milk')") == 0);
+    CHECK(s.calls == 2);
+    CHECK_STR(s.json, "[{\"n\":1}]");
+    CHECK(test_exec(db, "INSERT INTO other VALUES(1)") == 0);
+    CHECK(dimple_live_runs(q) == 2);
+    dimple_live_close(q);
+    test_close(db, path);
+}
+
 TEST(values_round_trip)
 {
     char path[256];
@@ -527,6 +550,75 @@ TEST(dispatch_mode_and_notify_fd)
     test_close(db, path);
 }
 
+/* ---- sync in the same process: applied batches trigger live queries ---- */
+
+static dimple *open_conf(const char *dir, const char *name)
+{
+    char conf[512];
+    FILE *f;
+    dimple *db = NULL;
+    snprintf(conf, sizeof conf, "%s/%s.conf", dir, name);
+    f = fopen(conf, "w");
+    if (!f)
+        return NULL;
+    fprintf(f,
+            "[dimple]\ndatabase = %s/%s.db\ntables = todo\n"
+            "[storage]\nplugin = memory\nname = live-test-%d\n",
+            dir, name, (int)getpid());
+    fclose(f);
+    if (dimple_open(&db, conf) != DIMPLE_OK) {
+        printf("# open %s: %s\n", conf, dimple_errmsg(db));
+        dimple_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+TEST(applied_sync_batches_trigger)
+{
+    char dir[] = "/tmp/dimple-live-sync-XXXXXX", cmd[600];
+    dimple *a, *b;
+    dimple_live_query *q = NULL, *qo = NULL;
+    seen s = {0}, so = {0};
+    const char *mig[] = {"CREATE TABLE todo(id TEXT PRIMARY KEY, title TEXT);"
+                         "CREATE TABLE notes(id TEXT PRIMARY KEY, body TEXT)"};
+    CHECK(mkdtemp(dir) != NULL);
+    a = open_conf(dir, "a");
+    b = open_conf(dir, "b");
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    CHECK_RC(dimple_migrate(a, mig, 1), DIMPLE_OK);
+    CHECK_RC(dimple_migrate(b, mig, 1), DIMPLE_OK);
+    /* the first sync creates sync's own tables (DDL reruns everything) */
+    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_live_open(&q, a, "SELECT id, title FROM todo ORDER BY id",
+                              NULL, 0, record, &s, NULL),
+             DIMPLE_OK);
+    CHECK_RC(dimple_live_open(&qo, a, "SELECT count(*) AS n FROM notes", NULL,
+                              0, record, &so, NULL),
+             DIMPLE_OK);
+    CHECK(test_exec(b, "INSERT INTO todo VALUES('r1', 'from b')") == 0);
+    CHECK_RC(dimple_sync(b, NULL, NULL), DIMPLE_OK);
+    CHECK(s.calls == 1);
+    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    /* the batch was applied on a's connection: the call reran its query */
+    CHECK(s.calls == 2);
+    CHECK_STR(s.json, "[{\"id\":\"r1\",\"title\":\"from b\"}]");
+    /* and only the query on the table the batch wrote */
+    CHECK(dimple_live_runs(qo) == 1 && so.calls == 1);
+    /* nothing new: a sync that applies nothing reruns nothing */
+    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK(dimple_live_runs(q) == 2);
+    dimple_live_close(q);
+    dimple_live_close(qo);
+out:
+    dimple_close(a);
+    dimple_close(b);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void)
 {
     if (getenv("ONLY_DISPATCH")) {
@@ -537,11 +629,13 @@ int main(void)
     RUN(reruns_only_when_touched_and_fires_only_on_change);
     RUN(views_ctes_subqueries_without_rowid);
     RUN(update_hook_fallback_handles_without_rowid);
+    RUN(virtual_tables_through_their_shadow_tables);
     RUN(values_round_trip);
     RUN(bad_input);
     RUN(schema_change_reaches_the_callback);
     RUN(callbacks_may_write_open_and_close);
     RUN(other_connections_and_processes);
     RUN(dispatch_mode_and_notify_fd);
+    RUN(applied_sync_batches_trigger);
     return test_done();
 }

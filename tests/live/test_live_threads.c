@@ -49,7 +49,18 @@ static void on_count(void *payload, dimple_live_query *q,
 typedef struct writer_arg {
     int failures;
     counter seen;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int opened;
 } writer_arg;
+
+static void mark_opened(writer_arg *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->opened = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
 
 static void *writer_b(void *arg)
 {
@@ -64,8 +75,10 @@ static void *writer_b(void *arg)
         printf("# writer B: %s\n", dimple_errmsg(b));
         w->failures++;
         dimple_close(b);
+        mark_opened(w);
         return NULL;
     }
+    mark_opened(w);
     for (int i = 0; i < N_B; i++) {
         dimple_value v = dimple_int(i);
         if (dimple_exec(b, "INSERT INTO t(src, n) VALUES('b', ?1)", &v, 1,
@@ -103,7 +116,8 @@ TEST(event_loop_thread_with_writers_elsewhere)
     dimple_live_options lo = {sizeof lo, DIMPLE_LIVE_DISPATCH};
     dimple_options o = {sizeof o, "", 0, 0};
     counter seen = {0};
-    writer_arg wb = {0};
+    writer_arg wb = {0, {0}, PTHREAD_MUTEX_INITIALIZER,
+                     PTHREAD_COND_INITIALIZER, 0};
     pthread_t tb, ta;
     void *fa = NULL;
     int fd;
@@ -125,6 +139,14 @@ TEST(event_loop_thread_with_writers_elsewhere)
     CHECK(fd >= 0);
 
     CHECK(pthread_create(&tb, NULL, writer_b, &wb) == 0);
+    /* Opening a handle writes dimple's own tables; opening it while
+     * another connection writes can fail with "database is locked" (a
+     * deferred transaction upgraded to a write: SQLite does not wait for
+     * that), so B opens before A's writer starts. */
+    pthread_mutex_lock(&wb.mu);
+    while (!wb.opened)
+        pthread_cond_wait(&wb.cv, &wb.mu);
+    pthread_mutex_unlock(&wb.mu);
     CHECK(pthread_create(&ta, NULL, writer_a, a) == 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* the loop: until every row was seen, or 20 s */

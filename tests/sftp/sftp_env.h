@@ -289,10 +289,10 @@ SFTP_ENV_FN pid_t parent_of(pid_t pid)
     return (pid_t)ppid;
 }
 
-/* SIGKILL pid and every process below it (sshd's per-connection
- * monitors and their session processes): the whole tree is collected
- * first, so nothing is orphaned out of reach. */
-SFTP_ENV_FN void kill_tree(pid_t root)
+/* Send sig to every process below root (sshd's per-connection monitors
+ * and their session processes), and to root itself if self is set. The
+ * whole tree is collected first, so nothing is orphaned out of reach. */
+SFTP_ENV_FN void signal_tree(pid_t root, int sig, int self)
 {
     pid_t tree[512];
     size_t n = 0;
@@ -312,8 +312,13 @@ SFTP_ENV_FN void kill_tree(pid_t root)
         }
         closedir(d);
     }
-    for (size_t i = 0; i < n; i++)
-        kill(tree[i], SIGKILL);
+    for (size_t i = self ? 0 : 1; i < n; i++)
+        kill(tree[i], sig);
+}
+
+SFTP_ENV_FN void kill_tree(pid_t root)
+{
+    signal_tree(root, SIGKILL, 1);
 }
 
 SFTP_ENV_FN void sshd_kill(sshd_proc *d)

@@ -431,12 +431,13 @@ TEST(a_killed_put_leaves_old_or_new_object)
             /* Rewrite the object forever, each version one byte value:
              * a torn object would mix values or be short. */
             void *mine = open_store(at("crash"), "on");
-            for (unsigned v = 1; mine; v++) {
+            if (!mine)
+                _exit(3);
+            for (unsigned v = 1;; v++) {
                 memset(data, (int)(v & 0xff), SIZE);
                 if (vt->put(mine, "crash/obj", data, SIZE) != DIMPLE_OK)
                     _exit(2);
             }
-            _exit(3);
         }
         usleep((useconds_t)(20000 + rand() % 80000));
         kill(pid, SIGKILL);

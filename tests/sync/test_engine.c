@@ -595,6 +595,131 @@ out:
     dimple_close(w);
 }
 
+TEST(encrypted_store_fails_closed)
+{
+    const char *cipher = "[cipher]\nplugin = age\npassphrase = correct horse"
+                         "\nwork_factor = 10\n";
+    dimple *a = mem_replica("a8", "s8", cipher), *b = mem_replica("b8", "s8", cipher);
+    dimple *c = mem_replica("c8", "s8", NULL);
+    su_lines keys = {0};
+    dimple_sync_stats st;
+    CHECK(a && b && c);
+    if (!a || !b || !c)
+        goto out;
+    CHECK_RC(su_exec(a, "INSERT INTO t VALUES('secret-key', 'secret-title',"
+                        " 1, 2)"),
+             0);
+    CHECK_RC(su_sync(a, 0, 0, &st), DIMPLE_OK);
+    CHECK(st.batches_pushed == 1);
+    dimple_remote_list(a, "log/", collect_keys, &keys);
+    CHECK(keys.n == 1 && strstr(keys.v[0], ".json.age"));
+    if (keys.n == 1) {
+        void *raw = NULL;
+        size_t n = 0;
+        CHECK_RC(dimple_remote_get(a, keys.v[0], 1, &raw, &n), DIMPLE_OK);
+        CHECK(raw && n > 22 && memcmp(raw, "age-encryption.org/v1", 21) == 0);
+        CHECK(raw && !memmem(raw, n, "secret", 6));
+        dimple_free(raw);
+    }
+    CHECK_RC(su_sync(b, 0, 0, &st), DIMPLE_OK);
+    CHECK(st.changes_pulled == 1);
+    CHECK(same_state(a, b));
+    /* no cipher: refused, naming the object */
+    CHECK_RC(su_sync(c, 0, 0, &st), DIMPLE_EAUTH);
+    CHECK_CONTAINS(dimple_errmsg(c), ".json.age");
+    CHECK_CONTAINS(dimple_errmsg(c), "no [cipher]");
+    char *d = su_dump(c);
+    CHECK(d && !strstr(d, "secret"));
+    free(d);
+    /* a plaintext batch in an encrypted store: refused (fail closed) */
+    {
+        uint8_t auth[16], id[16];
+        size_t n;
+        fake_id(auth, 0xee, 0);
+        auth[15] = 0xee;
+        fake_id(id, 0xee, 1);
+        char *s = good_batch(auth, id, "plain-injected", &n);
+        put_obj(c, auth, id, ".json", s, n);
+        free(s);
+    }
+    CHECK_RC(su_sync(b, 0, 0, &st), DIMPLE_EAUTH);
+    CHECK_CONTAINS(dimple_errmsg(b), "plaintext");
+    d = su_dump(b);
+    CHECK(d && !strstr(d, "plain-injected"));
+    free(d);
+out:
+    free_lines(&keys);
+    dimple_close(a);
+    dimple_close(b);
+    dimple_close(c);
+}
+
+static int64_t cursor_changes(dimple *db)
+{
+    sqlite3_stmt *q = NULL;
+    int64_t n = -1;
+    sqlite3_prepare_v2(dimple_sqlite(db),
+                       "SELECT sum(changes) FROM _dimple_sync_cursor", -1, &q,
+                       NULL);
+    if (q && sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    sqlite3_finalize(q);
+    return n;
+}
+
+static uint64_t other_pulled;
+
+static int other_pulls(void *payload, const dimple_sync_progress *p)
+{
+    dimple_sync_stats st;
+    if (p->batches_done != 1)
+        return 0;
+    if (su_sync(payload, DIMPLE_SYNC_NO_PUSH, 0, &st) == DIMPLE_OK)
+        other_pulled = st.batches_pulled;
+    else
+        printf("# other handle: %s\n", dimple_errmsg(payload));
+    return 0;
+}
+
+TEST(two_handles_on_one_database)
+{
+    /* e.g. `dimple sync --watch` next to the app's own dimple_sync */
+    dimple *w = mem_replica("w9", "s9", "[sync]\nbatch_max_changes = 2\n");
+    dimple *h1 = mem_replica("r9", "s9", NULL), *h2 = mem_replica("r9", "s9", NULL);
+    dimple_sync_stats st;
+    CHECK(w && h1 && h2);
+    if (!w || !h1 || !h2)
+        goto out;
+    CHECK_RC(su_exec(w, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT"
+                        " i + 1 FROM n WHERE i < 9) INSERT INTO t SELECT"
+                        " 'h' || i, i, NULL, NULL FROM n"),
+             0);
+    CHECK_RC(su_sync(w, 0, 0, NULL), DIMPLE_OK);
+    /* while h1 is pulling (after its first batch), h2 pulls everything:
+     * h1 then finds the batches it listed already applied */
+    dimple_sync_options o;
+    memset(&o, 0, sizeof o);
+    o.size = sizeof o;
+    o.flags = DIMPLE_SYNC_NO_PUSH;
+    o.progress = other_pulls;
+    o.payload = h2;
+    CHECK_RC(dimple_sync(h1, &o, &st), DIMPLE_OK);
+    CHECK(st.batches_pulled == 1);
+    CHECK(other_pulled == 4);
+    CHECK_RC(su_sync(h1, DIMPLE_SYNC_NO_PUSH, 0, &st), DIMPLE_OK);
+    CHECK(st.batches_pulled == 0);
+    CHECK(cursor_changes(h1) == 9);
+    size_t n = 0;
+    char *h = su_history(h1, &n);
+    CHECK(n == 9);
+    free(h);
+    CHECK(same_state(w, h1));
+out:
+    dimple_close(w);
+    dimple_close(h1);
+    dimple_close(h2);
+}
+
 TEST(no_storage_is_a_clear_error)
 {
     char path[512];
@@ -618,6 +743,8 @@ int main(void)
     RUN(limits_progress_and_partial_sync);
     RUN(wiped_store_gets_everything_again);
     RUN(hostile_batches_are_refused_and_others_sync);
+    RUN(encrypted_store_fails_closed);
+    RUN(two_handles_on_one_database);
     RUN(no_storage_is_a_clear_error);
     su_rmrf(dir);
     free(dir);

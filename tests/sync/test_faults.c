@@ -30,7 +30,7 @@ static dimple *open_replica(int i, int faults, unsigned seed)
     snprintf(st, sizeof st,
              "plugin = faulty\ninner = file\npath = %s\nfsync = off\n"
              "fail = %d\ntorn = %d\ntruncate = %d\nseed = %u",
-             store, faults ? 20 : 0, faults ? 25 : 0, faults ? 25 : 0, seed);
+             store, faults ? 8 : 0, faults ? 15 : 0, faults ? 15 : 0, seed);
     return su_open(dir, name, st, "[sync]\nbatch_max_changes = %d\n",
                    2 + i);
 }
@@ -115,7 +115,7 @@ int main(void)
     if (!r[0] || !r[1] || !r[2])
         return test_done();
 
-    for (int round = 0; round < 40; round++) {
+    for (int round = 0; round < 120; round++) {
         for (int i = 0; i < NR; i++) {
             char sql[200];
             unsigned k = pick(6);
@@ -158,7 +158,12 @@ int main(void)
     CHECK(r[0] && r[1] && r[2]);
     if (!r[0] || !r[1] || !r[2])
         goto out;
+    /* the first pass may still meet a torn object whose author has not
+     * pushed it again yet: every author pushes in that pass, so the last
+     * pass must be clean */
     int ok = 1;
+    for (int i = 0; i < NR; i++)
+        dimple_sync(r[i], NULL, NULL);
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < NR; i++)
             if (dimple_sync(r[i], NULL, NULL) != DIMPLE_OK) {

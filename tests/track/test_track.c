@@ -524,6 +524,23 @@ TEST(skewed_remote_clock)
     row = row_of(db, "g");
     CHECK_STR(row, "");
     free(row);
+    /* several rows in one statement, some owned by the future: each row
+     * ends as the merge says */
+    CHECK_RC(tu_exec(db, "INSERT INTO todo VALUES ('h', 'mine', 0, 0.0)"),
+             DIMPLE_OK);
+    CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'all', done = 7"),
+             DIMPLE_OK);
+    char *all = tu_dump(db, "todo");
+    CHECK_STR(all, "id=t1:66 title=t6:667574757265 done=i0 "
+                   "score=r400c000000000000\n"
+                   "id=t1:68 title=t3:616c6c done=i7 "
+                   "score=r0000000000000000\n");
+    free(all);
+    CHECK_RC(tu_exec(db, "DELETE FROM todo"), DIMPLE_OK);
+    all = tu_dump(db, "todo");
+    CHECK_STR(all, "id=t1:66 title=t6:667574757265 done=i0 "
+                   "score=r400c000000000000\n");
+    free(all);
     /* the bound is configurable: dimple_track uses max_clock_skew */
     CHECK(db->track->skew_ms == 300000);
     dimple_close(db);
@@ -740,6 +757,94 @@ TEST(each_since_and_local_cursor)
     dimple_close(db);
 }
 
+/* What db.c's migrate should do around each migration (see track.h). */
+TEST(drop_column_in_migration)
+{
+    dimple *db = tu_open("drop.db", "*");
+    if (!CHECK(db != NULL))
+        return;
+    const char *m[] = {todo_schema};
+    CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
+    CHECK_RC(tu_exec(db, "INSERT INTO todo VALUES ('a', 'x', 0, 1.5)"),
+             DIMPLE_OK);
+    /* SQLite refuses to drop a column a trigger names */
+    CHECK(sqlite3_exec(db->sql, "ALTER TABLE todo DROP COLUMN score", NULL,
+                       NULL, NULL) != SQLITE_OK);
+    CHECK(sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) == 0);
+    CHECK_RC(dimple_track__migration_begin(db), DIMPLE_OK);
+    CHECK(sqlite3_exec(db->sql, "ALTER TABLE todo DROP COLUMN score", NULL,
+                       NULL, NULL) == SQLITE_OK);
+    CHECK_RC(dimple_track__refresh(db), DIMPLE_OK);
+    CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == 0);
+    CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'y'"), DIMPLE_OK);
+    char *l = local_lines(db);
+    CHECK_CONTAINS(l, " todo 2 [t1:61] title=t1:79\n");
+    free(l);
+    /* a failed migration rolls the triggers back with it */
+    CHECK(sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL) == 0);
+    CHECK_RC(dimple_track__migration_begin(db), DIMPLE_OK);
+    CHECK(sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL) == 0);
+    CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'z'"), DIMPLE_OK);
+    l = local_lines(db);
+    CHECK_CONTAINS(l, " todo 2 [t1:61] title=t1:7a\n");
+    free(l);
+    dimple_close(db);
+}
+
+/* An update of another author's row can arrive before that row's insert:
+ * with a NOT NULL column it cannot be written yet; it is once the insert
+ * comes. A child before its parent: foreign keys are checked at commit. */
+TEST(out_of_order_constraints)
+{
+    dimple *db = tu_open("order.db", "*");
+    if (!CHECK(db != NULL))
+        return;
+    const char *m[] = {
+        "CREATE TABLE list(id TEXT PRIMARY KEY, name TEXT NOT NULL);"
+        "CREATE TABLE item(id TEXT PRIMARY KEY, title TEXT NOT NULL,"
+        " done INTEGER, list TEXT REFERENCES list(id))"};
+    CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
+    dimple_uuid__v7(remote_author);
+    int64_t now = dimple_clock__now_ms();
+    rchange r;
+    CHECK_RC(apply1(db, rc_make(&r, now - 100, 0, DIMPLE_OP_UPDATE, "item",
+                                "i1", 1, "done", dimple_int(1))),
+             DIMPLE_OK);
+    char *d = tu_dump(db, "item");
+    CHECK_STR(d, "");
+    free(d);
+    /* child and parent in one batch, child first */
+    rchange two[2];
+    dimple_change batch[2];
+    batch[0] = *rc_make(&two[0], now - 200, 0, DIMPLE_OP_INSERT, "item",
+                        "i1", 3, "title", dimple_text("t"), "done",
+                        dimple_int(0), "list", dimple_text("L"));
+    batch[1] = *rc_make(&two[1], now - 300, 0, DIMPLE_OP_INSERT, "list", "L",
+                        1, "name", dimple_text("groceries"));
+    sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    CHECK_RC(dimple_track__apply(db, batch, 2), DIMPLE_OK);
+    CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    d = tu_dump(db, "item");
+    /* the newer update's done=1 wins over the insert's done=0 */
+    CHECK_STR(d, "id=t2:6931 title=t1:74 done=i1 list=t1:4c\n");
+    free(d);
+    /* a child whose parent never comes fails the caller's commit */
+    sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    CHECK_RC(dimple_track__apply(db,
+                                 rc_make(&r, now - 50, 0, DIMPLE_OP_INSERT,
+                                         "item", "i2", 2, "title",
+                                         dimple_text("x"), "list",
+                                         dimple_text("nope")),
+                                 1),
+             DIMPLE_OK);
+    CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) != SQLITE_OK);
+    sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    d = tu_dump(db, "item");
+    CHECK(strstr(d, "i2") == NULL && strstr(d, "6932") == NULL);
+    free(d);
+    dimple_close(db);
+}
+
 int main(void)
 {
     tu_init();
@@ -756,6 +861,8 @@ int main(void)
     RUN(copied_file_detected);
     RUN(wide_table);
     RUN(each_since_and_local_cursor);
+    RUN(drop_column_in_migration);
+    RUN(out_of_order_constraints);
     tu_cleanup();
     return test_done();
 }

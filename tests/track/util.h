@@ -20,7 +20,7 @@
 
 static char tu_dir[256];
 
-static void tu_init(void)
+static __attribute__((unused)) void tu_init(void)
 {
     snprintf(tu_dir, sizeof tu_dir, "/tmp/dimple-track-XXXXXX");
     if (!mkdtemp(tu_dir)) {
@@ -29,7 +29,7 @@ static void tu_init(void)
     }
 }
 
-static void tu_cleanup(void)
+static __attribute__((unused)) void tu_cleanup(void)
 {
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tu_dir);
@@ -37,7 +37,7 @@ static void tu_cleanup(void)
         fprintf(stderr, "# could not remove %s\n", tu_dir);
 }
 
-static char *tu_path(const char *name)
+static __attribute__((unused)) char *tu_path(const char *name)
 {
     static char buf[8][400];
     static int k;
@@ -46,7 +46,7 @@ static char *tu_path(const char *name)
     return p;
 }
 
-static dimple *tu_open(const char *name, const char *tables)
+static __attribute__((unused)) dimple *tu_open(const char *name, const char *tables)
 {
     dimple *db = NULL;
     dimple_options o;
@@ -65,7 +65,7 @@ static dimple *tu_open(const char *name, const char *tables)
 }
 
 /* Run SQL; returns the dimple code (prints the message on failure). */
-static int tu_exec(dimple *db, const char *fmt, ...)
+static __attribute__((unused)) int tu_exec(dimple *db, const char *fmt, ...)
 {
     char sql[8192];
     va_list ap;
@@ -85,7 +85,7 @@ typedef struct tu_str {
     size_t n, cap;
 } tu_str;
 
-static void tu_add(tu_str *s, const char *fmt, ...)
+static __attribute__((unused)) void tu_add(tu_str *s, const char *fmt, ...)
 {
     char tmp[512];
     va_list ap;
@@ -102,7 +102,7 @@ static void tu_add(tu_str *s, const char *fmt, ...)
     s->n += (size_t)n;
 }
 
-static void tu_value(tu_str *s, const dimple_value *v)
+static __attribute__((unused)) void tu_value(tu_str *s, const dimple_value *v)
 {
     switch (v->type) {
     case DIMPLE_INTEGER:
@@ -125,7 +125,7 @@ static void tu_value(tu_str *s, const dimple_value *v)
     }
 }
 
-static int tu_dump_row(void *payload, int n, const char *const *names,
+static __attribute__((unused)) int tu_dump_row(void *payload, int n, const char *const *names,
                        const dimple_value *values)
 {
     tu_str *s = payload;
@@ -139,7 +139,7 @@ static int tu_dump_row(void *payload, int n, const char *const *names,
 
 /* Every row of table in key order, each value with its exact type/bytes.
  * Caller frees. */
-static char *tu_dump(dimple *db, const char *table)
+static __attribute__((unused)) char *tu_dump(dimple *db, const char *table)
 {
     tu_str s = {0};
     tu_add(&s, "");
@@ -150,7 +150,7 @@ static char *tu_dump(dimple *db, const char *table)
     return s.p;
 }
 
-static int tu_hist_line(void *payload, const dimple_change *c)
+static __attribute__((unused)) int tu_hist_line(void *payload, const dimple_change *c)
 {
     tu_str *s = payload;
     char id[37], au[37];
@@ -168,13 +168,13 @@ static int tu_hist_line(void *payload, const dimple_change *c)
     return 0;
 }
 
-static int tu_cmp_lines(const void *a, const void *b)
+static __attribute__((unused)) int tu_cmp_lines(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* The whole change log, one line per change, sorted by id. */
-static char *tu_history(dimple *db)
+static __attribute__((unused)) char *tu_history(dimple *db)
 {
     tu_str s = {0};
     tu_add(&s, "");
@@ -224,7 +224,7 @@ typedef struct tu_ship {
     int rc;
 } tu_ship;
 
-static int tu_ship_one(void *payload, const dimple_change *c)
+static __attribute__((unused)) int tu_ship_one(void *payload, const dimple_change *c)
 {
     tu_ship *s = payload;
     if (s->limit >= 0 && s->count >= s->limit)
@@ -242,7 +242,7 @@ static int tu_ship_one(void *payload, const dimple_change *c)
 
 /* Pull src's own changes after *cursor into dst (at most limit; < 0 all),
  * in one transaction, like a sync pull of src's folder. */
-static int tu_pull(dimple *dst, dimple *src, uint8_t cursor[16],
+static __attribute__((unused)) int tu_pull(dimple *dst, dimple *src, uint8_t cursor[16],
                    int *have_cursor, long limit)
 {
     tu_ship s = {dst, {0}, 0, limit, 0, 0};

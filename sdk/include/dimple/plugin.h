@@ -111,7 +111,8 @@ typedef struct dimple_storage_vtable {
     /* Removing an absent key succeeds. */
     int (*remove)(void *self, const char *key);
     /* Optional (NULL: unsupported). Like put, but DIMPLE_EEXISTS if the key
-     * exists; atomic against a concurrent put_if_absent of the same key. */
+     * exists; atomic against a concurrent put_if_absent of the same key.
+     * DIMPLE_EPLUGIN means "this server cannot": the core then emulates. */
     int (*put_if_absent)(void *self, const char *key, const void *data,
                          size_t len);
 } dimple_storage_vtable;
@@ -322,6 +323,24 @@ static inline int dimple_key_valid(const char *key)
             seg = p + 1;
         }
     }
+}
+
+/* A path from the configuration, resolved the way the core resolves
+ * `database`: an absolute path as it is, a relative one against the folder
+ * of the configuration file (against the current folder when there is no
+ * file). Writes at most size bytes to out; returns DIMPLE_OK, or
+ * DIMPLE_EINVAL when it does not fit. */
+static inline int dimple_conf_path(const dimple_host *host, const char *value,
+                                   char *out, size_t size)
+{
+    const char *file = host ? host->config_file : NULL;
+    const char *slash = file ? strrchr(file, '/') : NULL;
+    int n;
+    if (value[0] == '/' || !slash)
+        n = snprintf(out, size, "%s", value);
+    else
+        n = snprintf(out, size, "%.*s/%s", (int)(slash - file), file, value);
+    return n >= 0 && (size_t)n < size ? DIMPLE_OK : DIMPLE_EINVAL;
 }
 
 /* 1 if some valid key could start with prefix ("" included): no leading

@@ -1,0 +1,208 @@
+/*
+ * test_resolver.c — the resolver plugins, loaded as the core loads them:
+ * lww (the default: the greater id wins) and the SDK example max (the
+ * greater value wins, ties by id). Both must keep the rule every resolver
+ * must keep for replicas to converge: folding the versions of a cell in
+ * any order, any number of times, ends with the same winner.
+ */
+#include "loader.h"
+#include "sync_util.h"
+
+static char *dir;
+static uint64_t rng = 99;
+
+static unsigned pick(unsigned n)
+{
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (unsigned)((rng * 0x2545F4914F6CDD1DULL) % n);
+}
+
+typedef struct version {
+    uint8_t id[16];
+    dimple_value v;
+    char text[8];
+} version;
+
+static void random_version(version *x, unsigned seq)
+{
+    memset(x, 0, sizeof *x);
+    x->id[0] = 0x01;
+    x->id[6] = 0x70;
+    x->id[8] = 0x80;
+    x->id[14] = (uint8_t)(seq >> 8);
+    x->id[15] = (uint8_t)seq;
+    switch (pick(6)) {
+    case 0:
+        x->v = dimple_int((int64_t)pick(4) - 2);
+        break;
+    case 1:
+        x->v = dimple_real((double)pick(5) * 0.5 - 1);
+        break;
+    case 2:
+        x->v = dimple_int(pick(2) ? INT64_MAX : INT64_MIN);
+        break;
+    case 3:
+    case 4: {
+        size_t n = pick(3);
+        for (size_t i = 0; i < n; i++)
+            x->text[i] = (char)('a' + pick(2));
+        x->v = pick(2) ? dimple_text(x->text) : dimple_blob(x->text, n);
+        x->v.n = n;
+        break;
+    }
+    default:
+        x->v = dimple_null();
+    }
+}
+
+/* Fold versions in the given order; returns the winner's index. */
+static int fold(dimple_instance *r, version *vs, const int *order, int n)
+{
+    int cur = order[0];
+    for (int i = 1; i < n; i++) {
+        dimple_cell a = {"t", "c", vs[cur].id, "x", vs[cur].v};
+        dimple_cell b = {"t", "c", vs[order[i]].id, "y", vs[order[i]].v};
+        dimple_value merged;
+        int rc = r->vt.resolver.resolve(r->self, &a, &b, &merged);
+        if (rc == DIMPLE_TAKE_INCOMING)
+            cur = order[i];
+        else if (rc != DIMPLE_KEEP_CURRENT)
+            return -1;
+    }
+    return cur;
+}
+
+static void check_join(dimple_instance *r, const char *name)
+{
+    int commutative = 1, idempotent = 1, order_free = 1;
+    for (int trial = 0; trial < 300; trial++) {
+        version vs[6];
+        int n = 2 + (int)pick(5);
+        for (int i = 0; i < n; i++)
+            random_version(&vs[i], (unsigned)(trial * 8 + i + 1));
+        int ab[2] = {0, 1}, ba[2] = {1, 0}, aa[2] = {0, 0};
+        if (fold(r, vs, ab, 2) != fold(r, vs, ba, 2))
+            commutative = 0;
+        if (fold(r, vs, aa, 2) != 0)
+            idempotent = 0;
+        /* any order, with repeats: the same winner */
+        int order[12], want = -2;
+        for (int k = 0; k < 6; k++) {
+            int m = 0;
+            for (int i = 0; i < n; i++)
+                order[m++] = i;
+            for (int i = 0; i < 3; i++)
+                order[m++] = (int)pick((unsigned)n); /* seen again */
+            for (int i = m - 1; i > 0; i--) {
+                int j = (int)pick((unsigned)i + 1), t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+            int w = fold(r, vs, order, m);
+            if (want == -2)
+                want = w;
+            else if (w != want)
+                order_free = 0;
+        }
+    }
+    printf("# %s\n", name);
+    CHECK(commutative);
+    CHECK(idempotent);
+    CHECK(order_free);
+}
+
+static int resolve(dimple_instance *r, dimple_value cur, unsigned cid,
+                   dimple_value inc, unsigned iid)
+{
+    version a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.id[15] = (uint8_t)cid;
+    b.id[15] = (uint8_t)iid;
+    dimple_cell ca = {"t", "c", a.id, "x", cur}, cb = {"t", "c", b.id, "y", inc};
+    dimple_value merged;
+    return r->vt.resolver.resolve(r->self, &ca, &cb, &merged);
+}
+
+TEST(lww_takes_the_greater_id)
+{
+    dimple *db = NULL;
+    dimple_instance *lww = NULL;
+    char path[512];
+    snprintf(path, sizeof path, "%s/lww.db", dir);
+    CHECK_RC(dimple_open_path(&db, path, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_loader__instance(db, "resolver", DIMPLE_KIND_RESOLVER,
+                                     "lww", NULL, &lww),
+             DIMPLE_OK);
+    if (!lww) {
+        printf("# %s\n", dimple_errmsg(db));
+        goto out;
+    }
+    CHECK(resolve(lww, dimple_int(5), 1, dimple_int(1), 2) ==
+          DIMPLE_TAKE_INCOMING);
+    CHECK(resolve(lww, dimple_int(5), 2, dimple_int(9), 1) ==
+          DIMPLE_KEEP_CURRENT);
+    CHECK(resolve(lww, dimple_int(5), 2, dimple_int(5), 2) ==
+          DIMPLE_KEEP_CURRENT);
+    check_join(lww, "lww is a join");
+    /* unknown keys are refused with the line */
+    dimple_instance *bad = NULL;
+    dimple_kv kv[] = {{"colour", "blue", 7}, {NULL, NULL, 0}};
+    CHECK(dimple_loader__instance(db, "resolver", DIMPLE_KIND_RESOLVER, "lww",
+                                  kv, &bad) == DIMPLE_ECONFIG);
+    CHECK_CONTAINS(dimple_errmsg(db), "colour");
+out:
+    dimple_loader__destroy(lww);
+    dimple_close(db);
+}
+
+TEST(max_example_keeps_the_greatest_value)
+{
+    dimple *db = su_open(dir, "max", "plugin = memory",
+                         "[resolver]\nplugin = max\n");
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    CHECK_STR(dimple_plugin_in_use(db, "resolver"), "max");
+    dimple_instance *r = db->resolver;
+    /* values first, in SQLite's order; ids only break ties */
+    CHECK(resolve(r, dimple_int(5), 2, dimple_int(3), 9) ==
+          DIMPLE_KEEP_CURRENT);
+    CHECK(resolve(r, dimple_int(3), 9, dimple_int(5), 2) ==
+          DIMPLE_TAKE_INCOMING);
+    CHECK(resolve(r, dimple_int(2), 1, dimple_real(2.5), 0) ==
+          DIMPLE_TAKE_INCOMING);
+    CHECK(resolve(r, dimple_real(2.5), 1, dimple_int(3), 0) ==
+          DIMPLE_TAKE_INCOMING);
+    CHECK(resolve(r, dimple_int(INT64_MAX), 1,
+                  dimple_real(9223372036854775807.0), 0) ==
+          DIMPLE_TAKE_INCOMING); /* the REAL is 2^63: greater */
+    CHECK(resolve(r, dimple_null(), 5, dimple_int(-9), 1) ==
+          DIMPLE_TAKE_INCOMING);
+    CHECK(resolve(r, dimple_int(99), 5, dimple_text("a"), 1) ==
+          DIMPLE_TAKE_INCOMING);
+    CHECK(resolve(r, dimple_text("b"), 5, dimple_blob("a", 1), 1) ==
+          DIMPLE_TAKE_INCOMING);
+    CHECK(resolve(r, dimple_text("ab"), 1, dimple_text("a"), 5) ==
+          DIMPLE_KEEP_CURRENT);
+    CHECK(resolve(r, dimple_int(7), 1, dimple_real(7.0), 5) ==
+          DIMPLE_TAKE_INCOMING); /* equal values: the greater id */
+    CHECK(resolve(r, dimple_int(7), 5, dimple_real(7.0), 1) ==
+          DIMPLE_KEEP_CURRENT);
+    check_join(r, "max is a join");
+    dimple_close(db);
+}
+
+int main(void)
+{
+    dir = su_tmpdir("resolver");
+    if (!dir)
+        return 1;
+    RUN(lww_takes_the_greater_id);
+    RUN(max_example_keeps_the_greatest_value);
+    su_rmrf(dir);
+    free(dir);
+    return test_done();
+}

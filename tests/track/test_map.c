@@ -1,0 +1,256 @@
+/* test_map.c — struct <-> row mapping and JSON rows. */
+#include "util.h"
+
+#include <stdbool.h>
+
+typedef struct todo {
+    char id[37];
+    char *title;
+    int64_t prio;
+    int32_t small;
+    bool done;
+    double score;
+    bool score_null;
+    void *pic;
+    size_t pic_len;
+    char *not_a_column;
+} todo;
+
+static const dimple_field todo_fields[] = {
+    DIMPLE_FIELD_CHARBUF(todo, id, "id"),
+    DIMPLE_FIELD_STRING(todo, title, "title"),
+    DIMPLE_FIELD_INT64(todo, prio, "prio"),
+    DIMPLE_FIELD_INT32(todo, small, "small"),
+    DIMPLE_FIELD_BOOL(todo, done, "done"),
+    DIMPLE_FIELD_DOUBLE_NULL(todo, score, score_null, "score"),
+    DIMPLE_FIELD_BLOB(todo, pic, pic_len, "pic"),
+    DIMPLE_FIELD_STRING(todo, not_a_column, "nope"),
+};
+static const dimple_entity todo_entity = {"todo", sizeof(todo), todo_fields,
+                                          8};
+
+static const char *schema =
+    "CREATE TABLE todo(id TEXT PRIMARY KEY, title TEXT, prio INTEGER,"
+    " small INT, done BOOLEAN, score REAL, pic BLOB, extra TEXT DEFAULT 'x')";
+
+static int count_lines_(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static int count_changes(void *payload, const dimple_change *c)
+{
+    (void)c;
+    (*(int *)payload)++;
+    return 0;
+}
+
+TEST(save_get_delete)
+{
+    dimple *db = tu_open("map.db", "*");
+    if (!CHECK(db != NULL))
+        return;
+    const char *m[] = {schema};
+    CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
+    todo t;
+    memset(&t, 0, sizeof t);
+    t.title = strdup("milk");
+    t.prio = INT64_MIN;
+    t.small = -5;
+    t.done = true;
+    t.score_null = true;
+    static const unsigned char png[] = {0x89, 'P', 'N', 'G', 0};
+    t.pic = malloc(sizeof png);
+    memcpy(t.pic, png, sizeof png);
+    t.pic_len = sizeof png;
+    CHECK_RC(dimple_save(db, &todo_entity, &t), DIMPLE_OK);
+    CHECK(strlen(t.id) == 36 && t.id[14] == '7'); /* a new UUIDv7 key */
+    char *d = tu_dump(db, "todo");
+    CHECK_CONTAINS(d, "title=t4:6d696c6b prio=i-9223372036854775808 "
+                      "small=i-5 done=i1 score=n pic=b5:89504e4700 "
+                      "extra=t1:78");
+    free(d);
+    /* read it back into a fresh struct */
+    todo u;
+    memset(&u, 0, sizeof u);
+    memcpy(u.id, t.id, sizeof u.id);
+    CHECK_RC(dimple_get(db, &todo_entity, &u), DIMPLE_OK);
+    CHECK_STR(u.title, "milk");
+    CHECK(u.prio == INT64_MIN && u.small == -5 && u.done && u.score_null);
+    CHECK(u.pic_len == sizeof png && memcmp(u.pic, png, sizeof png) == 0);
+    /* update: only the changed column is logged */
+    int before = 0, after = 0;
+    dimple_track__each_local(db, NULL, count_changes, &before);
+    u.score_null = false;
+    u.score = 1.0;
+    CHECK_RC(dimple_save(db, &todo_entity, &u), DIMPLE_OK);
+    dimple_track__each_local(db, NULL, count_changes, &after);
+    CHECK(after == before + 1);
+    d = tu_dump(db, "todo");
+    CHECK_CONTAINS(d, "score=r3ff0000000000000");
+    free(d);
+    /* query into an array and through a callback */
+    todo w;
+    memset(&w, 0, sizeof w);
+    w.title = "bread";
+    CHECK_RC(dimple_save(db, &todo_entity, &w), DIMPLE_OK);
+    void *arr = NULL;
+    size_t n = 0;
+    dimple_value p = dimple_int(1);
+    CHECK_RC(dimple_query(db, &todo_entity, "WHERE done = ?1 ORDER BY title",
+                          &p, 1, &arr, &n),
+             DIMPLE_OK);
+    CHECK(n == 1);
+    if (n == 1)
+        CHECK_STR(((todo *)arr)[0].title, "milk");
+    dimple_entity_free(&todo_entity, arr, n);
+    CHECK_RC(dimple_query(db, &todo_entity, "ORDER BY title", NULL, 0, &arr,
+                          &n),
+             DIMPLE_OK);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK_STR(((todo *)arr)[0].title, "bread");
+        CHECK(((todo *)arr)[0].pic == NULL);
+    }
+    dimple_entity_free(&todo_entity, arr, n);
+    /* delete */
+    CHECK_RC(dimple_delete(db, &todo_entity, &u), DIMPLE_OK);
+    CHECK_RC(dimple_get(db, &todo_entity, &u), DIMPLE_ENOTFOUND);
+    CHECK_RC(dimple_delete(db, &todo_entity, &u), DIMPLE_ENOTFOUND);
+    dimple_entity_clear(&todo_entity, &u);
+    free(t.title);
+    free(t.pic);
+    dimple_close(db);
+}
+
+typedef struct bad {
+    char *id;
+    char *prio; /* text into an INTEGER column */
+} bad;
+
+static const dimple_field bad_fields[] = {
+    DIMPLE_FIELD_STRING(bad, id, "id"),
+    DIMPLE_FIELD_STRING(bad, prio, "prio"),
+};
+static const dimple_entity bad_entity = {"todo", sizeof(bad), bad_fields, 2};
+
+typedef struct nokey {
+    char *title;
+} nokey;
+static const dimple_field nokey_fields[] = {
+    DIMPLE_FIELD_STRING(nokey, title, "title")};
+static const dimple_entity nokey_entity = {"todo", sizeof(nokey),
+                                           nokey_fields, 1};
+
+TEST(type_mismatch_and_bad_input)
+{
+    dimple *db = tu_open("mapbad.db", "*");
+    if (!CHECK(db != NULL))
+        return;
+    const char *m[] = {schema};
+    CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
+    bad b = {"k", "high"};
+    CHECK_RC(dimple_save(db, &bad_entity, &b), DIMPLE_ESCHEMA);
+    CHECK_CONTAINS(dimple_errmsg(db), "\"prio\"");
+    CHECK_CONTAINS(dimple_errmsg(db), "string");
+    CHECK_CONTAINS(dimple_errmsg(db), "INTEGER");
+    nokey k = {"x"};
+    CHECK_RC(dimple_save(db, &nokey_entity, &k), DIMPLE_ESCHEMA);
+    CHECK_CONTAINS(dimple_errmsg(db), "primary-key");
+    dimple_entity nosuch = todo_entity;
+    nosuch.table = "nosuch";
+    todo t;
+    memset(&t, 0, sizeof t);
+    CHECK_RC(dimple_save(db, &nosuch, &t), DIMPLE_ENOTFOUND);
+    CHECK_CONTAINS(dimple_errmsg(db), "nosuch");
+    /* a stored value of the wrong type is a clear error on read */
+    CHECK_RC(tu_exec(db, "INSERT INTO todo(id, prio) VALUES ('w', 'abc')"),
+             DIMPLE_OK);
+    memset(&t, 0, sizeof t);
+    strcpy(t.id, "w");
+    CHECK_RC(dimple_get(db, &todo_entity, &t), DIMPLE_ESCHEMA);
+    CHECK_CONTAINS(dimple_errmsg(db), "\"prio\"");
+    dimple_entity_clear(&todo_entity, &t);
+    /* NULL into a non-nullable scalar */
+    CHECK_RC(tu_exec(db, "INSERT INTO todo(id) VALUES ('n')"), DIMPLE_OK);
+    memset(&t, 0, sizeof t);
+    strcpy(t.id, "n");
+    CHECK_RC(dimple_get(db, &todo_entity, &t), DIMPLE_ESCHEMA);
+    CHECK_CONTAINS(dimple_errmsg(db), "not nullable");
+    dimple_entity_clear(&todo_entity, &t);
+    dimple_close(db);
+}
+
+TEST(json_in_out)
+{
+    dimple *db = tu_open("mapjson.db", "*");
+    if (!CHECK(db != NULL))
+        return;
+    const char *m[] = {schema};
+    CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
+    char *row = NULL;
+    CHECK_RC(dimple_save_json(db, "todo",
+                              "{\"title\":\"jam\",\"prio\":9223372036854775807,"
+                              "\"score\":1.0,\"pic\":{\"$blob\":\"AP8=\"},"
+                              "\"done\":true}",
+                              &row),
+             DIMPLE_OK);
+    CHECK_CONTAINS(row, "\"title\":\"jam\"");
+    CHECK_CONTAINS(row, "\"prio\":\"9223372036854775807\"");
+    CHECK_CONTAINS(row, "\"score\":1.0");
+    CHECK_CONTAINS(row, "\"pic\":{\"$blob\":\"AP8=\"}");
+    CHECK_CONTAINS(row, "\"done\":1");
+    CHECK_CONTAINS(row, "\"id\":\"");
+    /* what came out goes back in unchanged (big integers as strings are
+     * converted back by the column's affinity) */
+    char *again = NULL;
+    CHECK_RC(dimple_save_json(db, "todo", row, &again), DIMPLE_OK);
+    CHECK_STR(again, row);
+    char *d = tu_dump(db, "todo");
+    CHECK_CONTAINS(d, "prio=i9223372036854775807 small=n done=i1 "
+                      "score=r3ff0000000000000 pic=b2:00ff");
+    free(d);
+    /* get by key */
+    char id[37] = "";
+    const char *p = strstr(row, "\"id\":\"");
+    if (p)
+        memcpy(id, p + 6, 36);
+    char *got = NULL;
+    dimple_value k = dimple_text(id);
+    CHECK_RC(dimple_get_json(db, "todo", &k, 1, &got), DIMPLE_OK);
+    CHECK_STR(got, row);
+    dimple_free(got);
+    k = dimple_text("nope");
+    CHECK_RC(dimple_get_json(db, "todo", &k, 1, &got), DIMPLE_ENOTFOUND);
+    dimple_free(row);
+    dimple_free(again);
+    /* bad input: nothing written */
+    CHECK_RC(dimple_save_json(db, "todo", "[1,2]", NULL), DIMPLE_EINVAL);
+    CHECK_RC(dimple_save_json(db, "todo", "{\"title\":", NULL),
+             DIMPLE_EINVAL);
+    CHECK_RC(dimple_save_json(db, "todo", "{\"bogus\":1}", NULL),
+             DIMPLE_EINVAL);
+    CHECK_CONTAINS(dimple_errmsg(db), "bogus");
+    CHECK_RC(dimple_save_json(db, "todo", "{\"title\":[1]}", NULL),
+             DIMPLE_EINVAL);
+    CHECK_RC(dimple_save_json(db, "todo", "{\"pic\":{\"$blob\":\"@@\"}}",
+                              NULL),
+             DIMPLE_EINVAL);
+    d = tu_dump(db, "todo");
+    CHECK(count_lines_(d) == 1);
+    free(d);
+    dimple_close(db);
+}
+
+int main(void)
+{
+    tu_init();
+    RUN(save_get_delete);
+    RUN(type_mismatch_and_bad_input);
+    RUN(json_in_out);
+    tu_cleanup();
+    return test_done();
+}
