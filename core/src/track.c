@@ -538,8 +538,8 @@ static int clock_sync(dimple *db)
     sqlite3_reset(st);
     if (rc != SQLITE_ROW)
         return dimple__sqlerr(db, rc, "change tracking: read _dimple_log");
-    int64_t v;
-    bool found;
+    int64_t v = 0;
+    bool found = false;
     int r = meta_get(db, "max_seen", &v, &found);
     if (r)
         return r;
@@ -1039,6 +1039,111 @@ const dimple_ttable *dimple_track__table(dimple *db, const char *name)
     return NULL;
 }
 
+/* A resolver plugin other than lww decides cells (lww is the native rule
+ * below: the same result without fetching values). */
+static bool custom_resolver(dimple *db)
+{
+    const dimple_instance *r = db->resolver;
+    return r && r->plugin && r->plugin->name && r->vt.resolver.resolve &&
+           strcmp(r->plugin->name, "lww") != 0;
+}
+
+/* cell_offer through the resolver: it sees both versions (value, id,
+ * author) and keeps one. Its order must be total (a join), so the owner
+ * is the same whatever order the versions arrive in; a merged value
+ * would not be any change's value, so it is refused. */
+static int cell_resolve(dimple *db, int64_t t, uint64_t c,
+                        const uint8_t id[16], int64_t seq, int64_t author,
+                        const dimple_value *incoming, bool *won)
+{
+    struct dimple_track *tr = T(db);
+    dimple_rcell *e = cell_find(tr, c);
+    if (!e || memcmp(e->id, id, 16) == 0)
+        return cell_offer(db, c, id, seq, won);
+    *won = false;
+    if (!tr->res_fetch &&
+        sqlite3_prepare_v3(db->sql,
+                           "SELECT v, author FROM _dimple_log WHERE seq = ?1",
+                           -1, SQLITE_PREPARE_PERSISTENT, &tr->res_fetch,
+                           NULL) != SQLITE_OK)
+        return dimple__sqlerr(db, sqlite3_errcode(db->sql),
+                              "change tracking: prepare");
+    sqlite3_stmt *st = tr->res_fetch;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, e->seq);
+    int r = DIMPLE_OK;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        r = dimple__seterr(db, DIMPLE_ECORRUPT,
+                           "change tracking: the owner of a cell (log row"
+                           " %lld) is missing",
+                           (long long)e->seq);
+        goto out;
+    }
+    const uint8_t *p = sqlite3_column_blob(st, 0);
+    size_t n = (size_t)sqlite3_column_bytes(st, 0), pos = 0;
+    dimple_value cur;
+    bool found = false;
+    while (pos < n && !found) {
+        uint64_t cid;
+        if (!dimple_unpack__varint(p, n, &pos, &cid) ||
+            !dimple_unpack__value(p, n, &pos, &cur)) {
+            r = dimple__seterr(db, DIMPLE_ECORRUPT,
+                               "change tracking: malformed log row %lld",
+                               (long long)e->seq);
+            goto out;
+        }
+        found = cid + 1 == c;
+    }
+    if (!found) {
+        r = dimple__seterr(db, DIMPLE_ECORRUPT,
+                           "change tracking: log row %lld lacks the value of"
+                           " its cell",
+                           (long long)e->seq);
+        goto out;
+    }
+    const uint8_t *ca = dimple_track__author_uuid(db, sqlite3_column_int64(st, 1));
+    const uint8_t *ia = dimple_track__author_uuid(db, author);
+    char cat[37] = "", iat[37] = "";
+    if (ca)
+        dimple_uuid__format(ca, cat);
+    if (ia)
+        dimple_uuid__format(ia, iat);
+    const char *table = dimple_track__name(db, t);
+    const char *column = dimple_track__name(db, (int64_t)c - 1);
+    dimple_cell current = {table, column, e->id, cat, cur};
+    dimple_cell in = {table, column, id, iat, *incoming};
+    dimple_value merged;
+    memset(&merged, 0, sizeof merged);
+    const dimple_instance *res = db->resolver;
+    db->plugin_err = 0;
+    int v = res->vt.resolver.resolve(res->self, &current, &in, &merged);
+    if (v == DIMPLE_TAKE_INCOMING) {
+        memcpy(e->id, id, 16);
+        e->seq = seq;
+        *won = true;
+    } else if (v == DIMPLE_MERGED) {
+        r = dimple__seterr(db, DIMPLE_EPLUGIN,
+                           "resolver %s: returned a merged value for"
+                           " \"%s\".\"%s\"; this core keeps one of the"
+                           " versions (KEEP_CURRENT or TAKE_INCOMING)",
+                           res->plugin->name, table ? table : "?",
+                           column ? column : "?");
+    } else if (v < 0) {
+        if (!db->plugin_err)
+            dimple__seterr(db, v, "resolver %s failed on \"%s\".\"%s\"",
+                           res->plugin->name, table ? table : "?",
+                           column ? column : "?");
+        r = v;
+    } else if (v != DIMPLE_KEEP_CURRENT) {
+        r = dimple__seterr(db, DIMPLE_EPLUGIN,
+                           "resolver %s: unknown answer %d",
+                           res->plugin->name, v);
+    }
+out:
+    sqlite3_reset(st);
+    return r;
+}
+
 /*
  * The one merge rule, for one logged change (DESIGN §5): per cell the
  * greater id owns it; a tombstone orders against cell changes by id; the
@@ -1048,8 +1153,8 @@ const dimple_ttable *dimple_track__table(dimple *db, const char *name)
  * repaired; remote: the winning cells are written.
  */
 static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
-                     int op, const dimple_pbuf *k, const uint8_t *v,
-                     size_t vn, bool local)
+                     int64_t author, int op, const dimple_pbuf *k,
+                     const uint8_t *v, size_t vn, bool local)
 {
     struct dimple_track *tr = T(db);
     bool exists;
@@ -1078,7 +1183,12 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         if ((r = cell_offer(db, C_ALIVE, id, seq, &won)))
             goto out;
         for (size_t i = 0; i < nc; i++) {
-            if ((r = cell_offer(db, (uint64_t)tr->cids[i] + 1, id, seq, &won)))
+            if (custom_resolver(db))
+                r = cell_resolve(db, t, (uint64_t)tr->cids[i] + 1, id, seq,
+                                 author, &tr->cv[i], &won);
+            else
+                r = cell_offer(db, (uint64_t)tr->cids[i] + 1, id, seq, &won);
+            if (r)
                 goto out;
             if (!tt)
                 continue;
@@ -1167,7 +1277,8 @@ int dimple_track__fold(dimple *db)
         const uint8_t *v = sqlite3_column_blob(st, 5);
         size_t vn = (size_t)sqlite3_column_bytes(st, 5);
         r = merge_row(db, sqlite3_column_int64(st, 2), seq, id,
-                      sqlite3_column_int(st, 3), &k, v, vn,
+                      sqlite3_column_int64(st, 1), sqlite3_column_int(st, 3),
+                      &k, v, vn,
                       sqlite3_column_type(st, 6) == SQLITE_NULL);
         if (r)
             break;
@@ -1253,7 +1364,8 @@ static int local_begin(dimple *db)
 static int local_end(dimple *db, uint64_t seq)
 {
     struct dimple_track *tr = T(db);
-    if (tr->max_seen < seq)
+    /* with a custom resolver any local write may lose: fold at once */
+    if (tr->max_seen < seq && !custom_resolver(db))
         return DIMPLE_OK;
     return dimple_track__fold(db);
 }
@@ -1622,7 +1734,8 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
                        c->op == DIMPLE_OP_DELETE ? NULL : &tr->vbuf2, c->id);
         if (r)
             break;
-        r = merge_row(db, tid, seq, c->id, c->op, &tr->kbuf, tr->vbuf2.p,
+        r = merge_row(db, tid, seq, c->id, aidx, c->op, &tr->kbuf,
+                      tr->vbuf2.p,
                       tr->vbuf2.n, false);
         last_seq = seq;
     }
@@ -2512,8 +2625,8 @@ static int setup_locked(dimple *db)
     int r = exec_sql(db, schema_sql, "change tracking: create metadata");
     if (r)
         return r;
-    int64_t v;
-    bool found;
+    int64_t v = 0;
+    bool found = false;
     if ((r = meta_get(db, "format", &v, &found)))
         return r;
     if (found && v > 1)
@@ -2601,8 +2714,8 @@ int dimple_track__open(dimple *db)
         if (!has)
             return DIMPLE_OK;
         tr->ready = true;
-        int64_t v;
-        bool found;
+        int64_t v = 0;
+        bool found = false;
         if ((r = names_load(db)) || (r = authors_load(db)) ||
             (r = meta_get(db, "author", &v, &found)))
             return r;
@@ -2629,6 +2742,7 @@ void dimple_track__close(dimple *db)
     if (!tr)
         return;
     sqlite3_finalize(tr->log_ins);
+    sqlite3_finalize(tr->res_fetch);
     for (size_t i = 0; i < tr->n_cst; i++)
         sqlite3_finalize(tr->cst[i].st);
     stmts_clear(tr);

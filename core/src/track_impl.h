@@ -64,6 +64,7 @@ struct dimple_track {
     size_t n_tables;
 
     sqlite3_stmt *log_ins; /* the write path's one statement */
+    sqlite3_stmt *res_fetch; /* a cell's current value for a resolver */
     struct {
         const char *sql; /* a string literal: compared by address */
         sqlite3_stmt *st;

@@ -842,6 +842,18 @@ TEST(out_of_order_constraints)
     d = tu_dump(db, "item");
     CHECK(strstr(d, "i2") == NULL && strstr(d, "6932") == NULL);
     free(d);
+    /* rolled back means not held: the same change applies again later */
+    batch[0] = *rc_make(&two[0], now - 50, 0, DIMPLE_OP_INSERT, "item", "i2",
+                        2, "title", dimple_text("x"), "list",
+                        dimple_text("nope"));
+    batch[1] = *rc_make(&two[1], now - 40, 0, DIMPLE_OP_INSERT, "list",
+                        "nope", 1, "name", dimple_text("late parent"));
+    sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    CHECK_RC(dimple_track__apply(db, batch, 2), DIMPLE_OK);
+    CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    d = tu_dump(db, "item");
+    CHECK_CONTAINS(d, "id=t2:6932 title=t1:78 done=n list=t4:6e6f7065\n");
+    free(d);
     dimple_close(db);
 }
 
