@@ -33,10 +33,10 @@ for p in memory file; do
   [ -f "$plugindir/dimple-$p.so" ] || notok "plugin $p installed in $plugindir"
 done
 ok "plugins installed in plugindir"
-for f in include/dimple.h include/dimple/plugin.h include/dimple/common.h bin/dimple; do
+for f in include/dimple.h include/dimple/plugin.h include/dimple/common.h bin/dimple share/man/man1/dimple.1 etc/dimple/dimple.conf.example; do
   [ -e "$tmp/root$orig/$f" ] || notok "$f installed"
 done
-ok "headers and CLI installed"
+ok "headers, CLI, man page and example dimple.conf installed"
 
 # Sanitizer flags of this build, so code we link against it matches.
 san=$(meson introspect --buildoptions "$build" | python3 -c \
