@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
-# demo-sync.sh BUILD — two devices sync through a file store: edits on
-# both, a concurrent edit of one cell resolved last-write-wins, and the
-# history of that row listing both authors. examples/demo.sh calls it
-# (make demo); it also runs alone: examples/demo-sync.sh build/release
+# demo-sync.sh BUILD — two replicas of examples/todo.c ("laptop" and
+# "phone"), each its own database and author, syncing through one file
+# store with age end-to-end encryption: edits on both, the live query
+# firing when a sync brings changes, a concurrent edit of one cell resolved
+# last-write-wins, the history of that row listing both authors, and what
+# the store holds (only age files, opened with the reference `age` tool).
+# examples/demo.sh calls it (make demo); it also runs alone:
+#   examples/demo-sync.sh build/release
+# It exits non-zero when the story goes wrong (e.g. the devices disagree),
+# so the test suite runs it (suite 'examples').
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build/release}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 dimple_bin="$build/cli/dimple"
-[ -x "$dimple_bin" ] || { echo "demo-sync: build first: $dimple_bin is missing" >&2; exit 1; }
+todo_bin="$build/examples/todo"
+for b in "$dimple_bin" "$todo_bin"; do
+  [ -x "$b" ] || { echo "demo-sync: build first: $b is missing" >&2; exit 1; }
+done
 
 if [ -z "${DIMPLE_PLUGIN_PATH:-}" ]; then
   DIMPLE_PLUGIN_PATH=$(find "$build/plugins" -name 'dimple-*.so' -printf '%h\n' 2>/dev/null | sort -u | paste -sd:)
@@ -23,11 +32,11 @@ for dev in laptop phone; do
   cat >"$demo/$dev.conf" <<EOF
 ; $dev: its own database, the shared store (a folder here; S3 or SFTP alike)
 [dimple]
-database   = $demo/$dev.db
+database   = $dev.db
 migrations = $root/examples/migrations
 [storage]
 plugin = file
-path   = $demo/store
+path   = store
 ; end-to-end encrypted: the store only ever holds standard age files
 [cipher]
 plugin     = age
@@ -37,59 +46,93 @@ done
 # The passphrase comes from the environment, never from a file or a log.
 export DIMPLE_DEMO_PASSPHRASE=${DIMPLE_DEMO_PASSPHRASE:-correct horse battery staple}
 
+fail() { echo "demo-sync: $*" >&2; exit 1; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-on() { # on DEVICE dimple-args...: run the CLI as that device, showing it
-  local dev=$1; shift
-  printf '%s$ dimple %s\n' "[$dev] " "$*"
-  "$dimple_bin" -c "$demo/$dev.conf" "$@"
+# on DEVICE todo|dimple ARGS...: run the app or the CLI as that device,
+# printing the command as one would type it.
+on() {
+  local dev=$1 prog=$2 a line; shift 2
+  if [ "$prog" = todo ]; then line="todo $dev.conf"; else line="dimple -c $dev.conf"; fi
+  for a in "$@"; do
+    if [[ "$a" =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then line+=" $a"; else line+=" '$a'"; fi
+  done
+  printf '[%s] $ %s\n' "$dev" "$line" >&2
+  if [ "$prog" = todo ]; then "$todo_bin" "$demo/$dev.conf" "$@"
+  else (cd "$demo" && "$dimple_bin" -c "$dev.conf" "$@"); fi
 }
+# added ID-of-TITLE OUTPUT: the id `todo add` printed for TITLE.
+added_id() { sed -n "s/^added \([0-9a-f-]*\) $1\$/\1/p" <<<"$2"; }
 
-step "Two devices, one store: each database gets its own author id"
-on laptop init
-on phone init
-on laptop info | grep -i author || true
-on phone info | grep -i author || true
+step "Two replicas of examples/todo.c, one encrypted store: each database is its own author"
+echo "(todo opens $demo/<device>.conf, applies examples/migrations/, and keeps a"
+echo " live query, SELECT count(*) FROM todo WHERE NOT done, that prints the count"
+echo " whenever it changes, whoever changed it)"
+on laptop todo list
+on phone todo list
+on laptop dimple author
+on phone dimple author
 
-step "Edits on both devices, then sync (push mine, pull theirs)"
-on laptop sql "INSERT INTO todo(id, title) VALUES ('t-1', 'Buy milk')"
-on phone sql "INSERT INTO todo(id, title) VALUES ('t-2', 'Call the plumber')"
-on laptop sync
-on phone sync
-on laptop sync
-on laptop sql "SELECT id, title, done FROM todo ORDER BY id"
-on phone sql "SELECT id, title, done FROM todo ORDER BY id"
+step "Edits on both devices"
+out=$(on laptop todo add "Buy milk" "Call the plumber"); echo "$out"
+milk=$(added_id "Buy milk" "$out"); plumber=$(added_id "Call the plumber" "$out")
+[ -n "$milk" ] && [ -n "$plumber" ] || fail "todo add printed no ids"
+on phone todo add "Water the plants"
 
-step "What the store holds: one folder per author, batches named by their first change id, all age-encrypted"
+step "Sync: push mine, pull theirs (the live query fires when a sync brings changes)"
+out=$(on laptop todo sync); echo "$out"
+out=$(on phone todo sync); echo "$out"
+grep -q 'open todos 1 -> 3' <<<"$out" || fail "the phone's live query did not see the laptop's todos"
+out=$(on laptop todo sync); echo "$out"
+grep -q 'open todos 2 -> 3' <<<"$out" || fail "the laptop's live query did not see the phone's todo"
+on laptop todo list
+on phone todo list
+
+step "What the store holds: dimple.json (the format), the key file and one log per author, all age-encrypted"
 (cd "$demo" && find store -type f | sort)
-first=$(cd "$demo/store" && find log -type f | sort | head -1)
-head -c 120 "$demo/store/$first" | head -2; echo "  ..."
-echo "(the reference age tool opens any of them with the unlocked identity:"
-echo "   dimple identity > id.txt && age -d -i id.txt store/$first)"
+(cd "$demo" && cat store/dimple.json && echo)
+n=0
+while IFS= read -r f; do
+  [ "$(head -c 21 "$f")" = "age-encryption.org/v1" ] || fail "$f is not an age file"
+  n=$((n + 1))
+done < <(find "$demo/store" -type f ! -name dimple.json)
+echo "$n objects, every one begins with: $(head -1 "$(find "$demo/store/log" -type f | head -1)")"
+batch=$(cd "$demo" && find store/log -type f | sort | head -1)
+echo "The reference age tool opens any of them with the unlocked identity:"
+on laptop dimple identity >"$demo/identity.txt"
+echo "  (written to identity.txt: a secret, so not printed here)"
+if command -v age >/dev/null; then
+  printf '$ age -d -i identity.txt %s\n' "$batch"
+  plain=$(cd "$demo" && age -d -i identity.txt "$batch") || fail "age could not decrypt $batch"
+  printf '%s\n' "$plain" | head -c 600; echo
+  grep -q '"todo"' <<<"$plain" || fail "the decrypted batch holds no todo change"
+else
+  echo "(the age tool is not installed: apt-get install age)"
+fi
+rm -f "$demo/identity.txt"
 
 step "A concurrent edit of one cell, offline on both (the phone edits last)"
-on laptop sql "UPDATE todo SET title = 'Buy oat milk' WHERE id = 't-1'"
+on laptop todo rename "$milk" "Buy oat milk"
 sleep 0.01
-on phone sql "UPDATE todo SET title = 'Buy almond milk' WHERE id = 't-1'"
-on phone sql "UPDATE todo SET done = 1 WHERE id = 't-2'"
-on laptop sync
-on phone sync
-on laptop sync
-echo "Last write wins, per cell: both devices now agree"
-q="SELECT id, title, done FROM todo ORDER BY id"
-laptop_rows=$(on laptop sql "$q"); echo "$laptop_rows"
-phone_rows=$(on phone sql "$q"); echo "$phone_rows"
-# (the demo doubles as a test: it fails if the devices disagree)
-[ "${laptop_rows#*$'\n'}" = "${phone_rows#*$'\n'}" ] || { echo "demo-sync: the devices disagree" >&2; exit 1; }
-grep -q '"title":"Buy almond milk","done":0' <<<"$phone_rows" || { echo "demo-sync: the later edit did not win" >&2; exit 1; }
+on phone todo rename "$milk" "Buy almond milk"
+on phone todo done "$plumber"
+out=$(on laptop todo sync); echo "$out"
+out=$(on phone todo sync); echo "$out"
+out=$(on laptop todo sync); echo "$out"
+grep -q 'open todos 3 -> 2' <<<"$out" || fail "the laptop's live query did not see the phone's 'done'"
 
-step "The history of t-1 lists both authors"
-if "$dimple_bin" -c "$demo/laptop.conf" history --help >/dev/null 2>&1; then
-  hist=$(on laptop history todo t-1); echo "$hist"
-  n=$(grep -o '"author":"[^"]*"' <<<"$hist" | sort -u | wc -l)
-  [ "$n" -ge 2 ] || { echo "demo-sync: history shows $n author(s), want 2" >&2; exit 1; }
-else
-  echo "(dimple history is not built yet)"
-fi
+step "Last write wins, per cell: both devices agree"
+laptop_rows=$(on laptop todo list); echo "$laptop_rows"
+phone_rows=$(on phone todo list); echo "$phone_rows"
+[ "$laptop_rows" = "$phone_rows" ] || fail "the devices disagree"
+grep -q "Buy almond milk .*$milk" <<<"$phone_rows" || fail "the later edit did not win"
+grep -q "^\[x\] Call the plumber .*$plumber" <<<"$phone_rows" || fail "the 'done' did not sync"
+
+step "The history of that todo lists both authors"
+# (KEY is JSON when it parses as JSON, so a text key goes in quotes)
+hist=$(on laptop dimple history todo "\"$milk\""); echo "$hist"
+[ "$(grep -c . <<<"$hist")" -eq 3 ] || fail "history of $milk: want 3 changes"
+authors=$( (grep -o '"author":"[^"]*"' || true) <<<"$hist" | sort -u | wc -l)
+[ "$authors" -ge 2 ] || fail "history shows $authors author(s), want 2"
 
 step "A sync that finds nothing new reads nothing: one listing plus one per author"
-on laptop sync
+on laptop dimple sync

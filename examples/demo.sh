@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# demo.sh BUILD — what DimpleDb does so far, end to end, with the `dimple`
-# CLI and a small embedding program. `make demo` runs it. Each later feature
-# adds a section below.
+# demo.sh BUILD — DimpleDb end to end, step by step. `make demo` runs it
+# against build/release; the suite runs it against its build (test
+# example-demo). Part 1 (here): the `dimple` CLI — configuration,
+# migrations, SQL, errors, objects in the store. Part 2
+# (examples/demo-sync.sh): two replicas of examples/todo.c syncing through
+# an age-encrypted file store. It exits non-zero when a step goes wrong.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build/release}
@@ -52,8 +55,9 @@ step "Errors are one line, with what and where"
 show dimple sql "INSERT INTO todo(id, title) VALUES ('t-1', 'again')" || echo "(exit $?)"
 show dimple sql "SELEC 1" || echo "(exit $?)"
 
-step "An app embedding the core (examples/todo.c)"
-show todo "$DIMPLE_CONF" "Water the plants"
+step "An app embedding the core (examples/todo.c): structs, a live query, the same database"
+show todo "$DIMPLE_CONF" add "Water the plants"
+show todo "$DIMPLE_CONF" list
 
 step "Objects in the file store, through the configured storage"
 printf 'hello from the demo\n' >"$DIMPLE_DEMO_DIR/note.txt"
@@ -68,9 +72,7 @@ step "What this handle uses, and the plugins found"
 show dimple info
 show dimple plugins
 
-step "Two devices syncing through the file store (examples/demo-sync.sh)"
+step "Part 2: two devices syncing through an encrypted store (examples/demo-sync.sh)"
 "$root/examples/demo-sync.sh" "$build"
 
-# @@demo:more@@ (later features add their sections above this line)
-
-step "Done. Everything is in $DIMPLE_DEMO_DIR"
+step "Done. Everything is in $DIMPLE_DEMO_DIR and $build/demo-sync"

@@ -105,10 +105,7 @@ DIMPLE_API const char *dimple_migrations_dir(const dimple *db);
 
 /* ----------------------------------------------------------------- SQL */
 
-/* Row callback: n columns with their names and values (borrowed for the
- * call). Return 0 to go on; anything else stops and is returned. */
-typedef int (*dimple_row_cb)(void *payload, int n, const char *const *names,
-                             const dimple_value *values);
+/* dimple_row_cb (rows to a callback) is in <dimple/common.h>. */
 
 /* Run sql: one or more statements separated by ';'. params (borrowed)
  * bind in order (?1..?n), their number must match the statement's, and

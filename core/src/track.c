@@ -1687,7 +1687,17 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
         return r;
     /* a child row may arrive before its parent (another author's batch):
      * foreign keys are checked when the caller commits */
-    sqlite3_exec(db->sql, "PRAGMA defer_foreign_keys = ON", NULL, NULL, NULL);
+    sqlite3_stmt *fk = cstmt(db, "PRAGMA defer_foreign_keys");
+    if (fk && sqlite3_step(fk) == SQLITE_ROW &&
+        sqlite3_column_int(fk, 0) == 0) {
+        /* setting it expires every prepared statement: only when off (it
+         * switches itself off at each COMMIT: once per transaction) */
+        sqlite3_reset(fk);
+        sqlite3_exec(db->sql, "PRAGMA defer_foreign_keys = ON", NULL, NULL,
+                     NULL);
+    }
+    if (fk)
+        sqlite3_reset(fk);
     bool was_muted = tr->muted;
     tr->muted = true;
     uint64_t seen_before = tr->max_seen;

@@ -73,6 +73,11 @@ typedef struct dimple_value {
     size_t n;      /* length of p in bytes */
 } dimple_value;
 
+/* Row callback: n columns with their names and values (borrowed for the
+ * call). Return 0 to go on; anything else stops and is returned. */
+typedef int (*dimple_row_cb)(void *payload, int n, const char *const *names,
+                             const dimple_value *values);
+
 /* A key/value pair; arrays of them end with {NULL, NULL}. Borrowed. */
 typedef struct dimple_kv {
     const char *key;
