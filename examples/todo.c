@@ -72,14 +72,13 @@ static int print_todo(void *payload, void *obj)
     return 0;
 }
 
-/* Load the todo with this id into *t (the caller clears it). */
+/* Load the todo with this id into *t (the caller clears it). An id that
+ * cannot be one (too long for the buffer) is simply not found. */
 static int load(dimple *db, const char *id, todo *t)
 {
-    if (strlen(id) >= sizeof t->id) {
-        fprintf(stderr, "todo: '%s' is not a todo id\n", id);
-        return DIMPLE_EINVAL;
-    }
-    strcpy(t->id, id);
+    snprintf(t->id, sizeof t->id, "%s", id);
+    if (strlen(id) >= sizeof t->id)
+        t->id[0] = '\0'; /* matches no row: dimple_get says ENOTFOUND */
     return dimple_get(db, &todo_entity, t);
 }
 

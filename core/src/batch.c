@@ -5,6 +5,7 @@
  * validation: anything a hostile or broken store hands us is an error that
  * names the object and the member, never a crash or a partial batch.
  */
+#include "base64.h"
 #include "batch.h"
 
 #include <cjson/cJSON.h>
@@ -126,58 +127,6 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
-static const char b64e[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict RFC 4648 decode of s[0..n) into out (may alias s: out never gets
- * ahead of the input). Returns the decoded length or -1. */
-static ptrdiff_t b64_decode(const char *s, size_t n, unsigned char *out)
-{
-    size_t o = 0;
-    if (n % 4)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)s[i + k];
-            if (c == '=' && i + 4 == n && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad) /* data after '=' */
-                return -1;
-            v[k] = b64val(c);
-            if (v[k] < 0)
-                return -1;
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-                     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        if ((pad == 1 && (w & 0xff)) || (pad == 2 && (w & 0xffff)))
-            return -1; /* non-zero pad bits: not the canonical encoding */
-        out[o++] = (unsigned char)(w >> 16);
-        if (pad < 2)
-            out[o++] = (unsigned char)(w >> 8);
-        if (pad < 1)
-            out[o++] = (unsigned char)w;
-    }
-    return (ptrdiff_t)o;
-}
 
 /* --------------------------------------------------------------- encode */
 
@@ -244,32 +193,11 @@ static int put_jstr(dimple_batch_enc *e, const unsigned char *s, size_t n)
 
 static int put_b64(dimple_batch_enc *e, const unsigned char *s, size_t n)
 {
-    size_t out = (n + 2) / 3 * 4;
-    if (enc_grow(e, out + 2))
+    if (enc_grow(e, (n + 2) / 3 * 4 + 2))
         return -1;
     char *o = e->p + e->n;
     *o++ = '"';
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t w = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-        *o++ = b64e[w >> 18];
-        *o++ = b64e[(w >> 12) & 63];
-        *o++ = b64e[(w >> 6) & 63];
-        *o++ = b64e[w & 63];
-    }
-    if (n - i == 1) {
-        uint32_t w = (uint32_t)s[i] << 16;
-        *o++ = b64e[w >> 18];
-        *o++ = b64e[(w >> 12) & 63];
-        *o++ = '=';
-        *o++ = '=';
-    } else if (n - i == 2) {
-        uint32_t w = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8;
-        *o++ = b64e[w >> 18];
-        *o++ = b64e[(w >> 12) & 63];
-        *o++ = b64e[(w >> 6) & 63];
-        *o++ = '=';
-    }
+    o += dimple_base64__encode_into(o, s, n);
     *o++ = '"';
     e->n = (size_t)(o - e->p);
     return 0;
@@ -720,7 +648,7 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const where *w)
                 VFAIL( "%s: value over %zu bytes",
                                what, DIMPLE_BATCH_MAX_VALUE);
             /* decoded in place: the tree is ours and base64 only shrinks */
-            ptrdiff_t len = b64_decode(s, n, (unsigned char *)t->valuestring);
+            ptrdiff_t len = dimple_base64__decode_into(s, n, (unsigned char *)t->valuestring);
             if (len < 0)
                 VFAIL( "%s: %s is not base64",
                                what, tag);

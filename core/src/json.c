@@ -159,72 +159,13 @@ int dimple_json__row(dimple_buf *b, int n, const char *const *names,
     return put(b, "}");
 }
 
-static const char b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 int dimple_base64__encode(dimple_buf *b, const void *p, size_t n)
 {
-    const unsigned char *s = p;
-    char q[4];
-    int rc;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        if (i + 1 < n)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        q[0] = b64[(v >> 18) & 63];
-        q[1] = b64[(v >> 12) & 63];
-        q[2] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-        q[3] = i + 2 < n ? b64[v & 63] : '=';
-        if ((rc = dimple_buf__append(b, q, 4)) < 0)
-            return rc;
-    }
+    int rc = dimple_buf__reserve(b, (n + 2) / 3 * 4);
+    if (rc < 0)
+        return rc;
+    b->n += dimple_base64__encode_into((char *)b->p + b->n, p, n);
+    b->p[b->n] = 0;
     return DIMPLE_OK;
 }
 
-static int b64val(char c)
-{
-    const char *p = c ? strchr(b64, c) : NULL;
-    return p ? (int)(p - b64) : -1;
-}
-
-int dimple_base64__decode(const char *s, size_t len, unsigned char **out,
-                          size_t *n)
-{
-    unsigned char *r;
-    size_t o = 0, pad = 0;
-    *out = NULL;
-    *n = 0;
-    if (len % 4)
-        return DIMPLE_ECORRUPT;
-    if (len && s[len - 1] == '=')
-        pad++;
-    if (len > 1 && s[len - 2] == '=')
-        pad++;
-    r = malloc(len / 4 * 3 + 1);
-    if (!r)
-        return DIMPLE_ENOMEM;
-    for (size_t i = 0; i < len; i += 4) {
-        int v[4];
-        for (int j = 0; j < 4; j++) {
-            int last = i + 4 == len;
-            if (last && s[i + j] == '=' && j >= 4 - (int)pad)
-                v[j] = 0;
-            else if ((v[j] = b64val(s[i + j])) < 0) {
-                free(r);
-                return DIMPLE_ECORRUPT;
-            }
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-                     (uint32_t)v[2] << 6 | (uint32_t)v[3];
-        r[o++] = (unsigned char)(w >> 16);
-        if (i + 4 < len || pad < 2)
-            r[o++] = (unsigned char)(w >> 8);
-        if (i + 4 < len || pad < 1)
-            r[o++] = (unsigned char)w;
-    }
-    *out = r;
-    *n = o;
-    return DIMPLE_OK;
-}

@@ -10,6 +10,7 @@
 #ifndef DIMPLE_JSON_H
 #define DIMPLE_JSON_H
 
+#include "base64.h"
 #include "remote.h" /* dimple_buf */
 
 /* Append a JSON string literal of s[0..n) to b. */
@@ -23,10 +24,7 @@ int dimple_json__row(dimple_buf *b, int n, const char *const *names,
  * added when it would read as an integer. out needs 32 bytes. */
 void dimple_json__real(double d, char out[32]);
 
-/* Standard base64 (RFC 4648, with padding). encode appends to b. decode
- * returns a malloc'd buffer in *out (*n bytes), or DIMPLE_ECORRUPT. */
+/* Base64 of p[0..n) appended to b (strict base64: base64.h). */
 int dimple_base64__encode(dimple_buf *b, const void *p, size_t n);
-int dimple_base64__decode(const char *s, size_t len, unsigned char **out,
-                          size_t *n);
 
 #endif /* DIMPLE_JSON_H */

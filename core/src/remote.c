@@ -10,24 +10,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dimple_buf__append(dimple_buf *b, const void *p, size_t n)
+int dimple_buf__reserve(dimple_buf *b, size_t extra)
 {
-    if (!n)
-        return DIMPLE_OK;
-    if (b->n + n + 1 > b->cap) {
+    if (b->n + extra + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 256;
         unsigned char *q;
-        while (cap < b->n + n + 1) {
-            if (cap > SIZE_MAX / 2)
-                return DIMPLE_ENOMEM;
+        if (extra > SIZE_MAX / 2 - b->n)
+            return DIMPLE_ENOMEM;
+        while (cap < b->n + extra + 1)
             cap *= 2;
-        }
         q = realloc(b->p, cap);
         if (!q)
             return DIMPLE_ENOMEM;
         b->p = q;
         b->cap = cap;
     }
+    return DIMPLE_OK;
+}
+
+int dimple_buf__append(dimple_buf *b, const void *p, size_t n)
+{
+    int rc;
+    if (!n)
+        return DIMPLE_OK;
+    if ((rc = dimple_buf__reserve(b, n)) < 0)
+        return rc;
     memcpy(b->p + b->n, p, n);
     b->n += n;
     b->p[b->n] = 0; /* always NUL-terminated: text users need no copy */

@@ -19,6 +19,8 @@ typedef struct dimple_buf {
 } dimple_buf;
 
 int dimple_buf__append(dimple_buf *b, const void *p, size_t n);
+/* Make room for extra more bytes (and the NUL kept after them). */
+int dimple_buf__reserve(dimple_buf *b, size_t extra);
 void dimple_buf__free(dimple_buf *b);
 /* A sink that appends to a dimple_buf (ctx = the buf). */
 dimple_sink dimple_buf__sink(dimple_buf *b);

@@ -294,7 +294,23 @@ static int names_set(dimple *db, int64_t id, const char *name)
 static int names_load(dimple *db)
 {
     struct dimple_track *tr = T(db);
-    names_free(tr);
+    /* names handed out (a change being walked) stay valid until close:
+     * the old strings are kept, not freed */
+    for (size_t i = 0; i < tr->n_names; i++) {
+        if (!tr->names[i])
+            continue;
+        if (tr->n_grave == tr->cap_grave) {
+            size_t cap = tr->cap_grave ? tr->cap_grave * 2 : 64;
+            char **g = realloc(tr->grave, cap * sizeof *g);
+            if (!g)
+                return oom(db);
+            tr->grave = g;
+            tr->cap_grave = cap;
+        }
+        tr->grave[tr->n_grave++] = tr->names[i];
+        tr->names[i] = NULL;
+    }
+    tr->n_names = 0;
     sqlite3_stmt *st =
         cstmt(db, "SELECT id, name FROM _dimple_names");
     if (!st)
@@ -2757,6 +2773,9 @@ void dimple_track__close(dimple *db)
         sqlite3_finalize(tr->cst[i].st);
     stmts_clear(tr);
     names_free(tr);
+    for (size_t i = 0; i < tr->n_grave; i++)
+        free(tr->grave[i]);
+    free(tr->grave);
     free(tr->authors);
     free(tr->author_known);
     tables_free(tr);

@@ -56,6 +56,8 @@ struct dimple_track {
 
     char **names; /* interned names by id (index 0 unused) */
     size_t n_names, cap_names;
+    char **grave; /* names replaced by a reload, freed at close */
+    size_t n_grave, cap_grave;
     uint8_t (*authors)[16]; /* authors by idx (index 0 unused) */
     bool *author_known;
     size_t n_authors, cap_authors;
