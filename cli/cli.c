@@ -3,7 +3,11 @@
  */
 #include "cli.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -102,4 +106,27 @@ int cli_print_row(int n, const char *const *names,
     fputc('\n', stdout);
     dimple_free(json);
     return 0;
+}
+
+dimple_value cli_parse_param(const char *s)
+{
+    char *end;
+    if (strcmp(s, "null") == 0)
+        return dimple_null();
+    if (*s && (isdigit((unsigned char)*s) ||
+               ((*s == '-' || *s == '+') && isdigit((unsigned char)s[1])))) {
+        long long i;
+        double d;
+        errno = 0;
+        i = strtoll(s, &end, 10);
+        if (!*end && !errno)
+            return dimple_int(i);
+        if (strspn(s, "+-0123456789.eE") == strlen(s)) {
+            errno = 0;
+            d = strtod(s, &end);
+            if (!*end && isfinite(d) && errno != ERANGE)
+                return dimple_real(d);
+        }
+    }
+    return dimple_text(s);
 }

@@ -15,29 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static dimple_value parse_param(const char *s)
-{
-    char *end;
-    if (strcmp(s, "null") == 0)
-        return dimple_null();
-    if (*s && (isdigit((unsigned char)*s) ||
-               ((*s == '-' || *s == '+') && isdigit((unsigned char)s[1])))) {
-        long long i;
-        double d;
-        errno = 0;
-        i = strtoll(s, &end, 10);
-        if (!*end && !errno)
-            return dimple_int(i);
-        if (strspn(s, "+-0123456789.eE") == strlen(s)) {
-            errno = 0;
-            d = strtod(s, &end);
-            if (!*end && isfinite(d) && errno != ERANGE)
-                return dimple_real(d);
-        }
-    }
-    return dimple_text(s);
-}
-
 static int print_row(void *payload, int n, const char *const *names,
                      const dimple_value *values)
 {
@@ -56,7 +33,7 @@ int cmd_sql(int argc, char **argv)
     if (n && !(params = calloc(n, sizeof *params)))
         return cli_fail("out of memory");
     for (size_t i = 0; i < n; i++)
-        params[i] = parse_param(argv[i + 2]);
+        params[i] = cli_parse_param(argv[i + 2]);
     if (cli_open(&db)) {
         free(params);
         return 1;

@@ -38,30 +38,6 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-/* The typing rule of `dimple sql` (cli/cmd_sql.c). */
-static dimple_value watch_param(const char *s)
-{
-    char *end;
-    if (strcmp(s, "null") == 0)
-        return dimple_null();
-    if (*s && (isdigit((unsigned char)*s) ||
-               ((*s == '-' || *s == '+') && isdigit((unsigned char)s[1])))) {
-        long long i;
-        double d;
-        errno = 0;
-        i = strtoll(s, &end, 10);
-        if (!*end && !errno)
-            return dimple_int(i);
-        if (strspn(s, "+-0123456789.eE") == strlen(s)) {
-            errno = 0;
-            d = strtod(s, &end);
-            if (!*end && isfinite(d) && errno != ERANGE)
-                return dimple_real(d);
-        }
-    }
-    return dimple_text(s);
-}
-
 typedef struct watch_state {
     int write_failed;
 } watch_state;
@@ -96,7 +72,7 @@ int cmd_watch(int argc, char **argv)
     if (n && !(params = calloc(n, sizeof *params)))
         return cli_fail("out of memory");
     for (size_t i = 0; i < n; i++)
-        params[i] = watch_param(argv[i + 2]);
+        params[i] = cli_parse_param(argv[i + 2]);
     if (pipe(sig_pipe) != 0) {
         free(params);
         return cli_fail("pipe: %s", strerror(errno));

@@ -137,7 +137,11 @@ int main(int argc, char **argv)
             printf("added %s %s\n", n.id, n.title);
         }
     } else if (strcmp(cmd, "done") == 0 || strcmp(cmd, "rename") == 0) {
-        if ((rc = load(db, argv[3], &t)) < 0)
+        if ((rc = load(db, argv[3], &t)) == DIMPLE_ENOTFOUND) {
+            fprintf(stderr, "todo: no todo with id '%s'\n", argv[3]);
+            goto quiet;
+        }
+        if (rc < 0)
             goto out;
         if (strcmp(cmd, "done") == 0) {
             t.done = true;

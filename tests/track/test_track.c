@@ -857,6 +857,43 @@ TEST(out_of_order_constraints)
     dimple_close(db);
 }
 
+/* Two handles on one file (as two processes would be): the clock follows
+ * the other's commits, names interned by the other are found. */
+TEST(two_handles_one_file)
+{
+    dimple *a = tu_open("shared.db", "*");
+    if (!CHECK(a != NULL))
+        return;
+    const char *m[] = {todo_schema, "ALTER TABLE todo ADD COLUMN note TEXT"};
+    CHECK_RC(dimple_migrate(a, m, 1), DIMPLE_OK);
+    dimple *b = tu_open("shared.db", "*");
+    if (!CHECK(b != NULL)) {
+        dimple_close(a);
+        return;
+    }
+    int ok = 1;
+    for (int i = 0; i < 50 && ok; i++) {
+        ok &= tu_exec(a, "INSERT INTO todo VALUES ('a%d', 'x', %d, 0.0)", i,
+                      i) == DIMPLE_OK;
+        ok &= tu_exec(b, "INSERT INTO todo VALUES ('b%d', 'y', %d, 0.0)", i,
+                      i) == DIMPLE_OK;
+    }
+    CHECK(ok);
+    /* b migrates (a new column name), then writes it */
+    CHECK_RC(dimple_migrate(b, m, 2), DIMPLE_OK);
+    CHECK_RC(tu_exec(b, "UPDATE todo SET note = 'n' WHERE id = 'a0'"),
+             DIMPLE_OK);
+    /* a sees everything with the right names, ids strictly increasing in
+     * append order (one clock for the file) */
+    char *h = tu_history(a);
+    CHECK(count_lines(h) == 101);
+    CHECK_CONTAINS(h, " todo 2 [t2:6130] note=t1:6e\n");
+    free(h);
+    CHECK(dimple_track__last_seq(a) == dimple_track__last_seq(b));
+    dimple_close(a);
+    dimple_close(b);
+}
+
 int main(void)
 {
     tu_init();
@@ -875,6 +912,7 @@ int main(void)
     RUN(each_since_and_local_cursor);
     RUN(drop_column_in_migration);
     RUN(out_of_order_constraints);
+    RUN(two_handles_one_file);
     tu_cleanup();
     return test_done();
 }
