@@ -43,7 +43,9 @@ static int json_value(const cJSON *j, dimple_value *out)
 static int parse_key(const char *s, key_arg *k)
 {
     memset(k, 0, sizeof *k);
-    k->json = cJSON_Parse(s);
+    /* The whole argument must be JSON: cJSON_Parse alone would take the
+     * leading "01" of a UUIDv7 key "01a2..." for the number 1. */
+    k->json = cJSON_ParseWithOpts(s, NULL, 1);
     if (!k->json) {
         k->v[0] = dimple_text(s);
         k->n = 1;

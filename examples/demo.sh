@@ -52,8 +52,8 @@ show dimple sql "SELECT t.id, t.title, t.done, group_concat(g.name) AS tags FROM
 show dimple sql "SELECT 9007199254740993 AS big, 1.0 AS real, x'cafe' AS blob, NULL AS nil"
 
 step "Errors are one line, with what and where"
-show dimple sql "INSERT INTO todo(id, title) VALUES ('t-1', 'again')" || echo "(exit $?)"
-show dimple sql "SELEC 1" || echo "(exit $?)"
+show dimple sql "INSERT INTO todo(id, title) VALUES ('t-1', 'again')" 2>&1 || echo "(exit $?)"
+show dimple sql "SELEC 1" 2>&1 || echo "(exit $?)"
 
 step "An app embedding the core (examples/todo.c): structs, a live query, the same database"
 show todo "$DIMPLE_CONF" add "Water the plants"

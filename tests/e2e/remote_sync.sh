@@ -125,6 +125,10 @@ authors=$(python3 -c 'import json,sys; print(len({json.loads(l)["author"] for l 
 check "history lists both authors" test "${authors:-0}" -eq 2
 "${A[@]}" history >"$tmp/history.a" 2>&1
 check "both replicas hold the same history" same "$tmp/history" "$tmp/history.a"
+uuid=01a21845-0000-7000-8000-00000000abcd
+check "a writes a row keyed by a UUIDv7" "${A[@]}" sql "INSERT INTO todo(id, title) VALUES ('$uuid', 'uuid key')"
+"${A[@]}" history todo "$uuid" >"$tmp/history.uuid" 2>&1
+check "history TABLE KEY finds a key that starts with digits" test "$(grep -c "\"key\":\"$uuid\"" "$tmp/history.uuid")" -eq 1
 
 echo "1..$n"
 [ "$failed" -eq 0 ]
