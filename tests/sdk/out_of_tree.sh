@@ -46,20 +46,38 @@ cflags=(); [ "$san" != none ] && cflags=(-fsanitize="$san")
 meson setup "$tmp/tpl" "$src/sdk/template" >"$tmp/tpl.log" 2>&1 && ninja -C "$tmp/tpl" >>"$tmp/tpl.log" 2>&1 ||
   { sed 's/^/# /' "$tmp/tpl.log"; notok "template builds from the prefix alone"; }
 ok "template builds from the installed SDK alone"
-if DIMPLE_PLUGIN_PATH="$tmp/tpl" "$build/tests/sdk/storage_contract_runner" notes path="$tmp/store" >"$tmp/c.log" 2>&1; then
+[ -d "$src/sdk/examples/resolver-max" ] || notok "sdk/examples/resolver-max exists"
+meson setup "$tmp/res" "$src/sdk/examples/resolver-max" >"$tmp/res.log" 2>&1 && ninja -C "$tmp/res" >>"$tmp/res.log" 2>&1 ||
+  { sed 's/^/# /' "$tmp/res.log"; notok "example resolver builds from the prefix alone"; }
+ok "example resolver builds from the installed SDK alone"
+
+# One plugin folder, as an app would ship it.
+mkdir -p "$tmp/plugins"
+cp "$tmp"/tpl/dimple-*.so "$tmp"/res/dimple-*.so "$tmp/plugins/"
+resolver=$(basename "$(ls "$tmp"/res/dimple-*.so)" .so); resolver=${resolver#dimple-}
+
+if DIMPLE_PLUGIN_PATH="$tmp/plugins" "$build/tests/sdk/storage_contract_runner" notes path="$tmp/store" >"$tmp/c.log" 2>&1; then
   ok "storage contract passes on the template plugin ($(grep -c '^ok' "$tmp/c.log") checks)"
 else
   grep -v '^ok' "$tmp/c.log" | sed 's/^/# /'; notok "storage contract on the template plugin"
 fi
+if DIMPLE_PLUGIN_PATH="$tmp/plugins" "$build/tests/sdk/resolver_contract" "$resolver" >"$tmp/r.log" 2>&1; then
+  ok "resolver contract passes on the example resolver '$resolver'"
+else
+  grep -v '^ok' "$tmp/r.log" | sed 's/^/# /'; notok "resolver contract on the example resolver"
+fi
 
-# Loaded by the core through plugin_dir, as an app would.
+# Loaded by the core through plugin_dir, as an app would: no
+# DIMPLE_PLUGIN_PATH, only the configuration.
 cat >"$tmp/dimple.conf" <<CONF
 [dimple]
 database = $tmp/app.db
-plugin_dir = $tmp/tpl
+plugin_dir = $tmp/plugins
 [storage]
 plugin = notes
 path = $tmp/store2
+[resolver]
+plugin = $resolver
 CONF
 cat >"$tmp/app.c" <<'C'
 #include <dimple.h>
@@ -71,7 +89,8 @@ int main(int argc, char **argv) {
     (void)argc;
     if (dimple_open(&db, argv[1]) != DIMPLE_OK) { printf("open: %s\n", dimple_errmsg(db)); return 1; }
     if (dimple_remote_list(db, "", count, &n) != DIMPLE_OK) { printf("list: %s\n", dimple_errmsg(db)); return 1; }
-    printf("%s %s %d\n", dimple_version(), dimple_plugin_in_use(db, "storage"), n);
+    printf("%s %s %s %d\n", dimple_version(), dimple_plugin_in_use(db, "storage"),
+           dimple_plugin_in_use(db, "resolver"), n);
     dimple_close(db);
     return 0;
 }
@@ -80,21 +99,8 @@ cc -std=c11 "${cflags[@]}" "$tmp/app.c" -o "$tmp/app" $(pkg-config --cflags --li
   { sed 's/^/# /' "$tmp/app.log"; notok "an app builds against dimple.pc"; }
 ok "an app builds against dimple.pc"
 libdir=$(pkg-config --variable=libdir dimple)
-out=$(LD_LIBRARY_PATH=$libdir "$tmp/app" "$tmp/dimple.conf" 2>&1) || { echo "# $out"; notok "app opens the template plugin via plugin_dir"; }
-case "$out" in *" notes 0") ok "the core loads the template through plugin_dir ($out)" ;;
-  *) echo "# $out"; notok "app output" ;; esac
-
-if [ -d "$src/sdk/examples/resolver-max" ]; then
-  meson setup "$tmp/res" "$src/sdk/examples/resolver-max" >"$tmp/res.log" 2>&1 && ninja -C "$tmp/res" >>"$tmp/res.log" 2>&1 ||
-    { sed 's/^/# /' "$tmp/res.log"; notok "example resolver builds from the prefix alone"; }
-  ok "example resolver builds from the installed SDK alone"
-  name=$(basename "$(ls "$tmp"/res/dimple-*.so)" .so); name=${name#dimple-}
-  if DIMPLE_PLUGIN_PATH="$tmp/res" "$build/tests/sdk/resolver_contract" "$name" >"$tmp/r.log" 2>&1; then
-    ok "resolver contract passes on the example resolver '$name'"
-  else
-    grep -v '^ok' "$tmp/r.log" | sed 's/^/# /'; notok "resolver contract on the example resolver"
-  fi
-else
-  notok "sdk/examples/resolver-max exists"
-fi
+out=$(env -u DIMPLE_PLUGIN_PATH LD_LIBRARY_PATH="$libdir" "$tmp/app" "$tmp/dimple.conf" 2>&1) ||
+  { echo "# $out"; notok "the app opens with the out-of-tree plugins"; }
+case "$out" in *" notes $resolver 0") ok "the core loads both plugins through plugin_dir ($out)" ;;
+  *) echo "# $out"; notok "app output: $out" ;; esac
 echo "1..$n"
