@@ -111,7 +111,10 @@ DIMPLE_API const char *dimple_migrations_dir(const dimple *db);
  * bind in order (?1..?n), their number must match the statement's, and
  * they are only allowed when sql is a single statement. Rows go to cb
  * (may be NULL); a non-zero return from cb stops and is returned. Writes
- * are tracked and live queries are refreshed before it returns. */
+ * are tracked and live queries are refreshed before it returns. DDL
+ * (CREATE/ALTER/DROP) regenerates the tracking triggers at once; a table
+ * that cannot be tracked (see docs/tracking.md) is refused (ESCHEMA) and
+ * its statement rolled back. */
 DIMPLE_API int dimple_exec(dimple *db, const char *sql,
                            const dimple_value *params, size_t n_params,
                            dimple_row_cb cb, void *payload);

@@ -214,6 +214,32 @@ static void column_value(sqlite3_stmt *st, int i, dimple_value *v)
 
 /* Run sql. single: exactly one statement required. A callback's non-zero
  * return stops and is returned (its error, if it set one, is kept). */
+/* Does the statement at sql (after blanks and comments) change the
+ * schema? DDL is exactly CREATE, ALTER and DROP. */
+static int is_ddl(const char *sql)
+{
+    static const char *const verbs[] = {"CREATE", "ALTER", "DROP"};
+    for (;;) {
+        while (isspace((unsigned char)*sql))
+            sql++;
+        if (sql[0] == '-' && sql[1] == '-') {
+            sql += strcspn(sql, "\n");
+        } else if (sql[0] == '/' && sql[1] == '*') {
+            const char *end = strstr(sql + 2, "*/");
+            sql = end ? end + 2 : sql + strlen(sql);
+        } else {
+            break;
+        }
+    }
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++) {
+        size_t n = strlen(verbs[i]);
+        if (strncasecmp(sql, verbs[i], n) == 0 &&
+            !isalnum((unsigned char)sql[n]) && sql[n] != '_')
+            return 1;
+    }
+    return 0;
+}
+
 static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
                      size_t n_params, int single, dimple_row_cb cb,
                      void *payload)
@@ -222,7 +248,7 @@ static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
     const char **names = NULL;
     dimple_value *vals = NULL;
     sqlite3_stmt *st = NULL;
-    int rc = DIMPLE_OK, first = 1;
+    int rc = DIMPLE_OK, first = 1, ddl = 0;
     char what[128];
     if (!sql)
         return dimple__seterr(db, DIMPLE_EINVAL, "no SQL given");
@@ -251,6 +277,15 @@ static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
         }
         if ((rc = bind_all(db, st, params, first ? n_params : 0, what)) < 0)
             goto out;
+        /* DDL runs in a savepoint with the tracking refresh it needs, so
+         * that a table that cannot be tracked is not left created. */
+        if ((ddl = is_ddl(tail)) &&
+            sqlite3_exec(db->sql, "SAVEPOINT dimple_ddl", NULL, NULL, NULL) !=
+                SQLITE_OK) {
+            rc = dimple__sqlerr(db, sqlite3_errcode(db->sql), what);
+            ddl = 0;
+            goto out;
+        }
         ncol = sqlite3_column_count(st);
         free(names);
         free(vals);
@@ -282,6 +317,14 @@ static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
         }
         sqlite3_finalize(st);
         st = NULL;
+        if (ddl) {
+            /* A table created or altered by plain SQL gets its tracking
+             * triggers now, not at the next migration or open. */
+            if ((rc = dimple_track__refresh(db)) < 0)
+                goto out;
+            sqlite3_exec(db->sql, "RELEASE dimple_ddl", NULL, NULL, NULL);
+            ddl = 0;
+        }
         first = 0;
         tail = next ? next : "";
     }
@@ -292,6 +335,10 @@ static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
     rc = dimple__ok(db);
 out:
     sqlite3_finalize(st);
+    if (ddl) { /* the statement or its refresh failed: undo both */
+        sqlite3_exec(db->sql, "ROLLBACK TO dimple_ddl", NULL, NULL, NULL);
+        sqlite3_exec(db->sql, "RELEASE dimple_ddl", NULL, NULL, NULL);
+    }
     free(names);
     free(vals);
     return rc;
@@ -439,6 +486,46 @@ int dimple_schema_version(dimple *db, int *out)
     return dimple__ok(db);
 }
 
+/* One migration in its own transaction, with user_version bumped in it;
+ * a failure rolls all of it back and the error names the migration. */
+static int migrate_one(dimple *db, const char *sql, size_t version,
+                       const char *label)
+{
+    char *err = NULL, bump[64], msg[sizeof db->errmsg];
+    int rc = sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return dimple__sqlerr(db, rc, label);
+    /* The tracking triggers go for the migration (it may drop a column
+     * they name) and come back, regenerated for the new schema, in the
+     * same transaction: no write can slip in untracked. */
+    if (dimple_track__migration_begin(db) < 0)
+        goto track_failed;
+    rc = sqlite3_exec(db->sql, sql, NULL, NULL, &err);
+    if (rc == SQLITE_OK) {
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %zu", version);
+        rc = sqlite3_exec(db->sql, bump, NULL, NULL, &err);
+    }
+    if (rc == SQLITE_OK && dimple_track__refresh(db) < 0)
+        goto track_failed;
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db->sql, "COMMIT", NULL, NULL, &err);
+    if (rc == SQLITE_OK)
+        return DIMPLE_OK;
+    rc = dimple__sqlite_code(rc);
+    dimple__seterr(db, rc == DIMPLE_EBUSY ? rc : DIMPLE_ESQL,
+                   "%s failed, rolled back: %s", label,
+                   err ? err : sqlite3_errmsg(db->sql));
+    sqlite3_free(err);
+    if (!sqlite3_get_autocommit(db->sql))
+        sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    return db->errcode;
+track_failed:
+    sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
+    snprintf(msg, sizeof msg, "%s", db->errmsg);
+    return dimple__seterr(db, db->errcode, "%s failed, rolled back: %s",
+                          label, msg);
+}
+
 /* names[i] names migration i+1 in messages (a file), or NULL (index). */
 static int migrate_run(dimple *db, const char *const *sqls,
                        const char *const *names, size_t n)
@@ -453,7 +540,6 @@ static int migrate_run(dimple *db, const char *const *sqls,
                               "than the %zu migration%s given",
                               db->path, version, n, n == 1 ? "" : "s");
     for (size_t i = (size_t)version; i < n; i++) {
-        char *err = NULL, bump[64];
         if (names)
             snprintf(label, sizeof label, "migration %zu (%s)", i + 1,
                      names[i]);
@@ -462,27 +548,11 @@ static int migrate_run(dimple *db, const char *const *sqls,
                      i);
         if (!sqls[i])
             return dimple__seterr(db, DIMPLE_EINVAL, "%s is NULL", label);
-        rc = sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-            return dimple__sqlerr(db, rc, label);
-        rc = sqlite3_exec(db->sql, sqls[i], NULL, NULL, &err);
-        if (rc == SQLITE_OK) {
-            snprintf(bump, sizeof bump, "PRAGMA user_version = %zu", i + 1);
-            rc = sqlite3_exec(db->sql, bump, NULL, NULL, &err);
-        }
-        if (rc == SQLITE_OK)
-            rc = sqlite3_exec(db->sql, "COMMIT", NULL, NULL, &err);
-        if (rc != SQLITE_OK) {
-            int code = dimple__sqlite_code(rc);
-            dimple__seterr(db, code == DIMPLE_EBUSY ? code : DIMPLE_ESQL,
-                           "%s failed, rolled back: %s", label,
-                           err ? err : sqlite3_errmsg(db->sql));
-            sqlite3_free(err);
-            if (!sqlite3_get_autocommit(db->sql))
-                sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
-            return db->errcode;
-        }
+        if ((rc = migrate_one(db, sqls[i], i + 1, label)) < 0)
+            return rc;
     }
+    /* Also when nothing ran: the synced tables may have changed in the
+     * configuration since the database was last opened. */
     if ((rc = dimple_track__refresh(db)) < 0)
         return rc;
     return dimple__ok(db);

@@ -97,7 +97,8 @@ int dimple__finish(dimple *db, int rc);
 /*
  * Module hooks, called by dimple.c in this order:
  *   open:  db opened, pragmas set -> track__open -> live__open -> sync__open
- *   after every successful migration run (dimple_migrate*) -> track__refresh
+ *   each migration: BEGIN -> track__migration_begin -> its SQL ->
+ *   track__refresh -> COMMIT; and track__refresh after every migration run
  *   close: sync__close -> live__close -> track__close -> plugins -> sqlite
  * Each __open returns DIMPLE_OK or an error already set on db. A module's
  * __close is called whenever its __open was called, even if __open failed
@@ -106,6 +107,16 @@ int dimple__finish(dimple *db, int rc);
  */
 int dimple_track__open(dimple *db);
 int dimple_track__refresh(dimple *db);
+/* Migrations (db.c): call after BEGIN of each migration, before its SQL.
+ * Drops the tracking triggers inside that transaction so the migration
+ * may ALTER TABLE ... DROP COLUMN a synced column (SQLite refuses to drop
+ * a column a trigger names); dimple_track__refresh recreates them. Best
+ * called before that migration's COMMIT too (then no write from another
+ * connection can slip in untracked between the two). Writes made by the
+ * migration itself are not tracked: every replica runs the same
+ * migrations (rows of newly tracked tables are adopted, see
+ * docs/tracking.md). */
+int dimple_track__migration_begin(dimple *db);
 void dimple_track__close(dimple *db);
 int dimple_live__open(dimple *db);
 void dimple_live__close(dimple *db);

@@ -53,17 +53,6 @@ int dimple_track__each_since(dimple *db, int64_t *seq, dimple_change_cb cb,
                              void *payload);
 int64_t dimple_track__last_seq(dimple *db);
 
-/* Migrations (db.c): call after BEGIN of each migration, before its SQL.
- * Drops the tracking triggers inside that transaction so the migration
- * may ALTER TABLE ... DROP COLUMN a synced column (SQLite refuses to drop
- * a column a trigger names); dimple_track__refresh recreates them. Best
- * called before that migration's COMMIT too (then no write from another
- * connection can slip in untracked between the two). Writes made by the
- * migration itself are not tracked: every replica runs the same
- * migrations (rows of newly tracked tables are adopted, see
- * docs/tracking.md). */
-int dimple_track__migration_begin(dimple *db);
-
 /* This database's author id. */
 int dimple_track__author(dimple *db, uint8_t out[16]);
 

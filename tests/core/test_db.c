@@ -77,10 +77,33 @@ TEST(foreign_keys_enforced)
     dimple_close(db);
 }
 
+/* With the default tables = *, a table that cannot be tracked (a rowid
+ * INTEGER PRIMARY KEY) is refused by plain SQL too, and not left created. */
+TEST(exec_untrackable_table_refused)
+{
+    dimple *db = open_fresh("u.db");
+    CHECK_RC(dimple_exec(db, "CREATE TABLE ok(id TEXT PRIMARY KEY, a);"
+                             " CREATE TABLE t(id INTEGER PRIMARY KEY, a)",
+                         NULL, 0, NULL, NULL),
+             DIMPLE_ESCHEMA);
+    CHECK_CONTAINS(dimple_errmsg(db), "t");
+    CHECK_STR(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't'"),
+              "0");
+    /* the statement before it stands, and is tracked at once */
+    CHECK_RC(dimple_exec(db, "INSERT INTO ok VALUES ('k', 1)", NULL, 0, NULL,
+                         NULL),
+             DIMPLE_OK);
+    CHECK_STR(scalar(db, "SELECT count(*) FROM _dimple_log"), "1");
+    dimple_close(db);
+}
+
 TEST(exec_and_params)
 {
-    dimple *db = open_fresh("b.db");
+    dimple *db = NULL;
+    dimple_options untracked = {sizeof untracked, "", 0, 0};
     dimple_value p[3];
+    unlink(tmp_path("b.db"));
+    CHECK_RC(dimple_open_path(&db, tmp_path("b.db"), &untracked), DIMPLE_OK);
     CHECK_RC(dimple_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, a, b);"
                              " INSERT INTO t(a) VALUES (1); -- comment\n"
                              "INSERT INTO t(a) VALUES (2);",
@@ -237,7 +260,8 @@ TEST(locked_database)
 {
     dimple *db = NULL;
     sqlite3 *other = NULL;
-    dimple_options o = {sizeof o, NULL, 100, 0};
+    /* untracked: the raw connection below runs no dimple code */
+    dimple_options o = {sizeof o, "", 100, 0};
     const char *path = tmp_path("lock.db");
     unlink(path);
     CHECK_RC(dimple_open_path(&db, path, &o), DIMPLE_OK);
@@ -310,7 +334,9 @@ TEST(read_only)
 {
     dimple *db = open_fresh("ro.db");
     dimple_options o = {sizeof o, NULL, 0, 1};
-    dimple_exec(db, "CREATE TABLE t(x)", NULL, 0, NULL, NULL);
+    CHECK_RC(dimple_exec(db, "CREATE TABLE t(x TEXT PRIMARY KEY)", NULL, 0,
+                         NULL, NULL),
+             DIMPLE_OK);
     dimple_close(db);
     CHECK_RC(dimple_open_path(&db, tmp_path("ro.db"), &o), DIMPLE_OK);
     CHECK_STR(scalar(db, "SELECT count(*) FROM t"), "0");
@@ -336,6 +362,7 @@ int main(void)
 {
     RUN(open_sets_pragmas);
     RUN(foreign_keys_enforced);
+    RUN(exec_untrackable_table_refused);
     RUN(exec_and_params);
     RUN(callback_stops);
     RUN(migrations_from_list);

@@ -788,6 +788,22 @@ TEST(drop_column_in_migration)
     l = local_lines(db);
     CHECK_CONTAINS(l, " todo 2 [t1:61] title=t1:7a\n");
     free(l);
+    /* Through dimple_migrate, as an app does it: a migration that drops a
+     * synced column works, and writes after it are tracked. */
+    const char *m2[] = {todo_schema, "ALTER TABLE todo DROP COLUMN done"};
+    CHECK_RC(dimple_migrate(db, m2, 2), DIMPLE_OK);
+    CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'w'"), DIMPLE_OK);
+    l = local_lines(db);
+    CHECK_CONTAINS(l, " todo 2 [t1:61] title=t1:77\n");
+    free(l);
+    /* A failing migration leaves the triggers as they were. */
+    const char *m3[] = {todo_schema, m2[1], "ALTER TABLE todo DROP COLUMN nope"};
+    CHECK_RC(dimple_migrate(db, m3, 3), DIMPLE_ESQL);
+    CHECK_CONTAINS(dimple_errmsg(db), "migration 3");
+    CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'v'"), DIMPLE_OK);
+    l = local_lines(db);
+    CHECK_CONTAINS(l, " todo 2 [t1:61] title=t1:76\n");
+    free(l);
     dimple_close(db);
 }
 
