@@ -2564,12 +2564,18 @@ static int refresh_locked(dimple *db)
 
 static int savepoint_run(dimple *db, int (*fn)(dimple *), const char *what)
 {
-    int r = exec_sql(db, "SAVEPOINT dimple_track", what);
+    /* Outside a transaction, take the write lock up front (BEGIN
+     * IMMEDIATE waits out the busy timeout); a deferred savepoint that
+     * reads, then writes, fails at once with "database is locked" when
+     * another connection committed in between (WAL). */
+    bool outer = sqlite3_get_autocommit(db->sql);
+    int r = exec_sql(db, outer ? "BEGIN IMMEDIATE" : "SAVEPOINT dimple_track",
+                     what);
     if (r)
         return r;
     r = fn(db);
     if (r == DIMPLE_OK) {
-        r = exec_sql(db, "RELEASE dimple_track", what);
+        r = exec_sql(db, outer ? "COMMIT" : "RELEASE dimple_track", what);
         if (r == DIMPLE_OK)
             return r;
     }
@@ -2577,7 +2583,9 @@ static int savepoint_run(dimple *db, int (*fn)(dimple *), const char *what)
     char msg[sizeof db->errmsg];
     int code = db->errcode ? db->errcode : r;
     snprintf(msg, sizeof msg, "%s", db->errmsg);
-    sqlite3_exec(db->sql, "ROLLBACK TO dimple_track; RELEASE dimple_track",
+    sqlite3_exec(db->sql,
+                 outer ? "ROLLBACK"
+                       : "ROLLBACK TO dimple_track; RELEASE dimple_track",
                  NULL, NULL, NULL);
     dimple__seterr(db, code, "%s", msg);
     /* rolled back: the caches may name what no longer exists */
