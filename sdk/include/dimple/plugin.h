@@ -166,8 +166,9 @@ typedef struct dimple_cell {
 enum {
     DIMPLE_KEEP_CURRENT = 0, /* current stays */
     DIMPLE_TAKE_INCOMING = 1,
-    DIMPLE_MERGED = 2 /* *merged holds a new value (plugin-owned bytes,
-                         valid until the next call or destroy) */
+    DIMPLE_MERGED = 2 /* reserved: *merged would hold a new value; the
+                         core of ABI 1 refuses it (DIMPLE_EPLUGIN) so that
+                         tables stay a function of the changes held */
 };
 
 typedef struct dimple_resolver_vtable {
