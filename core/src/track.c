@@ -62,8 +62,23 @@ static unsigned stmt_hash(const char *s)
     return h;
 }
 
+static void wst_clear(struct dimple_track *tr)
+{
+    for (size_t b = 0; b < 128; b++) {
+        dimple_wst_entry *e = tr->wst[b];
+        while (e) {
+            dimple_wst_entry *n = e->next;
+            free(e->key);
+            free(e);
+            e = n;
+        }
+        tr->wst[b] = NULL;
+    }
+}
+
 static void stmts_clear(struct dimple_track *tr)
 {
+    wst_clear(tr);
     for (size_t b = 0; b < 128; b++) {
         dimple_stmt_entry *e = tr->stmts[b];
         while (e) {
@@ -82,6 +97,7 @@ static void stmts_clear(struct dimple_track *tr)
  * in a caller up the stack). */
 static void stmts_evict(struct dimple_track *tr)
 {
+    wst_clear(tr); /* its entries point at statements finalized below */
     for (size_t b = 0; b < 128; b++) {
         dimple_stmt_entry **pe = &tr->stmts[b];
         while (*pe) {
@@ -600,22 +616,29 @@ void dimple_track__set_clock_offset(dimple *db, int64_t ms)
 
 /* ------------------------------------------------------------ the log */
 
-static int log_append(dimple *db, int64_t seq, int64_t author, int64_t t,
-                      int op, const dimple_pbuf *k, const dimple_pbuf *v,
-                      const uint8_t *id)
+/* Append a change; a remote change (id given) whose id the log already
+ * holds is not appended (*added false): the unique index answers "held?"
+ * in the same seek that inserts. */
+static int log_append_x(dimple *db, int64_t seq, int64_t author, int64_t t,
+                        int op, const dimple_pbuf *k, const dimple_pbuf *v,
+                        const uint8_t *id, bool *added)
 {
     struct dimple_track *tr = T(db);
     /* the hot path: its own statement, no cache lookup */
-    if (!tr->log_ins) {
+    sqlite3_stmt **pst = id ? &tr->log_ins_remote : &tr->log_ins;
+    if (!*pst) {
         int rc = sqlite3_prepare_v3(
             db->sql,
-            "INSERT INTO _dimple_log(seq, author, t, op, k, v, id)"
-            " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            -1, SQLITE_PREPARE_PERSISTENT, &tr->log_ins, NULL);
+            id ? "INSERT INTO _dimple_log(seq, author, t, op, k, v, id)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                 " ON CONFLICT(id) WHERE id IS NOT NULL DO NOTHING"
+               : "INSERT INTO _dimple_log(seq, author, t, op, k, v, id)"
+                 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            -1, SQLITE_PREPARE_PERSISTENT, pst, NULL);
         if (rc != SQLITE_OK)
             return dimple__sqlerr(db, rc, "change tracking: prepare");
     }
-    sqlite3_stmt *st = tr->log_ins;
+    sqlite3_stmt *st = *pst;
     sqlite3_bind_int64(st, 1, seq);
     sqlite3_bind_int64(st, 2, author);
     sqlite3_bind_int64(st, 3, t);
@@ -631,7 +654,17 @@ static int log_append(dimple *db, int64_t seq, int64_t author, int64_t t,
         sqlite3_bind_blob(st, 7, id, 16, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 7);
-    return step_done(db, st, "change tracking: append to _dimple_log");
+    int r = step_done(db, st, "change tracking: append to _dimple_log");
+    if (added)
+        *added = r == DIMPLE_OK && sqlite3_changes(db->sql) > 0;
+    return r;
+}
+
+static int log_append(dimple *db, int64_t seq, int64_t author, int64_t t,
+                      int op, const dimple_pbuf *k, const dimple_pbuf *v,
+                      const uint8_t *id)
+{
+    return log_append_x(db, seq, author, t, op, k, v, id, NULL);
 }
 
 /* Decode a packed key into tr->kv. */
@@ -706,6 +739,60 @@ static int cells_reserve(dimple *db, size_t n)
     return DIMPLE_OK;
 }
 
+/* A row clock (_dimple_rows.s) is either a list of cells, each
+ * (varint c, varint seq, 16-byte id) — the first cell is always the row's
+ * alive or dead entry, so it starts with byte 0 or 1 — or, as written
+ * now, CLOCK_OWNERS, varint n, n owners (varint seq, 16-byte id), then
+ * the cells as (varint c, varint owner index): the cells a change owns
+ * share its seq and id (an insert's row clock: ~35 bytes, not ~105). */
+#define CLOCK_OWNERS 2
+#define CLOCK_MAX_OWNERS 32
+
+static int clock_bad(dimple *db)
+{
+    return dimple__seterr(db, DIMPLE_ECORRUPT,
+                          "change tracking: malformed row clock in"
+                          " _dimple_rows");
+}
+
+static int state_decode_owners(dimple *db, const uint8_t *p, size_t n)
+{
+    struct dimple_track *tr = T(db);
+    size_t pos = 1;
+    uint64_t no;
+    if (!dimple_unpack__varint(p, n, &pos, &no) || no > CLOCK_MAX_OWNERS)
+        return clock_bad(db);
+    size_t first = pos;
+    for (uint64_t i = 0; i < no; i++) {
+        uint64_t seq;
+        if (!dimple_unpack__varint(p, n, &pos, &seq) || n - pos < 16)
+            return clock_bad(db);
+        pos += 16;
+    }
+    while (pos < n) {
+        uint64_t c, o;
+        if (!dimple_unpack__varint(p, n, &pos, &c) ||
+            !dimple_unpack__varint(p, n, &pos, &o) || o >= no)
+            return clock_bad(db);
+        int r = cells_reserve(db, tr->n_cells + 1);
+        if (r)
+            return r;
+        /* owner o: walk to it (owners are few) */
+        size_t at = first;
+        uint64_t seq = 0;
+        for (uint64_t i = 0; i <= o; i++) {
+            dimple_unpack__varint(p, n, &at, &seq);
+            if (i < o)
+                at += 16;
+        }
+        dimple_rcell *e = &tr->cells[tr->n_cells++];
+        e->c = c;
+        e->seq = (int64_t)seq;
+        memcpy(e->id, p + at, 16);
+    }
+    return DIMPLE_OK;
+}
+
 /* Read the clock of row (t, k) into tr->cells. */
 static int state_load(dimple *db, int64_t t, const dimple_pbuf *k,
                       bool *exists)
@@ -725,6 +812,10 @@ static int state_load(dimple *db, int64_t t, const dimple_pbuf *k,
     if (rc == SQLITE_ROW) {
         const uint8_t *p = sqlite3_column_blob(st, 0);
         size_t n = (size_t)sqlite3_column_bytes(st, 0), pos = 0;
+        if (n && p[0] == CLOCK_OWNERS) {
+            r = state_decode_owners(db, p, n);
+            n = 0; /* decoded */
+        }
         while (pos < n && r == DIMPLE_OK) {
             uint64_t c, seq;
             if ((r = cells_reserve(db, tr->n_cells + 1)))
@@ -749,20 +840,62 @@ static int state_load(dimple *db, int64_t t, const dimple_pbuf *k,
     return r;
 }
 
-static int state_save(dimple *db, int64_t t, const dimple_pbuf *k)
+/* Write the clock in tr->cells for row (t, k): replacing it, or only
+ * when the row has none yet (*added tells). */
+static int state_write(dimple *db, int64_t t, const dimple_pbuf *k,
+                       bool only_new, bool *added)
 {
     struct dimple_track *tr = T(db);
     dimple_pbuf *s = &tr->sbuf;
     dimple_pbuf__reset(s);
-    for (size_t i = 0; i < tr->n_cells; i++) {
-        dimple_pack__varint(s, tr->cells[i].c);
-        dimple_pack__varint(s, (uint64_t)tr->cells[i].seq);
-        dimple_pbuf__add(s, tr->cells[i].id, 16);
+    /* the owners: each distinct (seq, id) once, in first-use order; more
+     * than CLOCK_MAX_OWNERS (a wide row edited cell by cell): the plain
+     * list, so neither side ever searches long */
+    size_t n_own = 0, first[CLOCK_MAX_OWNERS]; /* a cell of each owner */
+    bool compact = tr->n_cells > 0;
+    for (size_t i = 0; compact && i < tr->n_cells; i++) {
+        size_t o = 0;
+        while (o < n_own && (tr->cells[first[o]].seq != tr->cells[i].seq ||
+                             memcmp(tr->cells[first[o]].id, tr->cells[i].id,
+                                    16) != 0))
+            o++;
+        if (o == n_own) {
+            if (n_own == CLOCK_MAX_OWNERS)
+                compact = false;
+            else
+                first[n_own++] = i;
+        }
+    }
+    if (!compact) {
+        for (size_t i = 0; i < tr->n_cells; i++) {
+            dimple_pack__varint(s, tr->cells[i].c);
+            dimple_pack__varint(s, (uint64_t)tr->cells[i].seq);
+            dimple_pbuf__add(s, tr->cells[i].id, 16);
+        }
+    } else {
+        uint8_t mark = CLOCK_OWNERS;
+        dimple_pbuf__add(s, &mark, 1);
+        dimple_pack__varint(s, n_own);
+        for (size_t o = 0; o < n_own; o++) {
+            dimple_pack__varint(s, (uint64_t)tr->cells[first[o]].seq);
+            dimple_pbuf__add(s, tr->cells[first[o]].id, 16);
+        }
+        for (size_t i = 0; i < tr->n_cells; i++) {
+            size_t o = 0;
+            while (tr->cells[first[o]].seq != tr->cells[i].seq ||
+                   memcmp(tr->cells[first[o]].id, tr->cells[i].id, 16) != 0)
+                o++;
+            dimple_pack__varint(s, tr->cells[i].c);
+            dimple_pack__varint(s, o);
+        }
     }
     if (s->oom)
         return oom(db);
     sqlite3_stmt *st = cstmt(
-        db, "INSERT OR REPLACE INTO _dimple_rows(t, k, s) VALUES (?1, ?2, ?3)");
+        db, only_new ? "INSERT INTO _dimple_rows(t, k, s) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT DO NOTHING"
+                     : "INSERT OR REPLACE INTO _dimple_rows(t, k, s)"
+                       " VALUES (?1, ?2, ?3)");
     if (!st)
         return db->errcode;
     sqlite3_bind_int64(st, 1, t);
@@ -770,7 +903,15 @@ static int state_save(dimple *db, int64_t t, const dimple_pbuf *k)
                       SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, s->p ? (const void *)s->p : "", (int)s->n,
                       SQLITE_STATIC);
-    return step_done(db, st, "change tracking: write _dimple_rows");
+    int r = step_done(db, st, "change tracking: write _dimple_rows");
+    if (added)
+        *added = r == DIMPLE_OK && sqlite3_changes(db->sql) > 0;
+    return r;
+}
+
+static int state_save(dimple *db, int64_t t, const dimple_pbuf *k)
+{
+    return state_write(db, t, k, false, NULL);
 }
 
 static dimple_rcell *cell_find(struct dimple_track *tr, uint64_t c)
@@ -811,6 +952,66 @@ static bool state_alive(struct dimple_track *tr)
 
 /* ------------------------------------------------ writing user tables */
 
+/* The shape of a merge write: kind, table, key columns and written
+ * columns, as name ids (names are interned forever, so a shape always
+ * means the same SQL text). Built in tr->wkey. */
+static void wst_key(struct dimple_track *tr, int kind, const dimple_ttable *tt,
+                    const size_t *cols, size_t ncol)
+{
+    dimple_pbuf *k = &tr->wkey;
+    dimple_pbuf__reset(k);
+    dimple_pack__varint(k, (uint64_t)kind);
+    dimple_pack__varint(k, (uint64_t)tt->tid);
+    dimple_pack__varint(k, tt->n_key);
+    for (size_t i = 0; i < tt->n_key; i++)
+        dimple_pack__varint(k, (uint64_t)tt->cid[tt->key_col[i]]);
+    for (size_t i = 0; i < ncol; i++)
+        dimple_pack__varint(k, (uint64_t)tt->cid[cols[i]]);
+}
+
+static unsigned wst_hash(const dimple_pbuf *k)
+{
+    unsigned h = 2166136261u;
+    for (size_t i = 0; i < k->n; i++)
+        h = (h ^ k->p[i]) * 16777619u;
+    return h & 127;
+}
+
+/* The cached statement of the shape in tr->wkey (reset; the caller
+ * binds every parameter), or NULL when not cached yet. */
+static sqlite3_stmt *wst_find(struct dimple_track *tr)
+{
+    if (tr->wkey.oom)
+        return NULL;
+    for (dimple_wst_entry *e = tr->wst[wst_hash(&tr->wkey)]; e; e = e->next)
+        if (e->n == tr->wkey.n && memcmp(e->key, tr->wkey.p, e->n) == 0) {
+            sqlite3_reset(e->st);
+            return e->st;
+        }
+    return NULL;
+}
+
+/* Remember st for the shape in tr->wkey (best effort: a cache). */
+static void wst_add(struct dimple_track *tr, sqlite3_stmt *st)
+{
+    if (tr->wkey.oom || !tr->wkey.n)
+        return;
+    dimple_wst_entry *e = calloc(1, sizeof *e);
+    uint8_t *key = malloc(tr->wkey.n);
+    if (!e || !key) {
+        free(e);
+        free(key);
+        return;
+    }
+    memcpy(key, tr->wkey.p, tr->wkey.n);
+    e->key = key;
+    e->n = tr->wkey.n;
+    e->st = st;
+    unsigned b = wst_hash(&tr->wkey);
+    e->next = tr->wst[b];
+    tr->wst[b] = e;
+}
+
 static void sql_key_where(sqlite3_str *s, const dimple_ttable *tt, int first)
 {
     for (size_t i = 0; i < tt->n_key; i++)
@@ -844,12 +1045,19 @@ static sqlite3_stmt *stmt_str(dimple *db, sqlite3_str *s)
 static int tbl_delete(dimple *db, const dimple_ttable *tt,
                       const dimple_value *kv)
 {
-    sqlite3_str *s = sqlite3_str_new(db->sql);
-    sqlite3_str_appendf(s, "DELETE FROM \"%w\"", tt->name);
-    sql_key_where(s, tt, 1);
-    sqlite3_stmt *st = stmt_str(db, s);
-    if (!st)
-        return db->errcode;
+    struct dimple_track *tr = T(db);
+    wst_key(tr, 3, tt, NULL, 0); /* 3: not one of tbl_write's modes */
+    sqlite3_stmt *st = wst_find(tr);
+    if (!st) {
+        sqlite3_str *s = sqlite3_str_new(db->sql);
+        sqlite3_str_appendf(s, "DELETE FROM \"%w\"", tt->name);
+        sql_key_where(s, tt, 1);
+        st = stmt_str(db, s);
+        if (!st)
+            return db->errcode;
+        wst_key(tr, 3, tt, NULL, 0);
+        wst_add(tr, st);
+    }
     int r = bind_key(db, st, kv, tt->n_key, 1);
     if (r)
         return r;
@@ -923,13 +1131,18 @@ static int bind_cell(dimple *db, sqlite3_stmt *st, int idx, int64_t seq,
     return r;
 }
 
+/* tbl_write's modes: update the row's columns in want[], or upsert the
+ * row (tbl_delete's statements use shape kind 3). */
+enum { W_UPDATE = 0, W_UPSERT = 1 };
+
 /* Write cells of tr->cells into the user table. upsert: insert the row if
  * missing (with every cell it has an owner for); else UPDATE only the
  * columns in want[] (NULL: all owned). */
 static int tbl_write(dimple *db, const dimple_ttable *tt,
-                     const dimple_value *kv, bool upsert, const bool *want,
+                     const dimple_value *kv, int mode, const bool *want,
                      const merge_src *x, int *changes)
 {
+    bool upsert = mode != W_UPDATE;
     struct dimple_track *tr = T(db);
     size_t ncol = 0;
     size_t idx[512];
@@ -962,6 +1175,14 @@ static int tbl_write(dimple *db, const dimple_ttable *tt,
         cols[ncol++] = i;
     }
     int r = DIMPLE_OK;
+    if (!upsert && ncol == 0) {
+        *changes = 1;
+        goto out;
+    }
+    wst_key(tr, mode, tt, cols, ncol);
+    sqlite3_stmt *st = wst_find(tr);
+    if (st)
+        goto bind;
     sqlite3_str *s = sqlite3_str_new(db->sql);
     if (upsert) {
         sqlite3_str_appendf(s, "INSERT INTO \"%w\"(", tt->name);
@@ -987,22 +1208,21 @@ static int tbl_write(dimple *db, const dimple_ttable *tt,
                                     tt->cname[cols[i]]);
         }
     } else {
-        if (ncol == 0) {
-            sqlite3_free(sqlite3_str_finish(s));
-            *changes = 1;
-            goto out;
-        }
         sqlite3_str_appendf(s, "UPDATE \"%w\" SET ", tt->name);
         for (size_t i = 0; i < ncol; i++)
             sqlite3_str_appendf(s, "%s\"%w\" = ?%d", i ? ", " : "",
                                 tt->cname[cols[i]], (int)(tt->n_key + i) + 1);
         sql_key_where(s, tt, 1);
     }
-    sqlite3_stmt *st = stmt_str(db, s);
+    st = stmt_str(db, s);
     if (!st) {
         r = db->errcode;
         goto out;
     }
+    /* preparing may have evicted the cache: the shape again */
+    wst_key(tr, mode, tt, cols, ncol);
+    wst_add(tr, st);
+bind:
     if ((r = bind_key(db, st, kv, tt->n_key, 1)))
         goto out;
     for (size_t i = 0; i < ncol; i++) {
@@ -1178,9 +1398,26 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
     int r = decode_cols(db, v, vn, &nc);
     if (r)
         return r;
-    if ((r = state_load(db, t, k, &exists)))
+    /* A pulled insert usually creates its row: then the row's clock is
+     * this change's alone, written by one statement that fails over to
+     * the general path (load, merge, save) when the row has a clock. */
+    bool fresh = false, won;
+    if (!local && op == DIMPLE_OP_INSERT && !custom_resolver(db)) {
+        tr->n_cells = 0;
+        if ((r = cell_offer(db, C_ALIVE, id, seq, &won)))
+            return r;
+        for (size_t i = 0; i < nc; i++)
+            if ((r = cell_offer(db, (uint64_t)tr->cids[i] + 1, id, seq,
+                                &won)))
+                return r;
+        if ((r = state_write(db, t, k, true, &fresh)))
+            return r;
+    }
+    if (fresh)
+        tr->n_cells = 0; /* the clock before this change: none */
+    else if ((r = state_load(db, t, k, &exists)))
         return r;
-    bool before = state_alive(tr), won;
+    bool before = state_alive(tr);
     bool any_lost = false;
     const dimple_ttable *tt = table_by_tid(tr, t);
     bool want_buf[512], *want = want_buf, *want_heap = NULL;
@@ -1218,7 +1455,7 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         }
     }
     bool after = state_alive(tr);
-    if ((r = state_save(db, t, k)))
+    if (!fresh && (r = state_save(db, t, k)))
         goto out;
     if (!tt)
         goto out; /* kept for when a migration adds the table */
@@ -1245,7 +1482,7 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         }
     } else {
         if (after && !before) {
-            r = tbl_write(db, tt, tr->kv, true, NULL, &x, &changes);
+            r = tbl_write(db, tt, tr->kv, W_UPSERT, NULL, &x, &changes);
         } else if (after) {
             r = tbl_write(db, tt, tr->kv, false, want, &x, &changes);
             if (r == DIMPLE_OK && changes == 0) /* the row went missing */
@@ -1602,29 +1839,17 @@ static int register_functions(dimple *db)
 
 /* ------------------------------------------------------- remote apply */
 
-static int held(dimple *db, const uint8_t id[16], bool *out)
+/* Is id a change this database made itself (under any of its authors)?
+ * Remote changes already held are found by the append (log_append_x). */
+static int held_local(dimple *db, const uint8_t id[16], bool *out)
 {
     *out = false;
-    sqlite3_stmt *st =
-        cstmt(db, "SELECT 1 FROM _dimple_log WHERE id = ?1");
-    if (!st)
-        return db->errcode;
-    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW) {
-        *out = true;
-        return DIMPLE_OK;
-    }
-    if (rc != SQLITE_DONE)
-        return dimple__sqlerr(db, rc, "change tracking: read _dimple_log");
-    /* a change this database made itself (under any of its authors) */
-    st = cstmt(db, "SELECT author FROM _dimple_log"
-                                " WHERE seq = ?1 AND id IS NULL");
+    sqlite3_stmt *st = cstmt(db, "SELECT author FROM _dimple_log"
+                                 " WHERE seq = ?1 AND id IS NULL");
     if (!st)
         return db->errcode;
     sqlite3_bind_int64(st, 1, (int64_t)dimple_id__hi(id));
-    rc = sqlite3_step(st);
+    int rc = sqlite3_step(st);
     int64_t a = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -1634,6 +1859,92 @@ static int held(dimple *db, const uint8_t id[16], bool *out)
         *out = u && dimple_id__lo(u) == dimple_id__lo(id);
     }
     return DIMPLE_OK;
+}
+
+/* Does the log hold remote change id? (The apply loop learns it from the
+ * append; this lookup serves only the error path.) */
+static int held_remote(dimple *db, const uint8_t id[16], bool *out)
+{
+    sqlite3_stmt *st = cstmt(db, "SELECT 1 FROM _dimple_log WHERE id = ?1");
+    if (!st)
+        return db->errcode;
+    sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    *out = rc == SQLITE_ROW;
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return dimple__sqlerr(db, rc, "change tracking: read _dimple_log");
+    return DIMPLE_OK;
+}
+
+/* The local rows (id NULL) with seq in [lo, hi], in seq order, into
+ * tr->lseq / tr->lauth: one range read per apply call answers held_local
+ * for every change of the call (applying adds no local rows). *ok false
+ * when the range holds more than cap rows of any kind (the read stays
+ * bounded): then each change is looked up. */
+static int local_range(dimple *db, int64_t lo, int64_t hi, size_t cap,
+                       bool *ok)
+{
+    struct dimple_track *tr = T(db);
+    *ok = false;
+    tr->n_l = 0;
+    if (cap > tr->cap_l) {
+        int64_t *a = realloc(tr->lseq, cap * sizeof *a);
+        if (!a)
+            return oom(db);
+        tr->lseq = a;
+        int64_t *b = realloc(tr->lauth, cap * sizeof *b);
+        if (!b)
+            return oom(db);
+        tr->lauth = b;
+        tr->cap_l = cap;
+    }
+    sqlite3_stmt *st = cstmt(db, "SELECT seq, author, id IS NULL"
+                                 " FROM _dimple_log WHERE seq BETWEEN ?1"
+                                 " AND ?2 ORDER BY seq LIMIT ?3");
+    if (!st)
+        return db->errcode;
+    sqlite3_bind_int64(st, 1, lo);
+    sqlite3_bind_int64(st, 2, hi);
+    sqlite3_bind_int64(st, 3, (int64_t)cap + 1);
+    int rc;
+    size_t seen = 0;
+    bool over = false;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (seen++ == cap) {
+            over = true;
+            break;
+        }
+        if (!sqlite3_column_int(st, 2))
+            continue; /* a remote change's row */
+        tr->lseq[tr->n_l] = sqlite3_column_int64(st, 0);
+        tr->lauth[tr->n_l++] = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return dimple__sqlerr(db, rc, "change tracking: read _dimple_log");
+    *ok = !over;
+    return DIMPLE_OK;
+}
+
+/* held_local answered from local_range's rows. */
+static void held_in_range(dimple *db, const uint8_t id[16], bool *out)
+{
+    struct dimple_track *tr = T(db);
+    int64_t seq = (int64_t)dimple_id__hi(id);
+    size_t a = 0, b = tr->n_l;
+    *out = false;
+    while (a < b) {
+        size_t m = a + (b - a) / 2;
+        if (tr->lseq[m] < seq)
+            a = m + 1;
+        else
+            b = m;
+    }
+    if (a < tr->n_l && tr->lseq[a] == seq) {
+        const uint8_t *u = dimple_track__author_uuid(db, tr->lauth[a]);
+        *out = u && dimple_id__lo(u) == dimple_id__lo(id);
+    }
 }
 
 static int bad_change(dimple *db, size_t i, const dimple_change *c,
@@ -1718,11 +2029,27 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
     tr->muted = true;
     uint64_t seen_before = tr->max_seen;
     int64_t last_seq = 0;
+    bool ranged = false;
+    if (n > 1) {
+        int64_t lo = INT64_MAX, hi = INT64_MIN;
+        for (size_t i = 0; i < n; i++) {
+            int64_t h = (int64_t)dimple_id__hi(changes[i].id);
+            lo = h < lo ? h : lo;
+            hi = h > hi ? h : hi;
+        }
+        /* bounded read and memory (1 MiB); beyond, per-change lookups */
+        size_t cap = n < 16384 ? 4 * n + 64 : 65536;
+        r = local_range(db, lo, hi, cap, &ranged);
+    }
     for (size_t i = 0; i < n && r == DIMPLE_OK; i++) {
         const dimple_change *c = &changes[i];
         int64_t aidx, tid;
         bool have;
-        if ((r = held(db, c->id, &have)) || have)
+        if (ranged)
+            held_in_range(db, c->id, &have);
+        else if ((r = held_local(db, c->id, &have)))
+            break;
+        if (have)
             continue;
         if ((r = author_intern(db, c->author, &aidx)))
             break;
@@ -1730,6 +2057,12 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
             break;
         const dimple_ttable *tt = table_by_tid(tr, tid);
         if (tt && c->n_key != tt->n_key) {
+            /* a change held already (from before a migration changed the
+             * key) is skipped like any held change, not refused */
+            if ((r = held_remote(db, c->id, &have)))
+                break;
+            if (have)
+                continue;
             char why[160];
             snprintf(why, sizeof why,
                      "%zu key values for a primary key of %zu columns",
@@ -1754,12 +2087,18 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
             r = oom(db);
             break;
         }
+        /* observing a change already held changes nothing: it was
+         * observed when it arrived */
         observe(tr, c->id);
         int64_t seq = (int64_t)tick(tr);
-        r = log_append(db, seq, aidx, tid, c->op, &tr->kbuf,
-                       c->op == DIMPLE_OP_DELETE ? NULL : &tr->vbuf2, c->id);
+        bool added = false;
+        r = log_append_x(db, seq, aidx, tid, c->op, &tr->kbuf,
+                         c->op == DIMPLE_OP_DELETE ? NULL : &tr->vbuf2,
+                         c->id, &added);
         if (r)
             break;
+        if (!added)
+            continue; /* held already: applying it again is a no-op */
         r = merge_row(db, tid, seq, c->id, aidx, c->op, &tr->kbuf,
                       tr->vbuf2.p,
                       tr->vbuf2.n, false);
@@ -2776,10 +3115,12 @@ void dimple_track__close(dimple *db)
     if (!tr)
         return;
     sqlite3_finalize(tr->log_ins);
+    sqlite3_finalize(tr->log_ins_remote);
     sqlite3_finalize(tr->res_fetch);
     for (size_t i = 0; i < tr->n_cst; i++)
         sqlite3_finalize(tr->cst[i].st);
     stmts_clear(tr);
+    dimple_pbuf__free(&tr->wkey);
     names_free(tr);
     for (size_t i = 0; i < tr->n_grave; i++)
         free(tr->grave[i]);
@@ -2796,6 +3137,8 @@ void dimple_track__close(dimple *db)
     free(tr->kv);
     free(tr->cv);
     free(tr->cids);
+    free(tr->lseq);
+    free(tr->lauth);
     free(tr);
     db->track = NULL;
 }

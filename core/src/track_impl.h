@@ -36,6 +36,15 @@ typedef struct dimple_stmt_entry {
     struct dimple_stmt_entry *next;
 } dimple_stmt_entry;
 
+/* A merge's write statement found by its shape (kind, table, key and
+ * column name ids) without formatting its SQL; st is owned by stmts[]. */
+typedef struct dimple_wst_entry {
+    uint8_t *key;
+    size_t n;
+    sqlite3_stmt *st;
+    struct dimple_wst_entry *next;
+} dimple_wst_entry;
+
 struct dimple_track {
     dimple *db;
     bool ready;  /* the metadata tables exist */
@@ -66,6 +75,7 @@ struct dimple_track {
     size_t n_tables;
 
     sqlite3_stmt *log_ins; /* the write path's one statement */
+    sqlite3_stmt *log_ins_remote; /* the same, skipping ids held */
     sqlite3_stmt *res_fetch; /* a cell's current value for a resolver */
     struct {
         const char *sql; /* a string literal: compared by address */
@@ -74,6 +84,8 @@ struct dimple_track {
     size_t n_cst;
     dimple_stmt_entry *stmts[128];
     size_t n_stmts;
+    dimple_wst_entry *wst[128]; /* cleared whenever stmts[] drops any */
+    dimple_pbuf wkey;
 
     dimple_pbuf kbuf, kbuf2, vbuf, vbuf2, sbuf;
     /* merge scratch (merges never nest: they run muted) */
@@ -82,6 +94,8 @@ struct dimple_track {
     dimple_value *kv, *cv;
     int64_t *cids;
     size_t cap_kv, cap_cv;
+    int64_t *lseq, *lauth; /* local rows in an apply's id range */
+    size_t n_l, cap_l;
     char fnerr[1024]; /* message of a failed trigger function */
 };
 
