@@ -256,8 +256,7 @@ int main(int argc, char **argv)
                     die("baseline list count");
             } else {
                 got = 0;
-                if (vt->list(self, "", NULL, 0, count_cb, &got) !=
-                        DIMPLE_OK ||
+                if (vt->list(self, "", NULL, 0, count_cb, &got) != DIMPLE_OK ||
                     got != n) {
                     fprintf(stderr, "file_bench: list: %s (%zu keys)\n",
                             th.last_msg, got);

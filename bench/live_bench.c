@@ -45,8 +45,8 @@ static int cmp_double(const void *a, const void *b)
 static void stats(const char *what, double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    printf("  %-44s median %9.1f us   p99 %9.1f us   (n=%d)\n", what,
-           v[n / 2], v[(int)(n * 0.99) < n ? (int)(n * 0.99) : n - 1], n);
+    printf("  %-44s median %9.1f us   p99 %9.1f us   (n=%d)\n", what, v[n / 2],
+           v[(int)(n * 0.99) < n ? (int)(n * 0.99) : n - 1], n);
 }
 
 static char dir[512];
@@ -123,39 +123,42 @@ static void latency_local(int n)
     int fd;
     db_path(path, sizeof path, "lat");
     db = open_db(path, "", 1);
-    must(db, dimple_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)", NULL,
-                         0, NULL, NULL),
+    must(db,
+         dimple_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, v)", NULL, 0,
+                     NULL, NULL),
          "create");
     for (int i = 0; i < n; i++) {
         double t0 = now_us();
-        must(db, dimple_exec(db, "INSERT INTO t(v) VALUES(1)", NULL, 0, NULL,
-                             NULL),
+        must(db,
+             dimple_exec(db, "INSERT INTO t(v) VALUES(1)", NULL, 0, NULL, NULL),
              "insert");
         plain[i] = now_us() - t0;
     }
-    must(db, dimple_live_open(&q, db, "SELECT count(*) FROM t", NULL, 0,
-                              on_lat, &l, NULL),
+    must(db,
+         dimple_live_open(&q, db, "SELECT count(*) FROM t", NULL, 0, on_lat, &l,
+                          NULL),
          "live open");
     for (int i = 0; i < n; i++) {
         int before = l.calls;
         l.t0 = now_us();
-        must(db, dimple_exec(db, "INSERT INTO t(v) VALUES(1)", NULL, 0, NULL,
-                             NULL),
+        must(db,
+             dimple_exec(db, "INSERT INTO t(v) VALUES(1)", NULL, 0, NULL, NULL),
              "insert");
         syn[i] = l.calls > before ? l.got - l.t0 : -1;
     }
     dimple_live_close(q);
     fd = dimple_notify_fd(db);
-    must(db, dimple_live_open(&q, db, "SELECT count(*) FROM t", NULL, 0,
-                              on_lat, &l, &dopt),
+    must(db,
+         dimple_live_open(&q, db, "SELECT count(*) FROM t", NULL, 0, on_lat, &l,
+                          &dopt),
          "live open");
     dimple_dispatch(db);
     for (int i = 0; i < n; i++) {
         struct pollfd p = {fd, POLLIN, 0};
         int before = l.calls;
         l.t0 = now_us();
-        must(db, dimple_exec(db, "INSERT INTO t(v) VALUES(1)", NULL, 0, NULL,
-                             NULL),
+        must(db,
+             dimple_exec(db, "INSERT INTO t(v) VALUES(1)", NULL, 0, NULL, NULL),
              "insert");
         while (l.calls == before && poll(&p, 1, 1000) == 1)
             dimple_dispatch(db);
@@ -208,14 +211,17 @@ static void latency_remote(int n, int mode)
     pid_t pid;
     db_path(path, sizeof path, "remote");
     db = open_db(path, "", 0);
-    must(db, dimple_exec(db, "CREATE TABLE s(id INTEGER PRIMARY KEY, stamp REAL);"
-                             "INSERT INTO s(stamp) VALUES(0)",
-                         NULL, 0, NULL, NULL),
+    must(db,
+         dimple_exec(db,
+                     "CREATE TABLE s(id INTEGER PRIMARY KEY, stamp REAL);"
+                     "INSERT INTO s(stamp) VALUES(0)",
+                     NULL, 0, NULL, NULL),
          "create");
     if (mode == 0)
         fd = dimple_notify_fd(db);
-    must(db, dimple_live_open(&q, db, "SELECT max(stamp) FROM s", NULL, 0,
-                              on_lat, &l, mode == 0 ? &dopt : NULL),
+    must(db,
+         dimple_live_open(&q, db, "SELECT max(stamp) FROM s", NULL, 0, on_lat,
+                          &l, mode == 0 ? &dopt : NULL),
          "live open");
     dimple_dispatch(db);
     last_stamp = l.stamp;
@@ -279,8 +285,9 @@ static double write_rate(dimple *db, int rows, int batch)
         snprintf(key, sizeof key, "k%ld", counter++);
         v[0] = dimple_text(key);
         v[1] = dimple_int(i);
-        must(db, dimple_exec(db, "INSERT INTO w(id, n) VALUES(?1, ?2)", v, 2,
-                             NULL, NULL),
+        must(db,
+             dimple_exec(db, "INSERT INTO w(id, n) VALUES(?1, ?2)", v, 2, NULL,
+                         NULL),
              "insert");
     }
     if (batch)
@@ -321,8 +328,9 @@ static void throughput(int rows, const char *tables, int sync_off)
                     char sql[128];
                     snprintf(sql, sizeof sql,
                              "SELECT count(*), max(x) FROM u%d", i);
-                    must(d, dimple_live_open(&qs[i], d, sql, NULL, 0,
-                                             on_nothing, NULL, NULL),
+                    must(d,
+                         dimple_live_open(&qs[i], d, sql, NULL, 0, on_nothing,
+                                          NULL, NULL),
                          "live open");
                 }
             for (int batch = 0; batch < 2; batch++) {
@@ -341,9 +349,8 @@ static void throughput(int rows, const char *tables, int sync_off)
     for (int batch = 0; batch < 2; batch++)
         printf("  %-20s 0 live: %9.0f rows/s   100 live (other tables): "
                "%9.0f rows/s   ratio %.3fx\n",
-               batch ? "one transaction" : "one commit per row",
-               best[0][batch], best[1][batch],
-               best[1][batch] / best[0][batch]);
+               batch ? "one transaction" : "one commit per row", best[0][batch],
+               best[1][batch], best[1][batch] / best[0][batch]);
     dimple_close(d);
     rm_db(p0);
 }

@@ -30,10 +30,12 @@ static void stop_server(void)
     char cmd[600];
     if (!statedir[0])
         return;
-    snprintf(cmd, sizeof cmd, "bash tests/servers/sftp.sh stop %s >/dev/null 2>&1; rm -rf %s",
+    snprintf(cmd, sizeof cmd,
+             "bash tests/servers/sftp.sh stop %s >/dev/null 2>&1; rm -rf %s",
              statedir, statedir);
     if (system(cmd) != 0)
-        fprintf(stderr, "sftp_bench: could not stop the server in %s\n", statedir);
+        fprintf(stderr, "sftp_bench: could not stop the server in %s\n",
+                statedir);
 }
 
 /* Start tests/servers/sftp.sh and take its variables into our env. */
@@ -44,14 +46,16 @@ static int start_server(void)
     if (!mkdtemp(statedir))
         return -1;
     atexit(stop_server);
-    snprintf(cmd, sizeof cmd, "bash tests/servers/sftp.sh start %s >/dev/null", statedir);
+    snprintf(cmd, sizeof cmd, "bash tests/servers/sftp.sh start %s >/dev/null",
+             statedir);
     if (system(cmd) != 0)
         return -1;
     snprintf(envfile, sizeof envfile, "%s/sftp.env", statedir);
     text = slurp(envfile, NULL);
     if (!text)
         return -1;
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    for (line = strtok_r(text, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
         char *eq, *v;
         size_t vl;
         if (strncmp(line, "export ", 7) != 0 || !(eq = strchr(line, '=')))
@@ -74,11 +78,12 @@ static double sftp_batch(const char *batchfile)
 {
     char cmd[4096];
     double t0 = now_s();
-    snprintf(cmd, sizeof cmd,
-             "sftp -q -b %s -P %s -i %s -o BatchMode=yes -o UserKnownHostsFile=%s "
-             "-o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null %s@%s "
-             ">/dev/null 2>&1",
-             batchfile, E.port, E.key, E.known_hosts, E.user, E.host);
+    snprintf(
+        cmd, sizeof cmd,
+        "sftp -q -b %s -P %s -i %s -o BatchMode=yes -o UserKnownHostsFile=%s "
+        "-o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null %s@%s "
+        ">/dev/null 2>&1",
+        batchfile, E.port, E.key, E.known_hosts, E.user, E.host);
     if (system(cmd) != 0)
         return -1;
     return now_s() - t0;
@@ -133,7 +138,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "sftp_bench: create: %s\n", th.last_msg);
         goto out;
     }
-    printf("sftp_bench: %zu objects of %zu bytes, sshd on 127.0.0.1:%s, best of %d rounds\n",
+    printf("sftp_bench: %zu objects of %zu bytes, sshd on 127.0.0.1:%s, best "
+           "of %d rounds\n",
            n, size, E.port, ROUNDS);
 
     /* Local files and batch files for the sftp command, made once. */
@@ -151,7 +157,8 @@ int main(int argc, char **argv)
     }
     for (int k = 0; k < 4; k++) {
         FILE *bf;
-        snprintf(batch[k], sizeof batch[k], "%s/batch-%d-%d", local, (int)getpid(), k);
+        snprintf(batch[k], sizeof batch[k], "%s/batch-%d-%d", local,
+                 (int)getpid(), k);
         bf = fopen(batch[k], "w");
         if (!bf)
             goto out;
@@ -159,12 +166,14 @@ int main(int argc, char **argv)
             fprintf(bf, "-mkdir %s/s\n-mkdir %s/sf\n", c.folder, c.folder);
         for (size_t i = 0; k > 0 && i < n; i++) {
             if (k == 1)
-                fprintf(bf, "put %s/up/obj-%06zu %s/s/obj-%06zu\n", local, i, c.folder, i);
+                fprintf(bf, "put %s/up/obj-%06zu %s/s/obj-%06zu\n", local, i,
+                        c.folder, i);
             else if (k == 2)
-                fprintf(bf, "put -f %s/up/obj-%06zu %s/sf/obj-%06zu\n", local, i, c.folder,
-                        i);
+                fprintf(bf, "put -f %s/up/obj-%06zu %s/sf/obj-%06zu\n", local,
+                        i, c.folder, i);
             else
-                fprintf(bf, "get %s/s/obj-%06zu %s/down/obj-%06zu\n", c.folder, i, local, i);
+                fprintf(bf, "get %s/s/obj-%06zu %s/down/obj-%06zu\n", c.folder,
+                        i, local, i);
         }
         if (fclose(bf) != 0)
             goto out;
@@ -190,7 +199,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < n; i++) {
             size_t got = 0;
             snprintf(name, sizeof name, "p/obj-%06zu", i);
-            if (vt->get(self, name, &(dimple_sink){count_write, &got}) != DIMPLE_OK)
+            if (vt->get(self, name, &(dimple_sink){count_write, &got}) !=
+                DIMPLE_OK)
                 goto fail;
             if (got != size) {
                 fprintf(stderr, "sftp_bench: get %s: %zu bytes\n", name, got);
@@ -202,7 +212,8 @@ int main(int argc, char **argv)
         for (int k = 0; k < 4; k++) {
             b[k] = sftp_batch(batch[k]);
             if (b[k] < 0) {
-                fprintf(stderr, "sftp_bench: the sftp command failed (%s)\n", batch[k]);
+                fprintf(stderr, "sftp_bench: the sftp command failed (%s)\n",
+                        batch[k]);
                 goto out;
             }
         }

@@ -81,8 +81,7 @@ static dimple *open_replica(const char *name)
 
 static void key_of(long i, char out[40])
 {
-    snprintf(out, 40, "0190f5c2-%04lx-7c3d-8e9f-%012lx", (i >> 16) & 0xffff,
-             i);
+    snprintf(out, 40, "0190f5c2-%04lx-7c3d-8e9f-%012lx", (i >> 16) & 0xffff, i);
 }
 
 /* The same rows, the same statement, one transaction. */
@@ -150,7 +149,7 @@ static long rss_kib(void)
 
 typedef struct rss_track {
     long max_kib;
-    long at[4];   /* RSS at 25%, 50%, 75%, 100% of the changes */
+    long at[4]; /* RSS at 25%, 50%, 75%, 100% of the changes */
     long total;
 } rss_track;
 
@@ -161,8 +160,7 @@ static int rss_cb(void *payload, const dimple_sync_progress *p)
     if (r > t->max_kib)
         t->max_kib = r;
     for (int q = 0; q < 4; q++)
-        if (t->at[q] == 0 &&
-            (long)p->changes_done >= t->total * (q + 1) / 4)
+        if (t->at[q] == 0 && (long)p->changes_done >= t->total * (q + 1) / 4)
             t->at[q] = r;
     return 0;
 }
@@ -175,8 +173,10 @@ static int pull_child(const char *dir, const char *name, long total)
     rss_track t = {0};
     t.total = total;
     long before = rss_kib();
-    dimple_sync_options o = {.size = sizeof o, .progress = rss_cb,
-                             .payload = &t, .flags = DIMPLE_SYNC_NO_PUSH};
+    dimple_sync_options o = {.size = sizeof o,
+                             .progress = rss_cb,
+                             .payload = &t,
+                             .flags = DIMPLE_SYNC_NO_PUSH};
     dimple_sync_stats st;
     double t0 = now_s();
     if (dimple_sync(db, &o, &st) != DIMPLE_OK)
@@ -229,8 +229,8 @@ int main(int argc, char **argv)
     printf("push: %llu changes in %llu batches (%.1f MiB): %.3f s, %.0f "
            "changes/s\n",
            (unsigned long long)st.changes_pushed,
-           (unsigned long long)st.batches_pushed,
-           st.bytes_pushed / 1048576.0, t_push, n / t_push);
+           (unsigned long long)st.batches_pushed, st.bytes_pushed / 1048576.0,
+           t_push, n / t_push);
     t0 = now_s();
     c0 = cpu_s();
     if (dimple_sync(b, &pull, &st) != DIMPLE_OK)

@@ -8,9 +8,9 @@
  * WAL, foreign_keys on, in DIMPLE_BENCH_DIR or /tmp), in the same process,
  * one after the other, and prints rows/s and tracked/plain for: insert,
  * one-column update, delete, and point reads; plus a table whose triggers
- * do nothing (the floor of any trigger-based capture). Then the change log's bytes per changed
- * cell beyond the value itself, the per-cell clock's size after a fold, and
- * the cost of that fold.
+ * do nothing (the floor of any trigger-based capture). Then the change log's
+ * bytes per changed cell beyond the value itself, the per-cell clock's size
+ * after a fold, and the cost of that fold.
  */
 #include "track_impl.h"
 
@@ -332,8 +332,8 @@ int main(int argc, char **argv)
     /* the merge path: a second replica applies every change (what a sync
      * pull does), against the plain insert rate of this run */
     char replica_path[512];
-    snprintf(replica_path, sizeof replica_path,
-             "%s/track_bench_replica.db", dir ? dir : "/tmp");
+    snprintf(replica_path, sizeof replica_path, "%s/track_bench_replica.db",
+             dir ? dir : "/tmp");
     for (int i = 0; i < 3; i++) {
         char p[600];
         snprintf(p, sizeof p, "%s%s", replica_path, suffix[i]);
@@ -386,8 +386,8 @@ int main(int argc, char **argv)
         printf("  apply on a replica, %s: %ld changes (insert, update,"
                " delete of each row) at %.0f changes/s = %.2fx the plain"
                " insert rate\n",
-               mode ? "1000 per call" : "one per call", ac.n,
-               (double)ac.n / dt, ((double)ac.n / dt) / plain_insert);
+               mode ? "1000 per call" : "one per call", ac.n, (double)ac.n / dt,
+               ((double)ac.n / dt) / plain_insert);
         free(ac.vals);
         free(ac.ch);
         free(ac.bytes);

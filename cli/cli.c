@@ -53,8 +53,7 @@ int cli_verbose;
 static void log_stderr(void *payload, int level, const char *source,
                        const char *msg)
 {
-    static const char *const names[] = {"?", "error", "warn", "info",
-                                        "debug"};
+    static const char *const names[] = {"?", "error", "warn", "info", "debug"};
     (void)payload;
     if (level > 2 + cli_verbose)
         return;
@@ -96,8 +95,7 @@ int cli_open_config(dimple **db)
     return 0;
 }
 
-int cli_print_row(int n, const char *const *names,
-                  const dimple_value *values)
+int cli_print_row(int n, const char *const *names, const dimple_value *values)
 {
     char *json = dimple_row_json(n, names, values);
     if (!json)

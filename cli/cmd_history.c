@@ -127,15 +127,21 @@ int cmd_history(int argc, char **argv)
     q.table = pos[0];
     q.author = author;
     if (since && dimple_time_parse(since, &q.since_ms) != DIMPLE_OK)
-        return cli_usage_error(me, "--since %s: not an ISO 8601 time or a"
-                                   " change id", since);
+        return cli_usage_error(me,
+                               "--since %s: not an ISO 8601 time or a"
+                               " change id",
+                               since);
     if (until && dimple_time_parse(until, &q.until_ms) != DIMPLE_OK)
-        return cli_usage_error(me, "--until %s: not an ISO 8601 time or a"
-                                   " change id", until);
+        return cli_usage_error(me,
+                               "--until %s: not an ISO 8601 time or a"
+                               " change id",
+                               until);
     int64_t at = 0;
     if (as_of && dimple_time_parse(as_of, &at) != DIMPLE_OK)
-        return cli_usage_error(me, "--as-of %s: not an ISO 8601 time or a"
-                                   " change id", as_of);
+        return cli_usage_error(me,
+                               "--as-of %s: not an ISO 8601 time or a"
+                               " change id",
+                               as_of);
     if (as_of && !pos[0])
         return cli_usage_error(me, "--as-of needs a TABLE");
     if (as_of && (author || since || until))
@@ -144,8 +150,9 @@ int cmd_history(int argc, char **argv)
     memset(&key, 0, sizeof key);
     if (pos[1] && parse_key(pos[1], &key) < 0) {
         cJSON_Delete(key.json);
-        return cli_usage_error(me, "KEY %s: a JSON array of at most 64"
-                                   " scalar values, a JSON scalar or text",
+        return cli_usage_error(me,
+                               "KEY %s: a JSON array of at most 64"
+                               " scalar values, a JSON scalar or text",
                                pos[1]);
     }
     q.key = pos[1] ? key.v : NULL;

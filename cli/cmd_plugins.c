@@ -7,14 +7,13 @@
 
 #include <stdio.h>
 
-static int show(void *payload, const dimple_plugin_info *info,
-                const char *err)
+static int show(void *payload, const dimple_plugin_info *info, const char *err)
 {
     int *count = payload;
     (*count)++;
     if (err)
-        printf("%-10s %-9s %-8s %s (refused: %s)\n", "-", "-", "-",
-               info->file, err);
+        printf("%-10s %-9s %-8s %s (refused: %s)\n", "-", "-", "-", info->file,
+               err);
     else
         printf("%-10s %-9s %-8s %s\n", info->name, info->kind,
                info->version ? info->version : "-", info->file);

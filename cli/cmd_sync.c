@@ -56,8 +56,8 @@ static int bar(void *payload, const dimple_sync_progress *p)
                 (unsigned long long)p->changes_done, b);
     else
         fprintf(stderr,
-                "\r\033[K[%s] pull: %llu/%llu batches, %llu changes, %s",
-                fill, (unsigned long long)p->batches_done,
+                "\r\033[K[%s] pull: %llu/%llu batches, %llu changes, %s", fill,
+                (unsigned long long)p->batches_done,
                 (unsigned long long)p->batches_known,
                 (unsigned long long)p->changes_done, b);
     fflush(stderr);
@@ -120,12 +120,10 @@ int cmd_sync(int argc, char **argv)
             errno = 0;
             watch = strtod(argv[++i], &end);
             if (errno || *end || !(watch > 0) || watch > 86400)
-                return cli_usage_error(self,
-                                       "--watch takes SECONDS, a number "
-                                       "from 0.1 to 86400");
+                return cli_usage_error(self, "--watch takes SECONDS, a number "
+                                             "from 0.1 to 86400");
         } else {
-            return cli_usage_error(self, "unexpected argument '%s'",
-                                   argv[i]);
+            return cli_usage_error(self, "unexpected argument '%s'", argv[i]);
         }
     }
     if (cli_open(&db))

@@ -90,16 +90,16 @@ int main(int argc, char **argv)
                    strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
-        } else if (strcmp(argv[i], "-v") == 0 ||
-                   strcmp(argv[i], "-vv") == 0) {
+        } else if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "-vv") == 0) {
             cli_verbose += (int)strlen(argv[i]) - 1;
             i++;
         } else if (strcmp(argv[i], "--version") == 0) {
             printf("dimple %s\n", dimple_version());
             return 0;
         } else {
-            fprintf(stderr, "dimple: unknown option '%s' (try dimple "
-                            "--help)\n",
+            fprintf(stderr,
+                    "dimple: unknown option '%s' (try dimple "
+                    "--help)\n",
                     argv[i]);
             return 2;
         }

@@ -79,7 +79,8 @@ static int write_tick(dimple *h, int tick, const char *via)
     p[0] = dimple_text(id);
     p[1] = dimple_int(tick);
     p[2] = dimple_text(via);
-    return dimple_exec(h, "INSERT INTO event(id, tick, via) VALUES (?1, ?2, ?3)",
+    return dimple_exec(h,
+                       "INSERT INTO event(id, tick, via) VALUES (?1, ?2, ?3)",
                        p, 3, NULL, NULL);
 }
 
@@ -131,14 +132,14 @@ int main(int argc, char **argv)
         goto out_quiet;
     }
     fputs("[dimple]\ndatabase = app.db\n"
-          "[storage]\nplugin = file\npath = store\nfsync = off\n", f);
+          "[storage]\nplugin = file\npath = store\nfsync = off\n",
+          f);
     if (fclose(f) != 0) {
         perror(conf);
         goto out_quiet;
     }
 
-    if (dimple_open(&db, conf) < 0 ||
-        dimple_migrate(db, migrations, 1) < 0) {
+    if (dimple_open(&db, conf) < 0 || dimple_migrate(db, migrations, 1) < 0) {
         failed = db;
         goto out;
     }
@@ -147,8 +148,9 @@ int main(int argc, char **argv)
         failed = other;
         goto out;
     }
-    if (dimple_live_open(&live, db, "SELECT count(*) AS events, "
-                                    "max(tick) AS last FROM event",
+    if (dimple_live_open(&live, db,
+                         "SELECT count(*) AS events, "
+                         "max(tick) AS last FROM event",
                          NULL, 0, on_events, &a, &lo) < 0 ||
         (nfd = dimple_notify_fd(db)) < 0) {
         failed = db;

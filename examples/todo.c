@@ -37,8 +37,7 @@ static const dimple_field todo_fields[] = {
     DIMPLE_FIELD_STRING(todo, title, "title"),
     DIMPLE_FIELD_BOOL(todo, done, "done"),
 };
-static const dimple_entity todo_entity = {"todo", sizeof(todo), todo_fields,
-                                          3};
+static const dimple_entity todo_entity = {"todo", sizeof(todo), todo_fields, 3};
 
 /* The live query's state: the count it last saw (-1 before the first). */
 typedef struct open_count {
@@ -84,12 +83,11 @@ static int load(dimple *db, const char *id, todo *t)
 
 static int usage(void)
 {
-    fprintf(stderr,
-            "usage: todo CONF add TITLE...\n"
-            "       todo CONF done ID\n"
-            "       todo CONF rename ID TITLE\n"
-            "       todo CONF list\n"
-            "       todo CONF sync\n");
+    fprintf(stderr, "usage: todo CONF add TITLE...\n"
+                    "       todo CONF done ID\n"
+                    "       todo CONF rename ID TITLE\n"
+                    "       todo CONF list\n"
+                    "       todo CONF sync\n");
     return 2;
 }
 
@@ -125,8 +123,8 @@ int main(int argc, char **argv)
     if ((rc = dimple_migrate_dir(db, dir)) < 0)
         goto out;
     if ((rc = dimple_live_open(&live, db,
-                               "SELECT count(*) FROM todo WHERE NOT done",
-                               NULL, 0, on_open_count, &count, NULL)) < 0)
+                               "SELECT count(*) FROM todo WHERE NOT done", NULL,
+                               0, on_open_count, &count, NULL)) < 0)
         goto out;
 
     if (strcmp(cmd, "add") == 0) {

@@ -25,8 +25,8 @@ static inline int test_check_(int ok, const char *expr, const char *file,
         printf("ok %d - %s: %s\n", test_count_, test_current_, expr);
     } else {
         test_failed_++;
-        printf("not ok %d - %s: %s (%s:%d)\n", test_count_, test_current_,
-               expr, file, line);
+        printf("not ok %d - %s: %s (%s:%d)\n", test_count_, test_current_, expr,
+               file, line);
     }
     fflush(stdout);
     return ok;

@@ -44,10 +44,10 @@ DIMPLE_API int dimple_open(dimple **out, const char *conf_path);
 
 /* Open options for dimple_open_path(). Zero-initialise; set size. */
 typedef struct dimple_options {
-    size_t size;          /* = sizeof(dimple_options) */
-    const char *tables;   /* synced tables: "*" (default), "a,b", "" none */
-    int busy_timeout_ms;  /* 0: default 5000 */
-    int read_only;        /* open without creating or writing */
+    size_t size;         /* = sizeof(dimple_options) */
+    const char *tables;  /* synced tables: "*" (default), "a,b", "" none */
+    int busy_timeout_ms; /* 0: default 5000 */
+    int read_only;       /* open without creating or writing */
 } dimple_options;
 
 /* Open (creating if needed) the SQLite database at db_path with no
@@ -73,8 +73,7 @@ DIMPLE_API void dimple_close(dimple *db);
 typedef void (*dimple_log_cb)(void *payload, int level, const char *source,
                               const char *msg);
 /* Set (or with cb NULL, clear) the handle's logger. Default: no logging. */
-DIMPLE_API void dimple_set_logger(dimple *db, dimple_log_cb cb,
-                                  void *payload);
+DIMPLE_API void dimple_set_logger(dimple *db, dimple_log_cb cb, void *payload);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -161,9 +160,9 @@ DIMPLE_API int dimple_plugin_register(const struct dimple_plugin *plugin);
 /* A plugin found on the search path or registered. */
 typedef struct dimple_plugin_info {
     const char *name;
-    const char *kind;    /* "storage", "cipher", "resolver", "notifier" */
+    const char *kind; /* "storage", "cipher", "resolver", "notifier" */
     const char *version;
-    const char *file;    /* path, or "(built in)" */
+    const char *file; /* path, or "(built in)" */
     const char *description;
 } dimple_plugin_info;
 
@@ -192,8 +191,7 @@ DIMPLE_API const char *dimple_tables(const dimple *db);
 DIMPLE_API const char *dimple_plugin_role(const dimple *db, size_t i);
 /* Plugin name in use for a role ("storage", "cipher", "resolver",
  * "notifier.<label>"), or NULL if none (borrowed). */
-DIMPLE_API const char *dimple_plugin_in_use(const dimple *db,
-                                            const char *role);
+DIMPLE_API const char *dimple_plugin_in_use(const dimple *db, const char *role);
 
 /* --------------------------------------------------------------- remote */
 
@@ -208,8 +206,8 @@ DIMPLE_API int dimple_remote_list(dimple *db, const char *prefix,
 /* Write one object (atomic, overwrites), encrypted by the configured
  * cipher (never stored in plaintext when one is configured). data is
  * borrowed for the call. */
-DIMPLE_API int dimple_remote_put(dimple *db, const char *key,
-                                 const void *data, size_t len);
+DIMPLE_API int dimple_remote_put(dimple *db, const char *key, const void *data,
+                                 size_t len);
 /* Read one object; decrypted by the configured cipher unless raw is set.
  * out and len: the bytes belong to the caller (dimple_free). */
 DIMPLE_API int dimple_remote_get(dimple *db, const char *key, int raw,

@@ -127,7 +127,6 @@ static int utf8_valid(const unsigned char *s, size_t n)
     return 1;
 }
 
-
 /* --------------------------------------------------------------- encode */
 
 static int enc_grow(dimple_batch_enc *e, size_t more)
@@ -206,7 +205,8 @@ static int put_b64(dimple_batch_enc *e, const unsigned char *s, size_t n)
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int enc_err(dimple_batch_enc *e, int code, const char *fmt, ...)
+static int
+enc_err(dimple_batch_enc *e, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -245,8 +245,8 @@ static int put_value(dimple_batch_enc *e, const dimple_value *v,
             snprintf(what, sizeof what, "change %s in %s: column '%s'", w->id,
                      w->table, w->col);
         else
-            snprintf(what, sizeof what, "change %s in %s: key value %zu",
-                     w->id, w->table, w->key + 1);
+            snprintf(what, sizeof what, "change %s in %s: key value %zu", w->id,
+                     w->table, w->key + 1);
         rc = put_value_(e, v, what); /* again, for the message */
     }
     return rc;
@@ -485,7 +485,8 @@ typedef struct dec {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static int dec_err(dec *d, int code, const char *fmt, ...)
+static int
+dec_err(dec *d, int code, const char *fmt, ...)
 {
     char msg[768];
     va_list ap;
@@ -596,10 +597,9 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const where *w)
     if (cJSON_IsNumber(j)) {
         double x = j->valuedouble;
         if (!(x > -(double)SAFE_INT && x < (double)SAFE_INT) || x != floor(x))
-            VFAIL(
-                           "%s: a bare number must be an integer below 2^53 "
-                           "in magnitude (use $int or $real)",
-                           what);
+            VFAIL("%s: a bare number must be an integer below 2^53 "
+                  "in magnitude (use $int or $real)",
+                  what);
         v->type = DIMPLE_INTEGER;
         v->i = (int64_t)x;
         return 0;
@@ -607,11 +607,9 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const where *w)
     if (cJSON_IsString(j)) {
         size_t n = strlen(j->valuestring);
         if (n > DIMPLE_BATCH_MAX_VALUE)
-            VFAIL( "%s: value over %zu bytes",
-                           what, DIMPLE_BATCH_MAX_VALUE);
+            VFAIL("%s: value over %zu bytes", what, DIMPLE_BATCH_MAX_VALUE);
         if (!utf8_valid((const unsigned char *)j->valuestring, n))
-            VFAIL( "%s: text is not valid UTF-8",
-                           what);
+            VFAIL("%s: text is not valid UTF-8", what);
         v->type = DIMPLE_TEXT;
         v->p = j->valuestring;
         v->n = n;
@@ -620,54 +618,46 @@ static int dec_value(dec *d, cJSON *j, dimple_value *v, const where *w)
     if (cJSON_IsObject(j)) {
         cJSON *t = j->child;
         if (!t || t->next || !t->string || !cJSON_IsString(t))
-            VFAIL(
-                           "%s: a typed value is an object with one string "
-                           "member ($int, $real, $text or $blob)",
-                           what);
+            VFAIL("%s: a typed value is an object with one string "
+                  "member ($int, $real, $text or $blob)",
+                  what);
         const char *tag = t->string, *s = t->valuestring;
         if (strcmp(tag, "$int") == 0) {
             if (parse_int(s, &v->i))
-                VFAIL(
-                               "%s: $int is not a 64-bit decimal integer",
-                               what);
+                VFAIL("%s: $int is not a 64-bit decimal integer", what);
             v->type = DIMPLE_INTEGER;
             return 0;
         }
         if (strcmp(tag, "$real") == 0) {
             if (parse_real(s, &v->r))
-                VFAIL(
-                               "%s: $real is not a finite decimal, inf or "
-                               "-inf",
-                               what);
+                VFAIL("%s: $real is not a finite decimal, inf or "
+                      "-inf",
+                      what);
             v->type = DIMPLE_REAL;
             return 0;
         }
         if (strcmp(tag, "$blob") == 0 || strcmp(tag, "$text") == 0) {
             size_t n = strlen(s);
             if (n / 4 * 3 > DIMPLE_BATCH_MAX_VALUE)
-                VFAIL( "%s: value over %zu bytes",
-                               what, DIMPLE_BATCH_MAX_VALUE);
+                VFAIL("%s: value over %zu bytes", what, DIMPLE_BATCH_MAX_VALUE);
             /* decoded in place: the tree is ours and base64 only shrinks */
-            ptrdiff_t len = dimple_base64__decode_into(s, n, (unsigned char *)t->valuestring);
+            ptrdiff_t len = dimple_base64__decode_into(
+                s, n, (unsigned char *)t->valuestring);
             if (len < 0)
-                VFAIL( "%s: %s is not base64",
-                               what, tag);
+                VFAIL("%s: %s is not base64", what, tag);
             v->type = tag[1] == 'b' ? DIMPLE_BLOB : DIMPLE_TEXT;
             v->p = t->valuestring;
             v->n = (size_t)len;
             return 0;
         }
-        VFAIL( "%s: unknown value tag '%.40s'",
-                       what, tag);
+        VFAIL("%s: unknown value tag '%.40s'", what, tag);
     }
-    VFAIL(
-                   "%s: wrong type (want null, number, string or a typed "
-                   "object)",
-                   what);
+    VFAIL("%s: wrong type (want null, number, string or a typed "
+          "object)",
+          what);
 }
 
-static int check_name(dec *d, const char *s, const char *id,
-                      const char *member)
+static int check_name(dec *d, const char *s, const char *id, const char *member)
 {
     size_t n = strlen(s);
     if (n == 0 || n > DIMPLE_BATCH_MAX_NAME ||
@@ -734,8 +724,8 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
         /* cJSON stops after the value: anything but whitespace after it
          * means the object is not what its writer wrote */
         const char *lim = (const char *)json + len;
-        while (end < lim && (*end == ' ' || *end == '\n' || *end == '\r' ||
-                             *end == '\t'))
+        while (end < lim &&
+               (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
             end++;
         if (end != lim) {
             cJSON_Delete(root);
@@ -746,10 +736,10 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
     }
     if (!root) {
         const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= (const char *)json &&
-                             at <= (const char *)json + len
-                         ? (size_t)(at - (const char *)json)
-                         : len;
+        size_t off =
+            at && at >= (const char *)json && at <= (const char *)json + len
+                ? (size_t)(at - (const char *)json)
+                : len;
         return dec_err(&d, DIMPLE_ECORRUPT,
                        "not valid JSON (truncated or corrupt) near byte %zu",
                        off);
@@ -760,7 +750,8 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
         goto out;
     }
     jfmt = cJSON_GetObjectItemCaseSensitive(root, "format");
-    if (!cJSON_IsNumber(jfmt) || jfmt->valuedouble != floor(jfmt->valuedouble) ||
+    if (!cJSON_IsNumber(jfmt) ||
+        jfmt->valuedouble != floor(jfmt->valuedouble) ||
         jfmt->valuedouble < 1) {
         rc = dec_err(&d, rc, "'format' missing or not a version number");
         goto out;
@@ -847,15 +838,15 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
             if (!slot)
                 continue; /* unknown members: a later minor version's */
             if (*slot) {
-                rc = dec_err(&d, rc, "changes[%zu]: duplicate member '%s'",
-                             ci, m->string);
+                rc = dec_err(&d, rc, "changes[%zu]: duplicate member '%s'", ci,
+                             m->string);
                 goto out;
             }
             *slot = m;
         }
         if (!cJSON_IsString(jid) ||
-            dimple_batch__uuid_parse(jid->valuestring,
-                                     strlen(jid->valuestring), ch->id, 1)) {
+            dimple_batch__uuid_parse(jid->valuestring, strlen(jid->valuestring),
+                                     ch->id, 1)) {
             rc = dec_err(&d, rc, "changes[%zu]: 'id' missing or not a UUIDv7",
                          ci);
             goto out;
@@ -926,8 +917,8 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
         }
         if (ch->op == DIMPLE_OP_DELETE) {
             if (jc && !(cJSON_IsObject(jc) && !jc->child)) {
-                rc = dec_err(&d, rc,
-                             "change %s: a delete carries no 'cols'", idtxt);
+                rc = dec_err(&d, rc, "change %s: a delete carries no 'cols'",
+                             idtxt);
                 goto out;
             }
             continue;
@@ -983,8 +974,8 @@ int dimple_batch__marker(char *out, size_t cap, const uint8_t store[16])
     return n > 0 && (size_t)n < cap ? n : DIMPLE_EINVAL;
 }
 
-int dimple_batch__marker_check(const void *json, size_t len,
-                               uint8_t store[16], char *err, size_t errlen)
+int dimple_batch__marker_check(const void *json, size_t len, uint8_t store[16],
+                               char *err, size_t errlen)
 {
     dec d = {"format marker", "dimple.json", err, errlen};
     cJSON *root, *f, *ma, *mi, *st;

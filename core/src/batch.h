@@ -101,7 +101,7 @@ int dimple_batch__parse_name(const char *file, uint8_t first[16],
  * check returns DIMPLE_OK, DIMPLE_EFORMAT (newer major: err says so) or
  * DIMPLE_ECORRUPT. */
 int dimple_batch__marker(char *out, size_t cap, const uint8_t store[16]);
-int dimple_batch__marker_check(const void *json, size_t len,
-                               uint8_t store[16], char *err, size_t errlen);
+int dimple_batch__marker_check(const void *json, size_t len, uint8_t store[16],
+                               char *err, size_t errlen);
 
 #endif /* DIMPLE_BATCH_H */

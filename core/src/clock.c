@@ -74,8 +74,10 @@ void dimple_uuid__v7(uint8_t out[16])
          * with the clock's bits rather than zeros if it ever does */
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec;
-        for (size_t k = got; k < sizeof rnd; k++, x = x * 6364136223846793005ULL + 1)
+        uint64_t x =
+            (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)ts.tv_sec;
+        for (size_t k = got; k < sizeof rnd;
+             k++, x = x * 6364136223846793005ULL + 1)
             rnd[k] = (uint8_t)(x >> 56);
     }
     uint64_t hi = dimple_clock__at(dimple_clock__now_ms()) |

@@ -17,15 +17,15 @@
 static const char *const dimple_keys[] = {
     "database",        "tables",         "plugin_dir", "migrations",
     "busy_timeout_ms", "max_clock_skew", NULL};
-static const char *const sync_keys[] = {"batch_max_changes",
-                                        "batch_max_bytes", NULL};
+static const char *const sync_keys[] = {"batch_max_changes", "batch_max_bytes",
+                                        NULL};
 
 typedef struct section {
     char *name;
-    int line;        /* of the [header] */
-    char *plugin;    /* plugin sections: the `plugin` value */
+    int line;     /* of the [header] */
+    char *plugin; /* plugin sections: the `plugin` value */
     int plugin_line;
-    dimple_kv *kv;   /* n entries + {NULL, NULL, 0}; strings owned */
+    dimple_kv *kv; /* n entries + {NULL, NULL, 0}; strings owned */
     size_t n, cap;
 } section;
 
@@ -90,8 +90,8 @@ static int fail(parse_state *st, int line, int code, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     st->code_line = line;
-    st->code = dimple__seterr(st->db, code, "%s:%d: %s", st->cfg->path, line,
-                              msg);
+    st->code =
+        dimple__seterr(st->db, code, "%s:%d: %s", st->cfg->path, line, msg);
     return st->code;
 }
 
@@ -278,8 +278,8 @@ static int on_kv(void *user, const char *sec, const char *key,
         while (*known && strcmp(*known, key) != 0)
             known++;
         if (!*known) {
-            fail(st, st->line, DIMPLE_ECONFIG, "unknown key '%s' in [%s]",
-                 key, sec);
+            fail(st, st->line, DIMPLE_ECONFIG, "unknown key '%s' in [%s]", key,
+                 sec);
             return 1;
         }
     }
@@ -474,8 +474,8 @@ int dimple_config__int(dimple *db, const char *sec, const char *key,
                               "%s:%d: [%s] %s must be an integer in "
                               "%lld..%lld",
                               db->conf->path,
-                              dimple_config__line(db->conf, sec, key), sec,
-                              key, (long long)min, (long long)max);
+                              dimple_config__line(db->conf, sec, key), sec, key,
+                              (long long)min, (long long)max);
     *out = n;
     return DIMPLE_OK;
 }

@@ -19,20 +19,27 @@ int dimple__sqlite_code(int rc)
     switch (rc & 0xff) {
     case SQLITE_OK:
     case SQLITE_ROW:
-    case SQLITE_DONE: return DIMPLE_OK;
-    case SQLITE_NOMEM: return DIMPLE_ENOMEM;
+    case SQLITE_DONE:
+        return DIMPLE_OK;
+    case SQLITE_NOMEM:
+        return DIMPLE_ENOMEM;
     case SQLITE_BUSY:
-    case SQLITE_LOCKED: return DIMPLE_EBUSY;
+    case SQLITE_LOCKED:
+        return DIMPLE_EBUSY;
     case SQLITE_CANTOPEN:
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_PERM:
-    case SQLITE_READONLY: return DIMPLE_EIO;
+    case SQLITE_READONLY:
+        return DIMPLE_EIO;
     case SQLITE_NOTADB:
-    case SQLITE_CORRUPT: return DIMPLE_ECORRUPT;
+    case SQLITE_CORRUPT:
+        return DIMPLE_ECORRUPT;
     case SQLITE_MISUSE:
-    case SQLITE_RANGE: return DIMPLE_EINVAL;
-    default: return DIMPLE_ESQL;
+    case SQLITE_RANGE:
+        return DIMPLE_EINVAL;
+    default:
+        return DIMPLE_ESQL;
     }
 }
 
@@ -84,18 +91,17 @@ int dimple_db__open(dimple *db)
     int rc;
     rc = sqlite3_open_v2(db->path, &db->sql, flags | SQLITE_OPEN_URI, NULL);
     if (rc != SQLITE_OK) {
-        rc = dimple__seterr(db, dimple__sqlite_code(rc),
-                            "cannot open database %s: %s", db->path,
-                            db->sql ? sqlite3_errmsg(db->sql)
-                                    : sqlite3_errstr(rc));
+        rc = dimple__seterr(
+            db, dimple__sqlite_code(rc), "cannot open database %s: %s",
+            db->path, db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc));
         goto out;
     }
     sqlite3_extended_result_codes(db->sql, 1);
     sqlite3_busy_timeout(db->sql, db->busy_timeout_ms);
     snprintf(what, sizeof what, "database %s", db->path);
     /* Read the header now so an unreadable file fails at open. */
-    rc = sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM sqlite_master",
-                            -1, &st, NULL);
+    rc = sqlite3_prepare_v2(db->sql, "SELECT count(*) FROM sqlite_master", -1,
+                            &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
@@ -170,8 +176,12 @@ static int bind_all(dimple *db, sqlite3_stmt *st, const dimple_value *params,
         const dimple_value *v = &params[i];
         int idx = (int)i + 1, rc;
         switch (v->type) {
-        case DIMPLE_INTEGER: rc = sqlite3_bind_int64(st, idx, v->i); break;
-        case DIMPLE_REAL: rc = sqlite3_bind_double(st, idx, v->r); break;
+        case DIMPLE_INTEGER:
+            rc = sqlite3_bind_int64(st, idx, v->i);
+            break;
+        case DIMPLE_REAL:
+            rc = sqlite3_bind_double(st, idx, v->r);
+            break;
         case DIMPLE_TEXT:
             rc = sqlite3_bind_text64(st, idx, v->p ? v->p : "", v->n,
                                      SQLITE_TRANSIENT, SQLITE_UTF8);
@@ -181,7 +191,9 @@ static int bind_all(dimple *db, sqlite3_stmt *st, const dimple_value *params,
                                             SQLITE_TRANSIENT)
                       : sqlite3_bind_zeroblob(st, idx, 0);
             break;
-        case DIMPLE_NULL: rc = sqlite3_bind_null(st, idx); break;
+        case DIMPLE_NULL:
+            rc = sqlite3_bind_null(st, idx);
+            break;
         default:
             return dimple__seterr(db, DIMPLE_EINVAL,
                                   "%s: parameter %d has unknown type %d", what,
@@ -198,8 +210,12 @@ static void column_value(sqlite3_stmt *st, int i, dimple_value *v)
     memset(v, 0, sizeof *v);
     v->type = (dimple_type)sqlite3_column_type(st, i);
     switch (v->type) {
-    case DIMPLE_INTEGER: v->i = sqlite3_column_int64(st, i); break;
-    case DIMPLE_REAL: v->r = sqlite3_column_double(st, i); break;
+    case DIMPLE_INTEGER:
+        v->i = sqlite3_column_int64(st, i);
+        break;
+    case DIMPLE_REAL:
+        v->r = sqlite3_column_double(st, i);
+        break;
     case DIMPLE_TEXT:
         v->p = sqlite3_column_text(st, i);
         v->n = (size_t)sqlite3_column_bytes(st, i);
@@ -208,7 +224,8 @@ static void column_value(sqlite3_stmt *st, int i, dimple_value *v)
         v->p = sqlite3_column_blob(st, i);
         v->n = (size_t)sqlite3_column_bytes(st, i);
         break;
-    default: v->type = DIMPLE_NULL;
+    default:
+        v->type = DIMPLE_NULL;
     }
 }
 
@@ -306,8 +323,10 @@ static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
             rc = cb(payload, ncol, names, vals);
             if (rc != 0) {
                 if (rc < 0 && db->errcode == DIMPLE_OK)
-                    dimple__seterr(db, rc, "%s: stopped by the row callback "
-                                   "(%s)", what, dimple_errstr(rc));
+                    dimple__seterr(db, rc,
+                                   "%s: stopped by the row callback "
+                                   "(%s)",
+                                   what, dimple_errstr(rc));
                 goto out;
             }
         }
@@ -439,9 +458,8 @@ dimple_value dimple_real(double v)
 
 dimple_value dimple_text(const char *s)
 {
-    dimple_value x = {.type = s ? DIMPLE_TEXT : DIMPLE_NULL,
-                      .p = s,
-                      .n = s ? strlen(s) : 0};
+    dimple_value x = {
+        .type = s ? DIMPLE_TEXT : DIMPLE_NULL, .p = s, .n = s ? strlen(s) : 0};
     return x;
 }
 
@@ -462,8 +480,7 @@ dimple_value dimple_null(void)
 static int user_version(dimple *db, int *out)
 {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->sql, "PRAGMA user_version", -1, &st,
-                                NULL);
+    int rc = sqlite3_prepare_v2(db->sql, "PRAGMA user_version", -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
@@ -522,8 +539,8 @@ static int migrate_one(dimple *db, const char *sql, size_t version,
 track_failed:
     sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
     snprintf(msg, sizeof msg, "%s", db->errmsg);
-    return dimple__seterr(db, db->errcode, "%s failed, rolled back: %s",
-                          label, msg);
+    return dimple__seterr(db, db->errcode, "%s failed, rolled back: %s", label,
+                          msg);
 }
 
 /* names[i] names migration i+1 in messages (a file), or NULL (index). */
@@ -678,10 +695,9 @@ int dimple_migrate_dir(dimple *db, const char *dir)
         qsort(files, n, sizeof *files, cmp_mig);
     for (size_t i = 0; i < n; i++) {
         if (i && files[i].num == files[i - 1].num) {
-            rc = dimple__seterr(db, DIMPLE_EINVAL,
-                                "%s: two migrations numbered %ld: %s and %s",
-                                dir, files[i].num, files[i - 1].name,
-                                files[i].name);
+            rc = dimple__seterr(
+                db, DIMPLE_EINVAL, "%s: two migrations numbered %ld: %s and %s",
+                dir, files[i].num, files[i - 1].name, files[i].name);
             goto out;
         }
         if (files[i].num != (long)i + 1) {

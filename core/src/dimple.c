@@ -13,11 +13,7 @@
 
 #define DEFAULT_BUSY_MS 5000
 
-enum {
-    OPENED_TRACK = 1u,
-    OPENED_LIVE = 2u,
-    OPENED_SYNC = 4u
-};
+enum { OPENED_TRACK = 1u, OPENED_LIVE = 2u, OPENED_SYNC = 4u };
 
 const char *dimple_version(void)
 {
@@ -77,22 +73,38 @@ int dimple_errcode(const dimple *db)
 const char *dimple_errstr(int code)
 {
     switch (code) {
-    case DIMPLE_OK: return "DIMPLE_OK";
-    case DIMPLE_ERROR: return "DIMPLE_ERROR";
-    case DIMPLE_ENOMEM: return "DIMPLE_ENOMEM";
-    case DIMPLE_EINVAL: return "DIMPLE_EINVAL";
-    case DIMPLE_ENOTFOUND: return "DIMPLE_ENOTFOUND";
-    case DIMPLE_EEXISTS: return "DIMPLE_EEXISTS";
-    case DIMPLE_EIO: return "DIMPLE_EIO";
-    case DIMPLE_EAUTH: return "DIMPLE_EAUTH";
-    case DIMPLE_ECONFLICT: return "DIMPLE_ECONFLICT";
-    case DIMPLE_EBUSY: return "DIMPLE_EBUSY";
-    case DIMPLE_ECONFIG: return "DIMPLE_ECONFIG";
-    case DIMPLE_EPLUGIN: return "DIMPLE_EPLUGIN";
-    case DIMPLE_ECORRUPT: return "DIMPLE_ECORRUPT";
-    case DIMPLE_ESQL: return "DIMPLE_ESQL";
-    case DIMPLE_EFORMAT: return "DIMPLE_EFORMAT";
-    case DIMPLE_ESCHEMA: return "DIMPLE_ESCHEMA";
+    case DIMPLE_OK:
+        return "DIMPLE_OK";
+    case DIMPLE_ERROR:
+        return "DIMPLE_ERROR";
+    case DIMPLE_ENOMEM:
+        return "DIMPLE_ENOMEM";
+    case DIMPLE_EINVAL:
+        return "DIMPLE_EINVAL";
+    case DIMPLE_ENOTFOUND:
+        return "DIMPLE_ENOTFOUND";
+    case DIMPLE_EEXISTS:
+        return "DIMPLE_EEXISTS";
+    case DIMPLE_EIO:
+        return "DIMPLE_EIO";
+    case DIMPLE_EAUTH:
+        return "DIMPLE_EAUTH";
+    case DIMPLE_ECONFLICT:
+        return "DIMPLE_ECONFLICT";
+    case DIMPLE_EBUSY:
+        return "DIMPLE_EBUSY";
+    case DIMPLE_ECONFIG:
+        return "DIMPLE_ECONFIG";
+    case DIMPLE_EPLUGIN:
+        return "DIMPLE_EPLUGIN";
+    case DIMPLE_ECORRUPT:
+        return "DIMPLE_ECORRUPT";
+    case DIMPLE_ESQL:
+        return "DIMPLE_ESQL";
+    case DIMPLE_EFORMAT:
+        return "DIMPLE_EFORMAT";
+    case DIMPLE_ESCHEMA:
+        return "DIMPLE_ESCHEMA";
     }
     return "DIMPLE_E(unknown)";
 }
@@ -223,8 +235,7 @@ int dimple_open_path(dimple **out, const char *db_path,
         return DIMPLE_ENOMEM;
     if (opts) {
         /* An older caller's smaller struct: the rest stays zero. */
-        size_t n = opts->size && opts->size < sizeof o ? opts->size
-                                                        : sizeof o;
+        size_t n = opts->size && opts->size < sizeof o ? opts->size : sizeof o;
         memcpy(&o, opts, n);
     }
     if (!db_path || !*db_path)

@@ -132,9 +132,8 @@ int dimple_time_parse(const char *text, int64_t *ms_out)
     if (*p)
         return DIMPLE_EINVAL;
     int64_t days = days_from_civil(y, mo, d);
-    *ms_out = ((days * 86400 + h * 3600 + mi * 60 + s) - off_min * 60) *
-                  1000 +
-              ms;
+    *ms_out =
+        ((days * 86400 + h * 3600 + mi * 60 + s) - off_min * 60) * 1000 + ms;
     return DIMPLE_OK;
 }
 
@@ -407,8 +406,8 @@ static int asof_flush(asof *a)
                 memset(&a->vals[i], 0, sizeof a->vals[i]),
                     a->vals[i].type = DIMPLE_NULL;
         }
-        r = a->cb(a->payload, (int)a->tt->n_cols,
-                  (const char *const *)a->names, a->vals);
+        r = a->cb(a->payload, (int)a->tt->n_cols, (const char *const *)a->names,
+                  a->vals);
     }
     for (size_t i = 0; i < a->tt->n_cols; i++)
         cell_clear(&a->cells[i]);
@@ -416,9 +415,9 @@ static int asof_flush(asof *a)
     return r;
 }
 
-int dimple_history_as_of(dimple *db, const char *table,
-                         const dimple_value *key, size_t n_key,
-                         int64_t time_ms, dimple_row_cb cb, void *payload)
+int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
+                         size_t n_key, int64_t time_ms, dimple_row_cb cb,
+                         void *payload)
 {
     if (!db)
         return DIMPLE_EINVAL;

@@ -57,15 +57,15 @@ struct dimple {
     size_t n_notifiers;
 
     /* Foundation bookkeeping (dimple.c, loader.c, remote.c). */
-    char *migrations_dir;      /* [dimple] migrations, resolved, or NULL */
+    char *migrations_dir; /* [dimple] migrations, resolved, or NULL */
     int busy_timeout_ms;
     int read_only;
-    uint64_t remote_requests;  /* storage calls made (remote.c) */
-    int plugin_err;            /* set when a plugin reported an error
-                                  through its host table during a call */
-    unsigned opened;           /* OPENED_* bits of the hooks that ran
-                                  (dimple.c): close only what opened */
-    dimple_log_cb logger;      /* dimple_set_logger(); NULL: nowhere */
+    uint64_t remote_requests; /* storage calls made (remote.c) */
+    int plugin_err;           /* set when a plugin reported an error
+                                 through its host table during a call */
+    unsigned opened;          /* OPENED_* bits of the hooks that ran
+                                 (dimple.c): close only what opened */
+    dimple_log_cb logger;     /* dimple_set_logger(); NULL: nowhere */
     void *logger_payload;
 
     struct dimple_track *track;

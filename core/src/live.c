@@ -49,7 +49,7 @@
 /* ------------------------------------------------------------ table sets */
 
 typedef struct tname {
-    char *schema;  /* NULL: any schema (the authorizer did not say) */
+    char *schema; /* NULL: any schema (the authorizer did not say) */
     char *table;
     uint32_t hash; /* of table, ASCII case folded: a cheap first test */
     int vtab;      /* a dependency on a virtual table (see vtab_deps) */
@@ -216,9 +216,9 @@ struct dimple_live {
     int ddl;            /* a DDL statement was prepared (authorizer) */
     sqlite3_stmt *sver; /* PRAGMA schema_version */
     int64_t schema_version;
-    int depth;         /* > 0 while running callbacks */
-    size_t n_closed;   /* queries closed, not yet freed */
-    int work;          /* some query is dirty or has a result to deliver */
+    int depth;       /* > 0 while running callbacks */
+    size_t n_closed; /* queries closed, not yet freed */
+    int work;        /* some query is dirty or has a result to deliver */
     int closing;
 
     /* notifiers */
@@ -262,8 +262,8 @@ static void on_preupdate(void *arg, sqlite3 *sql, int op, const char *schema,
     note_write(arg, schema, table);
 }
 
-static void on_update(void *arg, int op, const char *schema,
-                      const char *table, sqlite3_int64 rowid)
+static void on_update(void *arg, int op, const char *schema, const char *table,
+                      sqlite3_int64 rowid)
 {
     (void)op;
     (void)rowid;
@@ -314,8 +314,11 @@ static int ddl_watch(void *arg, int op, const char *a, const char *b,
     case SQLITE_ATTACH:
     case SQLITE_DETACH:
     case SQLITE_CREATE_VTABLE:
-    case SQLITE_DROP_VTABLE: L->ddl = 1; break;
-    default: break;
+    case SQLITE_DROP_VTABLE:
+        L->ddl = 1;
+        break;
+    default:
+        break;
     }
     return SQLITE_OK;
 }
@@ -343,8 +346,7 @@ static void set_row_hooks(struct dimple_live *L)
     if (want == L->row_hooks)
         return;
     if (L->preupdate_hook)
-        L->preupdate_hook(db->sql, want ? on_preupdate : NULL,
-                          want ? L : NULL);
+        L->preupdate_hook(db->sql, want ? on_preupdate : NULL, want ? L : NULL);
     else
         sqlite3_update_hook(db->sql, want ? on_update : NULL, want ? L : NULL);
     L->row_hooks = want;
@@ -370,8 +372,8 @@ int dimple_live__open(dimple *db)
      * hook) also reports WITHOUT ROWID tables. Found at run time so a
      * library built without it still works (see live_without_rowid). */
     if (!getenv("DIMPLE_LIVE_NO_PREUPDATE"))
-        *(void **)&L->preupdate_hook = dlsym(RTLD_DEFAULT,
-                                             "sqlite3_preupdate_hook");
+        *(void **)&L->preupdate_hook =
+            dlsym(RTLD_DEFAULT, "sqlite3_preupdate_hook");
     L->seq = dimple_track__last_seq(db);
     /* a read-only database that dimple never wrote has no author */
     L->have_author = dimple_track__author(db, L->author) == DIMPLE_OK;
@@ -715,9 +717,9 @@ static void check_exact(struct dimple_live *L)
 static int schema_changed(struct dimple_live *L)
 {
     int64_t v;
-    if (!L->sver && sqlite3_prepare_v3(L->db->sql, "PRAGMA schema_version",
-                                       -1, SQLITE_PREPARE_PERSISTENT,
-                                       &L->sver, NULL) != SQLITE_OK) {
+    if (!L->sver && sqlite3_prepare_v3(L->db->sql, "PRAGMA schema_version", -1,
+                                       SQLITE_PREPARE_PERSISTENT, &L->sver,
+                                       NULL) != SQLITE_OK) {
         L->sver = NULL;
         return 1;
     }
@@ -785,9 +787,9 @@ static int collect_event(void *payload, const dimple_change *c)
     E->v[E->n].table = table;
     E->v[E->n].key_json = (const char *)key.p;
     E->v[E->n].op = ops[c->op >= 1 && c->op <= 3 ? c->op : 0];
-    E->v[E->n].origin =
-        L->have_author && memcmp(c->author, L->author, 16) == 0 ? "local"
-                                                                 : "remote";
+    E->v[E->n].origin = L->have_author && memcmp(c->author, L->author, 16) == 0
+                            ? "local"
+                            : "remote";
     E->n++;
     return 0;
 oom:
@@ -823,8 +825,7 @@ static void notify(struct dimple_live *L)
     dimple_track__each_since(db, &L->seq, collect_event, &E);
     tset_clear(&L->ours);
     if (E.oom && db->n_notifiers && db->notifiers[0]->host.log)
-        db->notifiers[0]->host.log(db->notifiers[0]->host.ctx,
-                                   DIMPLE_LOG_ERROR,
+        db->notifiers[0]->host.log(db->notifiers[0]->host.ctx, DIMPLE_LOG_ERROR,
                                    "live: out of memory: some changes were "
                                    "not given to the notifiers");
     if (E.n) {
@@ -1062,7 +1063,8 @@ int dimple_notify_fd(dimple *db)
     if (path && *path) {
         L->path = strdup(path);
         if (!L->path)
-            return dimple__seterr(db, DIMPLE_ENOMEM, "notify fd: out of memory");
+            return dimple__seterr(db, DIMPLE_ENOMEM,
+                                  "notify fd: out of memory");
         L->stop = 0;
         if (pthread_create(&L->watcher, NULL, watch_main, L) != 0)
             return dimple__seterr(db, DIMPLE_ERROR,
@@ -1113,8 +1115,12 @@ static int bind_params(dimple *db, sqlite3_stmt *st, const dimple_value *p,
     for (size_t i = 0; i < n && rc == SQLITE_OK; i++) {
         int at = (int)i + 1;
         switch (p[i].type) {
-        case DIMPLE_INTEGER: rc = sqlite3_bind_int64(st, at, p[i].i); break;
-        case DIMPLE_REAL: rc = sqlite3_bind_double(st, at, p[i].r); break;
+        case DIMPLE_INTEGER:
+            rc = sqlite3_bind_int64(st, at, p[i].i);
+            break;
+        case DIMPLE_REAL:
+            rc = sqlite3_bind_double(st, at, p[i].r);
+            break;
         case DIMPLE_TEXT:
             rc = sqlite3_bind_text64(st, at, p[i].p, p[i].n, SQLITE_TRANSIENT,
                                      SQLITE_UTF8);
@@ -1123,7 +1129,9 @@ static int bind_params(dimple *db, sqlite3_stmt *st, const dimple_value *p,
             rc = sqlite3_bind_blob64(st, at, p[i].n ? p[i].p : "", p[i].n,
                                      SQLITE_TRANSIENT);
             break;
-        case DIMPLE_NULL: rc = sqlite3_bind_null(st, at); break;
+        case DIMPLE_NULL:
+            rc = sqlite3_bind_null(st, at);
+            break;
         default:
             return dimple__seterr(db, DIMPLE_EINVAL,
                                   "live query: parameter %d has an unknown "
@@ -1235,8 +1243,9 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
         goto out;
     }
     if (!q->stmt) {
-        rc = dimple__seterr(db, DIMPLE_EINVAL, "live query: no statement in "
-                                               "the SQL");
+        rc = dimple__seterr(db, DIMPLE_EINVAL,
+                            "live query: no statement in "
+                            "the SQL");
         goto out;
     }
     while (tail && (*tail == ' ' || *tail == '\t' || *tail == '\n' ||
@@ -1249,8 +1258,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
                             tail);
         goto out;
     }
-    if (!sqlite3_stmt_readonly(q->stmt) ||
-        sqlite3_column_count(q->stmt) == 0) {
+    if (!sqlite3_stmt_readonly(q->stmt) || sqlite3_column_count(q->stmt) == 0) {
         rc = dimple__seterr(db, DIMPLE_EINVAL,
                             "live query: not a read-only query: %.80s", sql);
         goto out;

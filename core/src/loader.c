@@ -29,10 +29,14 @@ static size_t n_registered;
 const char *dimple_loader__kind_name(dimple_kind kind)
 {
     switch (kind) {
-    case DIMPLE_KIND_STORAGE: return "storage";
-    case DIMPLE_KIND_CIPHER: return "cipher";
-    case DIMPLE_KIND_RESOLVER: return "resolver";
-    case DIMPLE_KIND_NOTIFIER: return "notifier";
+    case DIMPLE_KIND_STORAGE:
+        return "storage";
+    case DIMPLE_KIND_CIPHER:
+        return "cipher";
+    case DIMPLE_KIND_RESOLVER:
+        return "resolver";
+    case DIMPLE_KIND_NOTIFIER:
+        return "notifier";
     }
     return "?";
 }
@@ -125,8 +129,8 @@ static int check(const dimple_plugin *d, const char *where,
         return DIMPLE_EPLUGIN;
     }
     if (want_kind && d->kind != want_kind) {
-        snprintf(err, errlen, "%s: '%s' is a %s plugin, not a %s plugin",
-                 where, d->name, dimple_loader__kind_name(d->kind),
+        snprintf(err, errlen, "%s: '%s' is a %s plugin, not a %s plugin", where,
+                 d->name, dimple_loader__kind_name(d->kind),
                  dimple_loader__kind_name(want_kind));
         return DIMPLE_EPLUGIN;
     }
@@ -195,9 +199,8 @@ static int check(const dimple_plugin *d, const char *where,
 /* dlopen path and check it. On success *dl and *desc are set (dl stays
  * open); on failure nothing stays open and err says why. */
 static int open_file(const char *path, dimple_kind want_kind,
-                     const char *want_name, dimple_instance *norm,
-                     void **dl, const dimple_plugin **desc, char *err,
-                     size_t errlen)
+                     const char *want_name, dimple_instance *norm, void **dl,
+                     const dimple_plugin **desc, char *err, size_t errlen)
 {
     dimple_plugin_entry_fn *entry;
     void *h;
@@ -247,8 +250,7 @@ static size_t search_dirs(const dimple *db, char **store, const char **dirs,
     *store = s;
     if (!s)
         return 0;
-    snprintf(s, len, "%s:%s:%s", pd, env ? env : "",
-             DIMPLE_PLUGIN_INSTALL_DIR);
+    snprintf(s, len, "%s:%s:%s", pd, env ? env : "", DIMPLE_PLUGIN_INSTALL_DIR);
     for (p = s; p && n < max;) {
         char *colon = strchr(p, ':');
         int dup = 0;
@@ -374,8 +376,7 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
             rc = dimple__seterr(db, DIMPLE_ENOTFOUND,
                                 "[%s] plugin '%s' not found: no dimple-%s.so "
                                 "(searched: %s)",
-                                role, name, name,
-                                n_dirs ? list : "no folders");
+                                role, name, name, n_dirs ? list : "no folders");
             goto out;
         }
     }
@@ -433,10 +434,18 @@ void dimple_loader__destroy(dimple_instance *inst)
     if (!inst)
         return;
     switch (inst->plugin->kind) {
-    case DIMPLE_KIND_STORAGE: destroy = inst->vt.storage.destroy; break;
-    case DIMPLE_KIND_CIPHER: destroy = inst->vt.cipher.destroy; break;
-    case DIMPLE_KIND_RESOLVER: destroy = inst->vt.resolver.destroy; break;
-    case DIMPLE_KIND_NOTIFIER: destroy = inst->vt.notifier.destroy; break;
+    case DIMPLE_KIND_STORAGE:
+        destroy = inst->vt.storage.destroy;
+        break;
+    case DIMPLE_KIND_CIPHER:
+        destroy = inst->vt.cipher.destroy;
+        break;
+    case DIMPLE_KIND_RESOLVER:
+        destroy = inst->vt.resolver.destroy;
+        break;
+    case DIMPLE_KIND_NOTIFIER:
+        destroy = inst->vt.notifier.destroy;
+        break;
     }
     if (destroy)
         destroy(inst->self);
@@ -452,33 +461,29 @@ static int role_instance(dimple *db, const char *role, dimple_kind kind,
     const char *name = dimple_config__get(db->conf, role, "plugin");
     if (!name)
         return DIMPLE_OK;
-    return dimple_loader__instance(db, role, kind, name,
-                                   dimple_config__section(db->conf, role),
-                                   slot);
+    return dimple_loader__instance(
+        db, role, kind, name, dimple_config__section(db->conf, role), slot);
 }
 
 int dimple_loader__open_all(dimple *db)
 {
     int rc;
     const char *sec;
-    if ((rc = role_instance(db, "storage", DIMPLE_KIND_STORAGE,
-                            &db->storage)) < 0 ||
-        (rc = role_instance(db, "cipher", DIMPLE_KIND_CIPHER, &db->cipher)) <
-            0)
+    if ((rc = role_instance(db, "storage", DIMPLE_KIND_STORAGE, &db->storage)) <
+            0 ||
+        (rc = role_instance(db, "cipher", DIMPLE_KIND_CIPHER, &db->cipher)) < 0)
         return rc;
     if (db->cipher && db->storage && db->cipher->vt.cipher.attach) {
         dimple_remote__store(db, &db->cipher->store);
         dimple_loader__begin(db);
-        rc = db->cipher->vt.cipher.attach(db->cipher->self,
-                                          &db->cipher->store);
+        rc = db->cipher->vt.cipher.attach(db->cipher->self, &db->cipher->store);
         if (rc < 0)
             return dimple_loader__fail(db->cipher, rc, "attach to storage");
     }
     if ((rc = role_instance(db, "resolver", DIMPLE_KIND_RESOLVER,
                             &db->resolver)) < 0)
         return rc;
-    for (size_t i = 0; (sec = dimple_config__section_name(db->conf, i));
-         i++) {
+    for (size_t i = 0; (sec = dimple_config__section_name(db->conf, i)); i++) {
         dimple_instance *inst, **p;
         if (strncmp(sec, "notifier.", 9) != 0)
             continue;
@@ -555,8 +560,7 @@ static int list_dir(const char *dir, dimple_plugin_cb cb, void *payload)
         snprintf(want, sizeof want, "%.*s", (int)(len - 10), names[i] + 7);
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         info.file = path;
-        if (open_file(path, 0, want, &norm, &dl, &desc, err, sizeof err) <
-            0) {
+        if (open_file(path, 0, want, &norm, &dl, &desc, err, sizeof err) < 0) {
             rc = cb(payload, &info, err);
             continue;
         }
@@ -590,10 +594,9 @@ int dimple_plugins_list(dimple *db, dimple_plugin_cb cb, void *payload)
     memcpy(regs, registered, n * sizeof *regs);
     pthread_mutex_unlock(&reg_lock);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        dimple_plugin_info info = {regs[i]->name,
-                                   dimple_loader__kind_name(regs[i]->kind),
-                                   regs[i]->version, "(built in)",
-                                   regs[i]->description};
+        dimple_plugin_info info = {
+            regs[i]->name, dimple_loader__kind_name(regs[i]->kind),
+            regs[i]->version, "(built in)", regs[i]->description};
         rc = cb(payload, &info, NULL);
     }
     n_dirs = search_dirs(db, &store, dirs, 64);

@@ -41,8 +41,8 @@ static char affinity(const char *decl)
     char up[256];
     size_t n = 0;
     for (; decl && decl[n] && n < sizeof up - 1; n++)
-        up[n] = (char)(decl[n] >= 'a' && decl[n] <= 'z' ? decl[n] - 32
-                                                          : decl[n]);
+        up[n] =
+            (char)(decl[n] >= 'a' && decl[n] <= 'z' ? decl[n] - 32 : decl[n]);
     up[n] = 0;
     if (strstr(up, "INT"))
         return 'I';
@@ -112,8 +112,7 @@ static int load_table(dimple *db, const char *table, tinfo *t)
         r = dimple__sqlerr(db, rc, "map: read the schema");
     sqlite3_finalize(st);
     if (r == DIMPLE_OK && t->n == 0)
-        r = dimple__seterr(db, DIMPLE_ENOTFOUND, "map: no table \"%s\"",
-                           table);
+        r = dimple__seterr(db, DIMPLE_ENOTFOUND, "map: no table \"%s\"", table);
     if (r == DIMPLE_OK && t->n_key == 0)
         r = dimple__seterr(db, DIMPLE_ESCHEMA,
                            "map: table \"%s\" has no primary key", table);
@@ -207,12 +206,11 @@ static int resolve(dimple *db, const dimple_entity *e, mapping *m,
     size_t have_key = 0;
     for (size_t i = 0; i < e->n_fields; i++) {
         const dimple_field *f = &e->fields[i];
-        if (!f->column || f->type < DIMPLE_F_INT64 ||
-            f->type > DIMPLE_F_BLOB ||
+        if (!f->column || f->type < DIMPLE_F_INT64 || f->type > DIMPLE_F_BLOB ||
             (f->type == DIMPLE_F_CHARBUF && f->size == 0)) {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "map \"%s\": field %zu is malformed",
-                               e->table, i);
+                               "map \"%s\": field %zu is malformed", e->table,
+                               i);
             goto out;
         }
         for (size_t c = 0; c < m->t.n; c++) {
@@ -360,9 +358,8 @@ static int read_err(dimple *db, const dimple_entity *e, const dimple_field *f,
 }
 
 /* Fill field f of obj from column i of st. */
-static int read_field(dimple *db, const dimple_entity *e,
-                      const dimple_field *f, void *obj, sqlite3_stmt *st,
-                      int i)
+static int read_field(dimple *db, const dimple_entity *e, const dimple_field *f,
+                      void *obj, sqlite3_stmt *st, int i)
 {
     int t = sqlite3_column_type(st, i);
     clear_field(f, obj);
@@ -458,8 +455,7 @@ static void append_key_where(sqlite3_str *s, const mapping *m, int first)
 {
     for (size_t k = 0; k < m->t.n_key; k++)
         sqlite3_str_appendf(s, "%s\"%w\" = ?%d", k ? " AND " : " WHERE ",
-                            m->t.cols[m->col[m->key[k]]].name,
-                            first + (int)k);
+                            m->t.cols[m->col[m->key[k]]].name, first + (int)k);
 }
 
 static sqlite3_stmt *prepare_str(dimple *db, sqlite3_str *s, const char *what)
@@ -569,8 +565,7 @@ int dimple_save(dimple *db, const dimple_entity *e, void *obj)
             continue;
         sqlite3_str_appendf(s, "%s\"%w\" = excluded.\"%w\"",
                             n_set++ ? ", " : "UPDATE SET ",
-                            m.t.cols[m.col[i]].name,
-                            m.t.cols[m.col[i]].name);
+                            m.t.cols[m.col[i]].name, m.t.cols[m.col[i]].name);
     }
     if (!n_set)
         sqlite3_str_appendall(s, "NOTHING");
@@ -619,15 +614,13 @@ int dimple_get(dimple *db, const dimple_entity *e, void *obj)
         goto out;
     }
     for (size_t k = 0; k < m.t.n_key && r == DIMPLE_OK; k++)
-        r = bind_field(db, st, (int)k + 1, &e->fields[m.field[m.key[k]]],
-                       obj);
+        r = bind_field(db, st, (int)k + 1, &e->fields[m.field[m.key[k]]], obj);
     if (r)
         goto out;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         r = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                           "dimple_get \"%s\": no row with that key",
-                           e->table);
+                           "dimple_get \"%s\": no row with that key", e->table);
         goto out;
     }
     if (rc != SQLITE_ROW) {
@@ -664,8 +657,7 @@ int dimple_delete(dimple *db, const dimple_entity *e, const void *obj)
         goto out;
     }
     for (size_t k = 0; k < m.t.n_key && r == DIMPLE_OK; k++)
-        r = bind_field(db, st, (int)k + 1, &e->fields[m.field[m.key[k]]],
-                       obj);
+        r = bind_field(db, st, (int)k + 1, &e->fields[m.field[m.key[k]]], obj);
     if (r)
         goto out;
     int rc = sqlite3_step(st);
@@ -822,8 +814,8 @@ static int get_json(dimple *db, const char *table, const tinfo *t,
         for (size_t i = 0; i < t->n; i++)
             if (t->cols[i].pk == p)
                 sqlite3_str_appendf(s, "%s\"%w\" = ?%d",
-                                    k++ ? " AND " : " WHERE ",
-                                    t->cols[i].name, p);
+                                    k++ ? " AND " : " WHERE ", t->cols[i].name,
+                                    p);
     char *sql = sqlite3_str_finish(s);
     if (!sql)
         return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
@@ -943,9 +935,9 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
             size_t n;
             free(blobs[c]);
             blobs[c] = NULL;
-            if (dimple_base64__decode(
-                    (const char *)sqlite3_column_text(js, 3),
-                    (size_t)sqlite3_column_bytes(js, 3), &blobs[c], &n) < 0) {
+            if (dimple_base64__decode((const char *)sqlite3_column_text(js, 3),
+                                      (size_t)sqlite3_column_bytes(js, 3),
+                                      &blobs[c], &n) < 0) {
                 r = dimple__seterr(db, DIMPLE_EINVAL,
                                    "dimple_save_json \"%s\": column \"%s\":"
                                    " bad base64 in $blob",
@@ -963,9 +955,8 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
         }
     }
     if (rc != SQLITE_DONE) {
-        r = dimple__seterr(db, DIMPLE_EINVAL,
-                           "dimple_save_json \"%s\": %s", table,
-                           sqlite3_errmsg(db->sql));
+        r = dimple__seterr(db, DIMPLE_EINVAL, "dimple_save_json \"%s\": %s",
+                           table, sqlite3_errmsg(db->sql));
         goto out;
     }
     /* an absent or empty single text key: a new UUIDv7 */
@@ -997,8 +988,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
     size_t k = 0;
     for (size_t c = 0; c < t.n; c++)
         if (given[c])
-            sqlite3_str_appendf(s, "%s\"%w\"", k++ ? ", " : "",
-                                t.cols[c].name);
+            sqlite3_str_appendf(s, "%s\"%w\"", k++ ? ", " : "", t.cols[c].name);
     sqlite3_str_appendall(s, ") VALUES (");
     for (size_t i = 0; i < k; i++)
         sqlite3_str_appendf(s, "%s?%d", i ? ", " : "", (int)i + 1);

@@ -68,8 +68,8 @@ uint64_t dimple_remote__requests(const dimple *db)
 static int start(dimple *db, const char *key, const char *what)
 {
     if (!db->storage)
-        return dimple__seterr(db, DIMPLE_ECONFIG,
-                              "%s: no [storage] configured", what);
+        return dimple__seterr(db, DIMPLE_ECONFIG, "%s: no [storage] configured",
+                              what);
     if (key && !dimple_key_valid(key))
         return dimple__seterr(db, DIMPLE_EINVAL,
                               "storage %s: %s: invalid key '%s'",
@@ -100,8 +100,8 @@ int dimple_remote__put(dimple *db, const char *key, const void *data,
     return rc < 0 ? failed(db, rc, "put", key) : dimple__ok(db);
 }
 
-int dimple_remote__put_if_absent(dimple *db, const char *key,
-                                 const void *data, size_t len)
+int dimple_remote__put_if_absent(dimple *db, const char *key, const void *data,
+                                 size_t len)
 {
     int rc = start(db, key, "put_if_absent");
     dimple_buf tmp = {0};
@@ -109,8 +109,8 @@ int dimple_remote__put_if_absent(dimple *db, const char *key,
     if (rc < 0)
         return rc;
     if (db->storage->vt.storage.put_if_absent) {
-        rc = db->storage->vt.storage.put_if_absent(db->storage->self, key,
-                                                   data, len);
+        rc = db->storage->vt.storage.put_if_absent(db->storage->self, key, data,
+                                                   len);
         if (rc == DIMPLE_EEXISTS)
             return dimple__seterr(db, rc, "storage %s: '%s' already exists",
                                   db->storage->plugin->name, key);
@@ -170,9 +170,8 @@ static int prefix_valid(const char *prefix)
     return n > 0 && dimple_key_valid(tmp);
 }
 
-int dimple_remote__list(dimple *db, const char *prefix,
-                        const char *start_after, unsigned flags,
-                        dimple_list_cb cb, void *payload)
+int dimple_remote__list(dimple *db, const char *prefix, const char *start_after,
+                        unsigned flags, dimple_list_cb cb, void *payload)
 {
     int rc;
     if (db->storage && !prefix_valid(prefix))
@@ -237,10 +236,10 @@ static int crypt(dimple *db, int enc, const char *name, const void *in,
                    : dimple__ok(db);
     sink = dimple_buf__sink(out);
     dimple_loader__begin(db);
-    rc = enc ? db->cipher->vt.cipher.encrypt(db->cipher->self, name, &src,
-                                             &sink)
-             : db->cipher->vt.cipher.decrypt(db->cipher->self, name, &src,
-                                             &sink);
+    rc =
+        enc ? db->cipher->vt.cipher.encrypt(db->cipher->self, name, &src, &sink)
+            : db->cipher->vt.cipher.decrypt(db->cipher->self, name, &src,
+                                            &sink);
     if (rc < 0) {
         char w[512];
         dimple_buf__free(out); /* fail closed: nothing partial */
@@ -351,8 +350,8 @@ int dimple_remote_get(dimple *db, const char *key, int raw, void **out,
     if (raw || !db->cipher) {
         plain = sealed;
         memset(&sealed, 0, sizeof sealed);
-    } else if ((rc = dimple_remote__open(db, key, sealed.p, sealed.n,
-                                         &plain)) < 0) {
+    } else if ((rc = dimple_remote__open(db, key, sealed.p, sealed.n, &plain)) <
+               0) {
         goto out;
     }
     if (!plain.p && !(plain.p = malloc(1))) {
@@ -369,8 +368,7 @@ out:
     return rc;
 }
 
-int dimple_remote_put(dimple *db, const char *key, const void *data,
-                      size_t len)
+int dimple_remote_put(dimple *db, const char *key, const void *data, size_t len)
 {
     dimple_buf sealed = {0};
     int rc;
@@ -379,10 +377,9 @@ int dimple_remote_put(dimple *db, const char *key, const void *data,
     if (!data && len)
         return dimple__seterr(db, DIMPLE_EINVAL, "remote put: no data");
     if (!dimple_key_valid(key))
-        return dimple__seterr(db, DIMPLE_EINVAL,
-                              "remote put: invalid key '%s'", key ? key : "");
-    if ((rc = dimple_remote__seal(db, key, data ? data : "", len, &sealed)) <
-        0)
+        return dimple__seterr(db, DIMPLE_EINVAL, "remote put: invalid key '%s'",
+                              key ? key : "");
+    if ((rc = dimple_remote__seal(db, key, data ? data : "", len, &sealed)) < 0)
         return rc;
     rc = dimple_remote__put(db, key, sealed.p, sealed.n);
     dimple_buf__free(&sealed);

@@ -30,9 +30,9 @@
 #include <string.h>
 #include <time.h>
 
-#define WALK_STOP 1     /* callback return: stop a walk or a listing */
-#define SKIPPED 2       /* pull_batch: the batch was already applied */
-#define LIST_PAGE 128   /* keys taken per listing round (bounded memory) */
+#define WALK_STOP 1   /* callback return: stop a walk or a listing */
+#define SKIPPED 2     /* pull_batch: the batch was already applied */
+#define LIST_PAGE 128 /* keys taken per listing round (bounded memory) */
 #define MARKER_KEY "dimple.json"
 
 struct dimple_sync {
@@ -74,8 +74,7 @@ static void note(run *r, int rc)
     r->st.errors++;
     if (!r->first_rc) {
         r->first_rc = rc;
-        snprintf(r->first_msg, sizeof r->first_msg, "%s",
-                 dimple_errmsg(r->db));
+        snprintf(r->first_msg, sizeof r->first_msg, "%s", dimple_errmsg(r->db));
     }
 }
 
@@ -300,8 +299,8 @@ static int push(run *r)
         push_walk w = {enc, NULL, 0, 0};
         int reset = 0;
 
-        if (r->stop || (r->o.max_batches &&
-                        r->st.batches_pushed >= r->o.max_batches))
+        if (r->stop ||
+            (r->o.max_batches && r->st.batches_pushed >= r->o.max_batches))
             return DIMPLE_OK;
         if ((rc = state_load(db, &s)) < 0)
             return rc;
@@ -325,9 +324,8 @@ static int push(run *r)
         }
         if (rc < 0)
             return rc;
-        if (s.has_intent &&
-            (!w.found_until || enc->count == 0 ||
-             memcmp(enc->first, s.ifirst, 16) != 0)) {
+        if (s.has_intent && (!w.found_until || enc->count == 0 ||
+                             memcmp(enc->first, s.ifirst, 16) != 0)) {
             /* The log no longer holds the recorded batch as recorded (a
              * restored database): forget the record and cut afresh. */
             dimple_batch__enc_free(enc);
@@ -663,8 +661,8 @@ static int pull_and_push(run *r)
     uint64_t known = 0;
 
     authors.me = r->me;
-    rc = dimple_remote__list(db, "log/", NULL, DIMPLE_LIST_SHALLOW,
-                             authors_cb, &authors);
+    rc = dimple_remote__list(db, "log/", NULL, DIMPLE_LIST_SHALLOW, authors_cb,
+                             &authors);
     if (rc < 0 && authors.oom)
         rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     listed = rc >= 0;
@@ -746,8 +744,8 @@ int dimple_sync(dimple *db, const dimple_sync_options *opts,
         goto done;
     }
     if (!db->storage) {
-        rc = dimple__seterr(db, DIMPLE_ECONFIG,
-                            "sync: no [storage] configured");
+        rc =
+            dimple__seterr(db, DIMPLE_ECONFIG, "sync: no [storage] configured");
         goto done;
     }
     if (db->read_only) {
@@ -774,9 +772,8 @@ int dimple_sync(dimple *db, const dimple_sync_options *opts,
     if (!db->resolver) {
         /* the default resolver, created when first needed */
         dimple_instance *inst = NULL;
-        if ((rc = dimple_loader__instance(db, "resolver",
-                                          DIMPLE_KIND_RESOLVER, "lww", NULL,
-                                          &inst)) < 0)
+        if ((rc = dimple_loader__instance(db, "resolver", DIMPLE_KIND_RESOLVER,
+                                          "lww", NULL, &inst)) < 0)
             goto done;
         db->resolver = inst;
     }
@@ -790,8 +787,7 @@ int dimple_sync(dimple *db, const dimple_sync_options *opts,
         rc = dimple__seterr(db, DIMPLE_ERROR,
                             "sync stopped by the progress callback");
     else if (rc && r.st.errors > 1)
-        rc = dimple__seterr(db, rc, "%s (and %llu more error%s)",
-                            r.first_msg,
+        rc = dimple__seterr(db, rc, "%s (and %llu more error%s)", r.first_msg,
                             (unsigned long long)(r.st.errors - 1),
                             r.st.errors > 2 ? "s" : "");
     else if (rc)

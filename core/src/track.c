@@ -214,8 +214,7 @@ static const uint8_t zero_id[16];
 
 static int meta_get(dimple *db, const char *k, int64_t *out, bool *found)
 {
-    sqlite3_stmt *st =
-        cstmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
+    sqlite3_stmt *st = cstmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
@@ -231,8 +230,7 @@ static int meta_get(dimple *db, const char *k, int64_t *out, bool *found)
 
 static int meta_get_text(dimple *db, const char *k, char *out, size_t cap)
 {
-    sqlite3_stmt *st =
-        cstmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
+    sqlite3_stmt *st = cstmt(db, "SELECT v FROM _dimple_meta WHERE k = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
@@ -248,8 +246,8 @@ static int meta_get_text(dimple *db, const char *k, char *out, size_t cap)
 
 static int meta_set(dimple *db, const char *k, int64_t v)
 {
-    sqlite3_stmt *st = cstmt(
-        db, "INSERT OR REPLACE INTO _dimple_meta(k, v) VALUES (?1, ?2)");
+    sqlite3_stmt *st =
+        cstmt(db, "INSERT OR REPLACE INTO _dimple_meta(k, v) VALUES (?1, ?2)");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
@@ -259,8 +257,8 @@ static int meta_set(dimple *db, const char *k, int64_t v)
 
 static int meta_set_text(dimple *db, const char *k, const char *v)
 {
-    sqlite3_stmt *st = cstmt(
-        db, "INSERT OR REPLACE INTO _dimple_meta(k, v) VALUES (?1, ?2)");
+    sqlite3_stmt *st =
+        cstmt(db, "INSERT OR REPLACE INTO _dimple_meta(k, v) VALUES (?1, ?2)");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
@@ -327,8 +325,7 @@ static int names_load(dimple *db)
         tr->names[i] = NULL;
     }
     tr->n_names = 0;
-    sqlite3_stmt *st =
-        cstmt(db, "SELECT id, name FROM _dimple_names");
+    sqlite3_stmt *st = cstmt(db, "SELECT id, name FROM _dimple_names");
     if (!st)
         return db->errcode;
     int rc, r = DIMPLE_OK;
@@ -362,9 +359,8 @@ static int name_intern(dimple *db, const char *name, int64_t *out)
             *out = (int64_t)i;
             return DIMPLE_OK;
         }
-    sqlite3_stmt *st = cstmt(
-        db, "INSERT INTO _dimple_names(name) VALUES (?1)"
-            " ON CONFLICT(name) DO NOTHING");
+    sqlite3_stmt *st = cstmt(db, "INSERT INTO _dimple_names(name) VALUES (?1)"
+                                 " ON CONFLICT(name) DO NOTHING");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -372,7 +368,7 @@ static int name_intern(dimple *db, const char *name, int64_t *out)
     if (r)
         return r;
     st = cstmt(db, "SELECT id, name FROM _dimple_names"
-                                " WHERE name = ?1");
+                   " WHERE name = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -422,8 +418,7 @@ static int authors_load(dimple *db)
     tr->n_authors = 0;
     if (tr->author_known)
         memset(tr->author_known, 0, tr->cap_authors * sizeof(bool));
-    sqlite3_stmt *st =
-        cstmt(db, "SELECT idx, uuid FROM _dimple_authors");
+    sqlite3_stmt *st = cstmt(db, "SELECT idx, uuid FROM _dimple_authors");
     if (!st)
         return db->errcode;
     int rc, r = DIMPLE_OK;
@@ -449,8 +444,7 @@ const uint8_t *dimple_track__author_uuid(dimple *db, int64_t idx)
     if (idx <= 0 || (size_t)idx >= tr->n_authors || !tr->author_known[idx]) {
         if (authors_load(db) != DIMPLE_OK)
             return NULL;
-        if (idx <= 0 || (size_t)idx >= tr->n_authors ||
-            !tr->author_known[idx])
+        if (idx <= 0 || (size_t)idx >= tr->n_authors || !tr->author_known[idx])
             return NULL;
     }
     return tr->authors[idx];
@@ -470,17 +464,15 @@ static int author_intern(dimple *db, const uint8_t uuid[16], int64_t *out)
     *out = dimple_track__author_idx(db, uuid);
     if (*out)
         return DIMPLE_OK;
-    sqlite3_stmt *st = cstmt(
-        db, "INSERT INTO _dimple_authors(uuid) VALUES (?1)"
-            " ON CONFLICT(uuid) DO NOTHING");
+    sqlite3_stmt *st = cstmt(db, "INSERT INTO _dimple_authors(uuid) VALUES (?1)"
+                                 " ON CONFLICT(uuid) DO NOTHING");
     if (!st)
         return db->errcode;
     sqlite3_bind_blob(st, 1, uuid, 16, SQLITE_STATIC);
     int r = step_done(db, st, "change tracking: write _dimple_authors");
     if (r)
         return r;
-    st = cstmt(db,
-                            "SELECT idx FROM _dimple_authors WHERE uuid = ?1");
+    st = cstmt(db, "SELECT idx FROM _dimple_authors WHERE uuid = ?1");
     if (!st)
         return db->errcode;
     sqlite3_bind_blob(st, 1, uuid, 16, SQLITE_STATIC);
@@ -511,11 +503,11 @@ void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
 static int caches_check(dimple *db)
 {
     struct dimple_track *tr = T(db);
-    sqlite3_stmt *st = cstmt(
-        db, "SELECT (SELECT count(*) FROM _dimple_names),"
-            " (SELECT coalesce(max(id), 0) FROM _dimple_names),"
-            " (SELECT count(*) FROM _dimple_authors),"
-            " (SELECT coalesce(max(idx), 0) FROM _dimple_authors)");
+    sqlite3_stmt *st =
+        cstmt(db, "SELECT (SELECT count(*) FROM _dimple_names),"
+                  " (SELECT coalesce(max(id), 0) FROM _dimple_names),"
+                  " (SELECT count(*) FROM _dimple_authors),"
+                  " (SELECT coalesce(max(idx), 0) FROM _dimple_authors)");
     if (!st)
         return db->errcode;
     int rc = sqlite3_step(st);
@@ -553,12 +545,11 @@ static int clock_sync(dimple *db)
 {
     struct dimple_track *tr = T(db);
     unsigned int dv = 0;
-    if (sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_DATA_VERSION,
-                             &dv) == SQLITE_OK &&
+    if (sqlite3_file_control(db->sql, "main", SQLITE_FCNTL_DATA_VERSION, &dv) ==
+            SQLITE_OK &&
         tr->dv_valid && dv == tr->data_version)
         return DIMPLE_OK;
-    sqlite3_stmt *st =
-        cstmt(db, "SELECT max(seq) FROM _dimple_log");
+    sqlite3_stmt *st = cstmt(db, "SELECT max(seq) FROM _dimple_log");
     if (!st)
         return db->errcode;
     int rc = sqlite3_step(st);
@@ -794,13 +785,12 @@ static int state_decode_owners(dimple *db, const uint8_t *p, size_t n)
 }
 
 /* Read the clock of row (t, k) into tr->cells. */
-static int state_load(dimple *db, int64_t t, const dimple_pbuf *k,
-                      bool *exists)
+static int state_load(dimple *db, int64_t t, const dimple_pbuf *k, bool *exists)
 {
     struct dimple_track *tr = T(db);
     tr->n_cells = 0;
-    sqlite3_stmt *st = cstmt(
-        db, "SELECT s FROM _dimple_rows WHERE t = ?1 AND k = ?2");
+    sqlite3_stmt *st =
+        cstmt(db, "SELECT s FROM _dimple_rows WHERE t = ?1 AND k = ?2");
     if (!st)
         return db->errcode;
     sqlite3_bind_int64(st, 1, t);
@@ -855,9 +845,9 @@ static int state_write(dimple *db, int64_t t, const dimple_pbuf *k,
     bool compact = tr->n_cells > 0;
     for (size_t i = 0; compact && i < tr->n_cells; i++) {
         size_t o = 0;
-        while (o < n_own && (tr->cells[first[o]].seq != tr->cells[i].seq ||
-                             memcmp(tr->cells[first[o]].id, tr->cells[i].id,
-                                    16) != 0))
+        while (o < n_own &&
+               (tr->cells[first[o]].seq != tr->cells[i].seq ||
+                memcmp(tr->cells[first[o]].id, tr->cells[i].id, 16) != 0))
             o++;
         if (o == n_own) {
             if (n_own == CLOCK_MAX_OWNERS)
@@ -923,8 +913,8 @@ static dimple_rcell *cell_find(struct dimple_track *tr, uint64_t c)
 }
 
 /* Set cell c to (id, seq) when id is newer; true when it won. */
-static int cell_offer(dimple *db, uint64_t c, const uint8_t id[16],
-                      int64_t seq, bool *won)
+static int cell_offer(dimple *db, uint64_t c, const uint8_t id[16], int64_t seq,
+                      bool *won)
 {
     struct dimple_track *tr = T(db);
     dimple_rcell *e = cell_find(tr, c);
@@ -1086,8 +1076,7 @@ static int bind_cell(dimple *db, sqlite3_stmt *st, int idx, int64_t seq,
                            : dimple__sqlerr(db, rc, "change tracking: bind");
             }
     }
-    sqlite3_stmt *q =
-        cstmt(db, "SELECT v FROM _dimple_log WHERE seq = ?1");
+    sqlite3_stmt *q = cstmt(db, "SELECT v FROM _dimple_log WHERE seq = ?1");
     if (!q)
         return db->errcode;
     sqlite3_bind_int64(q, 1, seq);
@@ -1288,8 +1277,8 @@ static bool custom_resolver(dimple *db)
  * author) and keeps one. Its order must be total (a join), so the owner
  * is the same whatever order the versions arrive in; a merged value
  * would not be any change's value, so it is refused. */
-static int cell_resolve(dimple *db, int64_t t, uint64_t c,
-                        const uint8_t id[16], int64_t seq, int64_t author,
+static int cell_resolve(dimple *db, int64_t t, uint64_t c, const uint8_t id[16],
+                        int64_t seq, int64_t author,
                         const dimple_value *incoming, bool *won)
 {
     struct dimple_track *tr = T(db);
@@ -1298,10 +1287,9 @@ static int cell_resolve(dimple *db, int64_t t, uint64_t c,
         return cell_offer(db, c, id, seq, won);
     *won = false;
     if (!tr->res_fetch &&
-        sqlite3_prepare_v3(db->sql,
-                           "SELECT v, author FROM _dimple_log WHERE seq = ?1",
-                           -1, SQLITE_PREPARE_PERSISTENT, &tr->res_fetch,
-                           NULL) != SQLITE_OK)
+        sqlite3_prepare_v3(
+            db->sql, "SELECT v, author FROM _dimple_log WHERE seq = ?1", -1,
+            SQLITE_PREPARE_PERSISTENT, &tr->res_fetch, NULL) != SQLITE_OK)
         return dimple__sqlerr(db, sqlite3_errcode(db->sql),
                               "change tracking: prepare");
     sqlite3_stmt *st = tr->res_fetch;
@@ -1337,7 +1325,8 @@ static int cell_resolve(dimple *db, int64_t t, uint64_t c,
                            (long long)e->seq);
         goto out;
     }
-    const uint8_t *ca = dimple_track__author_uuid(db, sqlite3_column_int64(st, 1));
+    const uint8_t *ca =
+        dimple_track__author_uuid(db, sqlite3_column_int64(st, 1));
     const uint8_t *ia = dimple_track__author_uuid(db, author);
     char cat[37] = "", iat[37] = "";
     if (ca)
@@ -1371,8 +1360,7 @@ static int cell_resolve(dimple *db, int64_t t, uint64_t c,
                            column ? column : "?");
         r = v;
     } else if (v != DIMPLE_KEEP_CURRENT) {
-        r = dimple__seterr(db, DIMPLE_EPLUGIN,
-                           "resolver %s: unknown answer %d",
+        r = dimple__seterr(db, DIMPLE_EPLUGIN, "resolver %s: unknown answer %d",
                            res->plugin->name, v);
     }
 out:
@@ -1407,8 +1395,7 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         if ((r = cell_offer(db, C_ALIVE, id, seq, &won)))
             return r;
         for (size_t i = 0; i < nc; i++)
-            if ((r = cell_offer(db, (uint64_t)tr->cids[i] + 1, id, seq,
-                                &won)))
+            if ((r = cell_offer(db, (uint64_t)tr->cids[i] + 1, id, seq, &won)))
                 return r;
         if ((r = state_write(db, t, k, true, &fresh)))
             return r;
@@ -1509,9 +1496,9 @@ int dimple_track__fold(dimple *db)
     if (r)
         return r;
     /* cached: fold runs before every apply; merges never re-enter it */
-    sqlite3_stmt *st = cstmt(
-        db, "SELECT seq, author, t, op, k, v, id FROM _dimple_log"
-            " WHERE seq > ?1 ORDER BY seq");
+    sqlite3_stmt *st =
+        cstmt(db, "SELECT seq, author, t, op, k, v, id FROM _dimple_log"
+                  " WHERE seq > ?1 ORDER BY seq");
     int rc;
     if (!st)
         return db->errcode;
@@ -1531,8 +1518,7 @@ int dimple_track__fold(dimple *db)
         size_t vn = (size_t)sqlite3_column_bytes(st, 5);
         r = merge_row(db, sqlite3_column_int64(st, 2), seq, id,
                       sqlite3_column_int64(st, 1), sqlite3_column_int(st, 3),
-                      &k, v, vn,
-                      sqlite3_column_type(st, 6) == SQLITE_NULL);
+                      &k, v, vn, sqlite3_column_type(st, 6) == SQLITE_NULL);
         if (r)
             break;
         last = seq;
@@ -1558,8 +1544,7 @@ static void fn_fail(sqlite3_context *ctx, dimple *db, int r)
  * insert, triplets (cid, old, new) for an update, or a BLOB built by
  * dimple_cols() for wide tables. Only changed columns unless all. */
 static int pack_cols(dimple *db, bool upd, bool all, int argc,
-                     sqlite3_value **argv, int i0, dimple_pbuf *out,
-                     size_t *n)
+                     sqlite3_value **argv, int i0, dimple_pbuf *out, size_t *n)
 {
     *n = 0;
     for (int i = i0; i < argc;) {
@@ -1725,8 +1710,8 @@ static void fn_upd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     for (int i = 0; i < nk; i++)
         dimple_pack__sqlite(&tr->kbuf, argv[3 + 2 * i]);
     size_t n;
-    if ((r = pack_cols(db, true, key_changed, argc, argv, 2 + 2 * nk,
-                       &tr->vbuf, &n)))
+    if ((r = pack_cols(db, true, key_changed, argc, argv, 2 + 2 * nk, &tr->vbuf,
+                       &n)))
         goto fail;
     if (tr->kbuf.oom) {
         r = oom(db);
@@ -1754,8 +1739,8 @@ static void fn_upd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         if (n == 0)
             return; /* nothing changed: nothing to record */
         seq = tick(tr);
-        r = log_append(db, (int64_t)seq, tr->me, t, DIMPLE_OP_UPDATE,
-                       &tr->kbuf, &tr->vbuf, NULL);
+        r = log_append(db, (int64_t)seq, tr->me, t, DIMPLE_OP_UPDATE, &tr->kbuf,
+                       &tr->vbuf, NULL);
     }
     if (r == DIMPLE_OK)
         r = local_end(db, seq);
@@ -1790,8 +1775,8 @@ static void fn_cols(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     for (int i = 1; i < argc; i += per) {
         sqlite3_value *nv = argv[i + per - 1];
         bool changed = !upd || !dimple_pack__same(argv[i + 1], nv);
-        dimple_pack__varint(
-            &b, (uint64_t)sqlite3_value_int64(argv[i]) << 1 | changed);
+        dimple_pack__varint(&b, (uint64_t)sqlite3_value_int64(argv[i]) << 1 |
+                                    changed);
         dimple_pack__sqlite(&b, nv);
     }
     if (b.oom) {
@@ -1810,10 +1795,9 @@ static void fn_id(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     dimple *db = sqlite3_user_data(ctx);
     (void)argc;
     uint8_t id[16];
-    dimple_track__row_id(db, sqlite3_value_int64(argv[0]),
-                         sqlite3_value_int64(argv[1]),
-                         sqlite3_value_blob(argv[2]),
-                         sqlite3_value_bytes(argv[2]), id);
+    dimple_track__row_id(
+        db, sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1]),
+        sqlite3_value_blob(argv[2]), sqlite3_value_bytes(argv[2]), id);
     sqlite3_result_blob(ctx, id, 16, SQLITE_TRANSIENT);
 }
 
@@ -1823,16 +1807,19 @@ static int register_functions(dimple *db)
         const char *name;
         void (*fn)(sqlite3_context *, int, sqlite3_value **);
         int n;
-    } fns[] = {{"dimple_ins", fn_ins, -1}, {"dimple_upd", fn_upd, -1},
-               {"dimple_del", fn_del, -1}, {"dimple_cols", fn_cols, -1},
+    } fns[] = {{"dimple_ins", fn_ins, -1},
+               {"dimple_upd", fn_upd, -1},
+               {"dimple_del", fn_del, -1},
+               {"dimple_cols", fn_cols, -1},
                {"dimple_id", fn_id, 3}};
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         int rc = sqlite3_create_function_v2(db->sql, fns[i].name, fns[i].n,
                                             SQLITE_UTF8, db, fns[i].fn, NULL,
                                             NULL, NULL);
         if (rc != SQLITE_OK)
-            return dimple__sqlerr(db, rc, "change tracking: register"
-                                          " functions");
+            return dimple__sqlerr(db, rc,
+                                  "change tracking: register"
+                                  " functions");
     }
     return DIMPLE_OK;
 }
@@ -1882,8 +1869,7 @@ static int held_remote(dimple *db, const uint8_t id[16], bool *out)
  * for every change of the call (applying adds no local rows). *ok false
  * when the range holds more than cap rows of any kind (the read stays
  * bounded): then each change is looked up. */
-static int local_range(dimple *db, int64_t lo, int64_t hi, size_t cap,
-                       bool *ok)
+static int local_range(dimple *db, int64_t lo, int64_t hi, size_t cap, bool *ok)
 {
     struct dimple_track *tr = T(db);
     *ok = false;
@@ -1974,15 +1960,13 @@ static int check_change(dimple *db, size_t i, const dimple_change *c)
         return bad_change(db, i, c, "columns without names or values");
     for (size_t j = 0; j < c->n_key; j++)
         if (c->key[j].type < DIMPLE_INTEGER || c->key[j].type > DIMPLE_NULL ||
-            ((c->key[j].type == DIMPLE_TEXT ||
-              c->key[j].type == DIMPLE_BLOB) &&
+            ((c->key[j].type == DIMPLE_TEXT || c->key[j].type == DIMPLE_BLOB) &&
              c->key[j].n && !c->key[j].p))
             return bad_change(db, i, c, "a key value has a bad type");
     for (size_t j = 0; j < c->n_cols; j++) {
         if (!c->col_names[j] || !c->col_names[j][0])
             return bad_change(db, i, c, "a column without a name");
-        if (c->cols[j].type < DIMPLE_INTEGER ||
-            c->cols[j].type > DIMPLE_NULL ||
+        if (c->cols[j].type < DIMPLE_INTEGER || c->cols[j].type > DIMPLE_NULL ||
             ((c->cols[j].type == DIMPLE_TEXT ||
               c->cols[j].type == DIMPLE_BLOB) &&
              c->cols[j].n && !c->cols[j].p))
@@ -2093,14 +2077,13 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
         int64_t seq = (int64_t)tick(tr);
         bool added = false;
         r = log_append_x(db, seq, aidx, tid, c->op, &tr->kbuf,
-                         c->op == DIMPLE_OP_DELETE ? NULL : &tr->vbuf2,
-                         c->id, &added);
+                         c->op == DIMPLE_OP_DELETE ? NULL : &tr->vbuf2, c->id,
+                         &added);
         if (r)
             break;
         if (!added)
             continue; /* held already: applying it again is a no-op */
-        r = merge_row(db, tid, seq, c->id, aidx, c->op, &tr->kbuf,
-                      tr->vbuf2.p,
+        r = merge_row(db, tid, seq, c->id, aidx, c->op, &tr->kbuf, tr->vbuf2.p,
                       tr->vbuf2.n, false);
         last_seq = seq;
     }
@@ -2275,8 +2258,8 @@ int64_t dimple_track__last_seq(dimple *db)
         cstmt(db, "SELECT coalesce(max(seq), 0) FROM _dimple_log");
     if (!st)
         return 0;
-    int64_t v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0)
-                                               : 0;
+    int64_t v =
+        sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_reset(st);
     return v;
 }
@@ -2485,8 +2468,7 @@ static char *trigger_sql(dimple *db, const dimple_ttable *tt, int which)
 {
     static const char *const kind[] = {"INSERT", "UPDATE", "DELETE"};
     static const char *const tag[] = {"i", "u", "d"};
-    static const char *const fn[] = {"dimple_ins", "dimple_upd",
-                                     "dimple_del"};
+    static const char *const fn[] = {"dimple_ins", "dimple_upd", "dimple_del"};
     int limit = sqlite3_limit(db->sql, SQLITE_LIMIT_FUNCTION_ARG, -1);
     if (limit < 8)
         limit = 8;
@@ -2494,8 +2476,8 @@ static char *trigger_sql(dimple *db, const dimple_ttable *tt, int which)
     sqlite3_str_appendf(s,
                         "CREATE TRIGGER \"_dimple_%s_%w\" AFTER %s ON \"%w\""
                         " BEGIN SELECT %s(%lld, %lld",
-                        tag[which], tt->name, kind[which], tt->name,
-                        fn[which], (long long)tt->tid, (long long)tt->n_key);
+                        tag[which], tt->name, kind[which], tt->name, fn[which],
+                        (long long)tt->tid, (long long)tt->n_key);
     const char *src = which == 2 ? "OLD" : "NEW";
     for (size_t i = 0; i < tt->n_key; i++) {
         const char *c = tt->cname[tt->key_col[i]];
@@ -2597,9 +2579,9 @@ static int triggers_sync(dimple *db, const dimple_ttable *tts, size_t n)
                 }
             if (!same) {
                 static const char *const tag[] = {"i", "u", "d"};
-                char *drop = sqlite3_mprintf(
-                    "DROP TRIGGER IF EXISTS \"_dimple_%s_%w\"", tag[w],
-                    tts[t].name);
+                char *drop =
+                    sqlite3_mprintf("DROP TRIGGER IF EXISTS \"_dimple_%s_%w\"",
+                                    tag[w], tts[t].name);
                 if (!drop) {
                     r = oom(db);
                 } else {
@@ -2722,8 +2704,8 @@ static int adopt_rows(dimple *db, const dimple_ttable *tt)
             break;
         }
         uint64_t seq = tick(tr);
-        if ((r = log_append(db, (int64_t)seq, tr->me, tt->tid,
-                            DIMPLE_OP_INSERT, &tr->kbuf, &tr->vbuf, NULL)))
+        if ((r = log_append(db, (int64_t)seq, tr->me, tt->tid, DIMPLE_OP_INSERT,
+                            &tr->kbuf, &tr->vbuf, NULL)))
             break;
     }
     if (r == DIMPLE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
@@ -2749,9 +2731,8 @@ static int materialize(dimple *db, const dimple_ttable *tt, const char *prev)
     if (prev && !any_new)
         goto out;
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->sql,
-                                "SELECT k, s FROM _dimple_rows WHERE t = ?1",
-                                -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(
+        db->sql, "SELECT k, s FROM _dimple_rows WHERE t = ?1", -1, &st, NULL);
     if (rc != SQLITE_OK) {
         r = dimple__sqlerr(db, rc, "change tracking: read _dimple_rows");
         goto out;
@@ -2842,8 +2823,7 @@ static int refresh_locked(dimple *db)
             }
             tts = p;
         }
-        if ((r = table_load(db, name, sqlite3_column_int(st, 1) != 0,
-                            &tts[n])))
+        if ((r = table_load(db, name, sqlite3_column_int(st, 1) != 0, &tts[n])))
             break;
         n++;
     }

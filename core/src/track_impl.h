@@ -74,9 +74,9 @@ struct dimple_track {
     dimple_ttable *tables;
     size_t n_tables;
 
-    sqlite3_stmt *log_ins; /* the write path's one statement */
+    sqlite3_stmt *log_ins;        /* the write path's one statement */
     sqlite3_stmt *log_ins_remote; /* the same, skipping ids held */
-    sqlite3_stmt *res_fetch; /* a cell's current value for a resolver */
+    sqlite3_stmt *res_fetch;      /* a cell's current value for a resolver */
     struct {
         const char *sql; /* a string literal: compared by address */
         sqlite3_stmt *st;

@@ -82,7 +82,8 @@ static int os_error(file_self *f, int err, const char *op, const char *key,
 
 static bool segment_reserved(const char *seg, size_t len)
 {
-    return len >= TMP_PREFIX_LEN && memcmp(seg, TMP_PREFIX, TMP_PREFIX_LEN) == 0;
+    return len >= TMP_PREFIX_LEN &&
+           memcmp(seg, TMP_PREFIX, TMP_PREFIX_LEN) == 0;
 }
 
 static int check_key(file_self *f, const char *op, const char *key)
@@ -100,8 +101,8 @@ static int check_key(file_self *f, const char *op, const char *key)
         if (len == 0 || (len == 1 && seg[0] == '.') ||
             (len == 2 && seg[0] == '.' && seg[1] == '.') ||
             memchr(seg, '\\', len))
-            return dimple_errorf(f->host, DIMPLE_EINVAL,
-                                 "%s: invalid key '%s'", op, key);
+            return dimple_errorf(f->host, DIMPLE_EINVAL, "%s: invalid key '%s'",
+                                 op, key);
         if (segment_reserved(seg, len))
             return dimple_errorf(f->host, DIMPLE_EINVAL,
                                  "%s: invalid key '%s': segments starting "
@@ -277,9 +278,9 @@ static int store(file_self *f, const char *op, const char *key,
             dfd = k.fds[k.nseg];
             do {
                 tmp_name(tmp);
-                fd = openat(dfd, tmp,
-                            O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                            0666);
+                fd = openat(
+                    dfd, tmp,
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
             } while (fd < 0 && errno == EEXIST);
             if (fd >= 0)
                 break;
@@ -331,8 +332,9 @@ static int store(file_self *f, const char *op, const char *key,
                 }
                 err = errno;
             }
-            if (err == EEXIST && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) ==
-                                     0 && S_ISDIR(st.st_mode))
+            if (err == EEXIST &&
+                fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                S_ISDIR(st.st_mode))
                 rc = dimple_errorf(f->host, DIMPLE_ECONFLICT,
                                    "%s '%s': a folder of other keys has this "
                                    "name (in %s)",
@@ -454,8 +456,8 @@ static int path_push(lister *l, const entry *e)
 }
 
 /* Read a folder: listable entries starting with namepref, in key order. */
-static int read_folder(lister *l, int dfd, const char *namepref,
-                       entry **out, size_t *nout)
+static int read_folder(lister *l, int dfd, const char *namepref, entry **out,
+                       size_t *nout)
 {
     DIR *d;
     struct dirent *de;
@@ -475,8 +477,7 @@ static int read_folder(lister *l, int dfd, const char *namepref,
     while ((errno = 0, de = readdir(d))) {
         int type;
         if (strncmp(de->d_name, namepref, plen) != 0 ||
-            !name_listable(de->d_name) ||
-            !(type = entry_type(dirfd(d), de)))
+            !name_listable(de->d_name) || !(type = entry_type(dirfd(d), de)))
             continue;
         if (n == cap) {
             entry *grown;
@@ -601,12 +602,11 @@ static const char *const known_keys[] = {"path", "fsync", NULL};
 static int conf_error(const dimple_host *host, const dimple_kv *kv,
                       const char *what)
 {
-    return dimple_errorf(host, DIMPLE_ECONFIG, "%s:%d: [%s] %s",
-                         host && host->config_file ? host->config_file
-                                                   : "(config)",
-                         kv ? kv->line : 0,
-                         host && host->section ? host->section : "storage",
-                         what);
+    return dimple_errorf(
+        host, DIMPLE_ECONFIG, "%s:%d: [%s] %s",
+        host && host->config_file ? host->config_file : "(config)",
+        kv ? kv->line : 0, host && host->section ? host->section : "storage",
+        what);
 }
 
 /* mkdir -p: make every missing folder of path. */
@@ -653,8 +653,8 @@ static int file_create(void **self, const dimple_kv *conf,
         if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") ||
             !strcmp(v, "1"))
             do_fsync = true;
-        else if (!strcmp(v, "off") || !strcmp(v, "false") ||
-                 !strcmp(v, "no") || !strcmp(v, "0"))
+        else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") ||
+                 !strcmp(v, "0"))
             do_fsync = false;
         else
             return conf_error(host, fs, "fsync must be on or off");
@@ -746,9 +746,9 @@ static int file_get(void *self, const char *key, const dimple_sink *out)
     if (S_ISDIR(st.st_mode))
         goto notfound; /* a folder of other keys is not an object */
     if (!S_ISREG(st.st_mode)) {
-        rc = dimple_errorf(f->host, DIMPLE_EIO,
-                           "get '%s': not a regular file (in %s)", key,
-                           f->root);
+        rc =
+            dimple_errorf(f->host, DIMPLE_EIO,
+                          "get '%s': not a regular file (in %s)", key, f->root);
         goto out;
     }
     /* Small objects get a small buffer (most are; malloc of 64 KiB is
@@ -789,8 +789,10 @@ static int file_list(void *self, const char *prefix, const char *start_after,
                      unsigned flags, dimple_list_cb cb, void *payload)
 {
     file_self *f = self;
-    lister l = {f, start_after && *start_after ? start_after : NULL, flags, cb,
-                payload, NULL, 0, 0};
+    lister l = {f,       start_after && *start_after ? start_after : NULL,
+                flags,   cb,
+                payload, NULL,
+                0,       0};
     split_key k = {0};
     char *probe = NULL;
     const char *slash;

@@ -117,13 +117,12 @@ static int mem_create(void **self, const dimple_kv *conf,
     if (rc)
         return rc;
     if (name && (!name->value || !*name->value))
-        return dimple_errorf(host, DIMPLE_ECONFIG,
-                             "%s:%d: [%s] name is empty (leave it out for a "
-                             "private store)",
-                             host && host->config_file ? host->config_file
-                                                       : "(config)",
-                             name->line,
-                             host && host->section ? host->section : "?");
+        return dimple_errorf(
+            host, DIMPLE_ECONFIG,
+            "%s:%d: [%s] name is empty (leave it out for a "
+            "private store)",
+            host && host->config_file ? host->config_file : "(config)",
+            name->line, host && host->section ? host->section : "?");
     m = calloc(1, sizeof *m);
     if (!m)
         return dimple_errorf(host, DIMPLE_ENOMEM, "out of memory");
@@ -221,8 +220,8 @@ static int mem_store_put(mem_self *m, const char *op, const char *key,
         s->cap = cap;
     }
     if (!(kcopy = strdup(key))) {
-        rc = dimple_errorf(m->host, DIMPLE_ENOMEM, "%s '%s': out of memory",
-                           op, key);
+        rc = dimple_errorf(m->host, DIMPLE_ENOMEM, "%s '%s': out of memory", op,
+                           key);
         goto out;
     }
     memmove(&s->objs[i + 1], &s->objs[i], (s->n - i) * sizeof *s->objs);
@@ -383,8 +382,7 @@ static int mem_remove(void *self, const char *key)
     if (i < s->n && strcmp(s->objs[i].key, key) == 0) {
         free(s->objs[i].key);
         free(s->objs[i].data);
-        memmove(&s->objs[i], &s->objs[i + 1],
-                (s->n - i - 1) * sizeof *s->objs);
+        memmove(&s->objs[i], &s->objs[i + 1], (s->n - i - 1) * sizeof *s->objs);
         s->n--;
     }
     pthread_mutex_unlock(&s->lock);

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 static const char *const sftp_known_keys[] = {
-    "host",     "port",        "user",           "path",    "key_file",
-    "key_passphrase", "password", "known_hosts", "host_key_check",
-    "timeout",  NULL};
+    "host",           "port",           "user",     "path",
+    "key_file",       "key_passphrase", "password", "known_hosts",
+    "host_key_check", "timeout",        NULL};
 
 int sftp__err(sftp_store *s, int code, const char *fmt, ...)
 {
@@ -45,8 +45,8 @@ static int conf_error(const dimple_host *host, const dimple_kv *conf,
     char at[300];
     conf_where(host, conf, key, at, sizeof at);
     return dimple_errorf(host, DIMPLE_ECONFIG, "%s: [%s] %s: %s", at,
-                         host && host->section ? host->section : "storage",
-                         key, what);
+                         host && host->section ? host->section : "storage", key,
+                         what);
 }
 
 /* Strict integer in [lo, hi]. */
@@ -131,7 +131,8 @@ static int sftp_create(void **self, const dimple_kv *conf,
 
     v = dimple_kv_get(conf, "host");
     if (!v || !*v) {
-        rc = conf_error(host, conf, "host", "required (the SSH server's name or address)");
+        rc = conf_error(host, conf, "host",
+                        "required (the SSH server's name or address)");
         goto fail;
     }
     if (strpbrk(v, " \t/@[]")) {
@@ -164,8 +165,9 @@ static int sftp_create(void **self, const dimple_kv *conf,
 
     v = dimple_kv_get(conf, "path");
     if (!v || !*v) {
-        rc = conf_error(host, conf, "path",
-                        "required (the folder on the server that holds the objects)");
+        rc = conf_error(
+            host, conf, "path",
+            "required (the folder on the server that holds the objects)");
         goto fail;
     }
     {
@@ -184,13 +186,15 @@ static int sftp_create(void **self, const dimple_kv *conf,
         }
         s->key_file = expand_home(v);
         if (!s->key_file) {
-            rc = conf_error(host, conf, "key_file", "'~/' needs HOME to be set");
+            rc =
+                conf_error(host, conf, "key_file", "'~/' needs HOME to be set");
             goto fail;
         }
     }
     if ((v = dimple_kv_get(conf, "key_passphrase")) != NULL) {
         if (!s->key_file) {
-            rc = conf_error(host, conf, "key_passphrase", "set without key_file");
+            rc = conf_error(host, conf, "key_passphrase",
+                            "set without key_file");
             goto fail;
         }
         s->key_passphrase = strdup(v);
@@ -228,16 +232,18 @@ static int sftp_create(void **self, const dimple_kv *conf,
     s->known_hosts = expand_home(v ? v : "~/.ssh/known_hosts");
     if (!s->known_hosts) {
         if (s->hostkey_check != SFTP_HKC_OFF) {
-            rc = conf_error(host, conf, "known_hosts",
-                            v ? "'~/' needs HOME to be set"
-                              : "not set, and HOME is unset (no ~/.ssh/known_hosts)");
+            rc = conf_error(
+                host, conf, "known_hosts",
+                v ? "'~/' needs HOME to be set"
+                  : "not set, and HOME is unset (no ~/.ssh/known_hosts)");
             goto fail;
         }
     }
 
     if ((v = dimple_kv_get(conf, "timeout")) != NULL) {
         if (parse_int(v, 1, 3600, &n) < 0) {
-            rc = conf_error(host, conf, "timeout", "not a number of seconds (1..3600)");
+            rc = conf_error(host, conf, "timeout",
+                            "not a number of seconds (1..3600)");
             goto fail;
         }
         s->timeout_ms = n * 1000;

@@ -80,7 +80,8 @@ static void b64_encode(const unsigned char *in, size_t n, char *out)
 {
     size_t i, o = 0;
     for (i = 0; i + 2 < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+        unsigned v =
+            (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
         out[o++] = b64chars[v >> 18 & 63];
         out[o++] = b64chars[v >> 12 & 63];
         out[o++] = b64chars[v >> 6 & 63];
@@ -148,21 +149,36 @@ static const char *ssh_msg(sftp_store *s)
 static const char *fx_text(unsigned long fx)
 {
     switch (fx) {
-    case LIBSSH2_FX_EOF: return "end of file";
-    case LIBSSH2_FX_NO_SUCH_FILE: return "no such file";
-    case LIBSSH2_FX_PERMISSION_DENIED: return "permission denied";
-    case LIBSSH2_FX_FAILURE: return "failure";
-    case LIBSSH2_FX_BAD_MESSAGE: return "bad message";
-    case LIBSSH2_FX_OP_UNSUPPORTED: return "operation unsupported";
-    case LIBSSH2_FX_NO_SUCH_PATH: return "no such path";
-    case LIBSSH2_FX_FILE_ALREADY_EXISTS: return "file already exists";
-    case LIBSSH2_FX_WRITE_PROTECT: return "write protected";
-    case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM: return "no space left on the server";
-    case LIBSSH2_FX_QUOTA_EXCEEDED: return "quota exceeded";
-    case LIBSSH2_FX_DIR_NOT_EMPTY: return "folder not empty";
-    case LIBSSH2_FX_NOT_A_DIRECTORY: return "not a folder";
-    case LIBSSH2_FX_INVALID_FILENAME: return "invalid file name";
-    default: return "error";
+    case LIBSSH2_FX_EOF:
+        return "end of file";
+    case LIBSSH2_FX_NO_SUCH_FILE:
+        return "no such file";
+    case LIBSSH2_FX_PERMISSION_DENIED:
+        return "permission denied";
+    case LIBSSH2_FX_FAILURE:
+        return "failure";
+    case LIBSSH2_FX_BAD_MESSAGE:
+        return "bad message";
+    case LIBSSH2_FX_OP_UNSUPPORTED:
+        return "operation unsupported";
+    case LIBSSH2_FX_NO_SUCH_PATH:
+        return "no such path";
+    case LIBSSH2_FX_FILE_ALREADY_EXISTS:
+        return "file already exists";
+    case LIBSSH2_FX_WRITE_PROTECT:
+        return "write protected";
+    case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
+        return "no space left on the server";
+    case LIBSSH2_FX_QUOTA_EXCEEDED:
+        return "quota exceeded";
+    case LIBSSH2_FX_DIR_NOT_EMPTY:
+        return "folder not empty";
+    case LIBSSH2_FX_NOT_A_DIRECTORY:
+        return "not a folder";
+    case LIBSSH2_FX_INVALID_FILENAME:
+        return "invalid file name";
+    default:
+        return "error";
     }
 }
 
@@ -173,10 +189,12 @@ long sftp__status(sftp_store *s, int rc)
     return (long)libssh2_sftp_last_error(s->sftp);
 }
 
-int sftp__fail_status(sftp_store *s, long fx, const char *what, const char *name)
+int sftp__fail_status(sftp_store *s, long fx, const char *what,
+                      const char *name)
 {
     int code = DIMPLE_ERROR;
-    if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE || fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
+    if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE ||
+        fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
         code = DIMPLE_ENOTFOUND;
     else if (fx == (long)LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM ||
              fx == (long)LIBSSH2_FX_QUOTA_EXCEEDED)
@@ -198,13 +216,16 @@ int sftp__fail(sftp_store *s, int rc, const char *what, const char *name)
     if (s->sock >= 0)
         shutdown(s->sock, SHUT_RDWR);
     if (rc == LIBSSH2_ERROR_ALLOC)
-        return sftp__err(s, DIMPLE_ENOMEM, "%s '%s': out of memory", what, name);
+        return sftp__err(s, DIMPLE_ENOMEM, "%s '%s': out of memory", what,
+                         name);
     if (rc == LIBSSH2_ERROR_TIMEOUT)
-        return sftp__err(s, DIMPLE_EIO,
-                         "%s '%s': no answer from the server within %ld s (timeout)",
-                         what, name, s->timeout_ms / 1000);
-    return sftp__err(s, DIMPLE_EIO, "%s '%s': connection failed: %s (libssh2 %d)",
-                     what, name, ssh_msg(s), rc);
+        return sftp__err(
+            s, DIMPLE_EIO,
+            "%s '%s': no answer from the server within %ld s (timeout)", what,
+            name, s->timeout_ms / 1000);
+    return sftp__err(s, DIMPLE_EIO,
+                     "%s '%s': connection failed: %s (libssh2 %d)", what, name,
+                     ssh_msg(s), rc);
 }
 
 /* ---------------------------------------------------------------- TCP */
@@ -224,7 +245,8 @@ static int tcp_connect(sftp_store *s)
         return sftp__err(s, DIMPLE_EIO, "cannot resolve the host: %s",
                          gai_strerror(gai));
     for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+        fd = socket(ai->ai_family,
+                    ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                     ai->ai_protocol);
         if (fd < 0) {
             err = errno;
@@ -278,7 +300,8 @@ static int tcp_connect(sftp_store *s)
 static int kt_bit_of(const char *type, size_t n)
 {
     for (size_t i = 0; i < sizeof kt_names / sizeof kt_names[0]; i++)
-        if (strlen(kt_names[i].name) == n && memcmp(kt_names[i].name, type, n) == 0)
+        if (strlen(kt_names[i].name) == n &&
+            memcmp(kt_names[i].name, type, n) == 0)
             return kt_names[i].bit;
     return KT_OTHER;
 }
@@ -338,8 +361,8 @@ static int kh_load(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, int *types)
     if (!f) {
         if (errno == ENOENT)
             return 0;
-        return sftp__err(s, DIMPLE_ECONFIG, "known_hosts %s: %s", s->known_hosts,
-                         strerror(errno));
+        return sftp__err(s, DIMPLE_ECONFIG, "known_hosts %s: %s",
+                         s->known_hosts, strerror(errno));
     }
     while ((len = getline(&line, &cap, f)) >= 0) {
         char *p = line, *end;
@@ -374,7 +397,8 @@ static int kh_load(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, int *types)
         if (libssh2_knownhost_readline(kh, p, strlen(p),
                                        LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
             dimple_logf(s->host, DIMPLE_LOG_DEBUG,
-                        "%s: known_hosts %s:%d: line not understood by libssh2, skipped",
+                        "%s: known_hosts %s:%d: line not understood by "
+                        "libssh2, skipped",
                         s->where, s->known_hosts, lineno);
     }
     free(line);
@@ -385,13 +409,27 @@ static int kh_load(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, int *types)
 static int hostkey_bits(int type, int *kt)
 {
     switch (type) {
-    case LIBSSH2_HOSTKEY_TYPE_ED25519: *kt = KT_ED25519; return LIBSSH2_KNOWNHOST_KEY_ED25519;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256: *kt = KT_ECDSA256; return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384: *kt = KT_ECDSA384; return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
-    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521: *kt = KT_ECDSA521; return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
-    case LIBSSH2_HOSTKEY_TYPE_RSA: *kt = KT_RSA; return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
-    case LIBSSH2_HOSTKEY_TYPE_DSS: *kt = KT_DSS; return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
-    default: *kt = KT_OTHER; return 0;
+    case LIBSSH2_HOSTKEY_TYPE_ED25519:
+        *kt = KT_ED25519;
+        return LIBSSH2_KNOWNHOST_KEY_ED25519;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+        *kt = KT_ECDSA256;
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_256;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+        *kt = KT_ECDSA384;
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_384;
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+        *kt = KT_ECDSA521;
+        return LIBSSH2_KNOWNHOST_KEY_ECDSA_521;
+    case LIBSSH2_HOSTKEY_TYPE_RSA:
+        *kt = KT_RSA;
+        return LIBSSH2_KNOWNHOST_KEY_SSHRSA;
+    case LIBSSH2_HOSTKEY_TYPE_DSS:
+        *kt = KT_DSS;
+        return LIBSSH2_KNOWNHOST_KEY_SSHDSS;
+    default:
+        *kt = KT_OTHER;
+        return 0;
     }
 }
 
@@ -429,18 +467,21 @@ static int kh_append(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, const char *key,
                                &node) != 0 ||
         libssh2_knownhost_writeline(kh, node, buf, sizeof buf, &outlen,
                                     LIBSSH2_KNOWNHOST_FILE_OPENSSH) != 0)
-        return sftp__err(s, DIMPLE_ERROR, "cannot format the host key for %s: %s",
+        return sftp__err(s, DIMPLE_ERROR,
+                         "cannot format the host key for %s: %s",
                          s->known_hosts, ssh_msg(s));
     fd = open(s->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0 && errno == ENOENT) {
         /* ~/.ssh itself may not exist yet: make it as ssh would (0700). */
-        char *dir = strdup(s->known_hosts), *sl = dir ? strrchr(dir, '/') : NULL;
+        char *dir = strdup(s->known_hosts),
+             *sl = dir ? strrchr(dir, '/') : NULL;
         if (sl && sl != dir) {
             *sl = '\0';
             (void)mkdir(dir, 0700);
         }
         free(dir);
-        fd = open(s->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        fd = open(s->known_hosts, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+                  0600);
     }
     if (fd < 0)
         return sftp__err(s, DIMPLE_ECONFIG,
@@ -453,16 +494,19 @@ static int kh_append(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, const char *key,
             write(fd, "\n", 1) != 1)
             rc = DIMPLE_EIO;
     }
-    if (rc == DIMPLE_OK && (write(fd, buf, outlen) != (ssize_t)outlen || fsync(fd) != 0))
+    if (rc == DIMPLE_OK &&
+        (write(fd, buf, outlen) != (ssize_t)outlen || fsync(fd) != 0))
         rc = DIMPLE_EIO;
     if (close(fd) != 0)
         rc = DIMPLE_EIO;
     if (rc < 0)
-        return sftp__err(s, rc, "host_key_check = accept-new: cannot write %s: %s",
+        return sftp__err(s, rc,
+                         "host_key_check = accept-new: cannot write %s: %s",
                          s->known_hosts, strerror(errno));
-    dimple_logf(s->host, DIMPLE_LOG_WARN,
-                "%s: new host key %s %s added to %s (host_key_check = accept-new)",
-                s->where, kt_name(kt), fp, s->known_hosts);
+    dimple_logf(
+        s->host, DIMPLE_LOG_WARN,
+        "%s: new host key %s %s added to %s (host_key_check = accept-new)",
+        s->where, kt_name(kt), fp, s->known_hosts);
     return DIMPLE_OK;
 }
 
@@ -471,7 +515,8 @@ static int check_host_key(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, int entries)
     size_t klen = 0;
     int ktype = 0, kt, kbits, r;
     const char *key = libssh2_session_hostkey(s->session, &klen, &ktype);
-    const char *hash = libssh2_hostkey_hash(s->session, LIBSSH2_HOSTKEY_HASH_SHA256);
+    const char *hash =
+        libssh2_hostkey_hash(s->session, LIBSSH2_HOSTKEY_HASH_SHA256);
     struct libssh2_knownhost *found = NULL;
     char fp[64], name[320];
 
@@ -494,28 +539,31 @@ static int check_host_key(sftp_store *s, LIBSSH2_KNOWNHOSTS *kh, int entries)
     case LIBSSH2_KNOWNHOST_CHECK_MATCH:
         return DIMPLE_OK;
     case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-        return sftp__err(s, DIMPLE_EAUTH,
-                         "host key mismatch: the server sent %s key %s, but %s holds "
-                         "another %s key for %s; refusing to connect (someone may be "
-                         "intercepting the connection; if the server's key really "
-                         "changed, remove the old line with: ssh-keygen -R '%s' -f %s)",
-                         kt_name(kt), fp, s->known_hosts, kt_name(kt), name, name,
-                         s->known_hosts);
+        return sftp__err(
+            s, DIMPLE_EAUTH,
+            "host key mismatch: the server sent %s key %s, but %s holds "
+            "another %s key for %s; refusing to connect (someone may be "
+            "intercepting the connection; if the server's key really "
+            "changed, remove the old line with: ssh-keygen -R '%s' -f %s)",
+            kt_name(kt), fp, s->known_hosts, kt_name(kt), name, name,
+            s->known_hosts);
     case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
         if (entries == 0 && s->hostkey_check == SFTP_HKC_ACCEPT_NEW && kbits)
             return kh_append(s, kh, key, klen, kbits, kt, fp);
         if (entries > 0)
-            return sftp__err(s, DIMPLE_EAUTH,
-                             "host key not verified: %s lists %s, but not with the "
-                             "%s key %s the server sent; refusing to connect",
-                             s->known_hosts, name, kt_name(kt), fp);
-        return sftp__err(s, DIMPLE_EAUTH,
-                         "unknown host: %s is not in %s; the server sent %s key %s. "
-                         "Check that fingerprint with the server's administrator, then "
-                         "add it (ssh-keyscan -p %d %s >> %s) or set host_key_check = "
-                         "accept-new",
-                         name, s->known_hosts, kt_name(kt), fp, s->port, s->hostname,
-                         s->known_hosts);
+            return sftp__err(
+                s, DIMPLE_EAUTH,
+                "host key not verified: %s lists %s, but not with the "
+                "%s key %s the server sent; refusing to connect",
+                s->known_hosts, name, kt_name(kt), fp);
+        return sftp__err(
+            s, DIMPLE_EAUTH,
+            "unknown host: %s is not in %s; the server sent %s key %s. "
+            "Check that fingerprint with the server's administrator, then "
+            "add it (ssh-keyscan -p %d %s >> %s) or set host_key_check = "
+            "accept-new",
+            name, s->known_hosts, kt_name(kt), fp, s->port, s->hostname,
+            s->known_hosts);
     default:
         return sftp__err(s, DIMPLE_EAUTH, "cannot check the host key %s %s: %s",
                          kt_name(kt), fp, ssh_msg(s));
@@ -534,10 +582,12 @@ static int auth_agent(sftp_store *s, const char *offered)
     if (!agent)
         return sftp__err(s, DIMPLE_ENOMEM, "out of memory");
     if (!sock || !*sock || libssh2_agent_connect(agent) != 0) {
-        rc = sftp__err(s, DIMPLE_EAUTH,
-                       "no key_file or password is configured, and ssh-agent is not "
-                       "reachable (%s)",
-                       sock && *sock ? "SSH_AUTH_SOCK does not answer" : "SSH_AUTH_SOCK is unset");
+        rc = sftp__err(
+            s, DIMPLE_EAUTH,
+            "no key_file or password is configured, and ssh-agent is not "
+            "reachable (%s)",
+            sock && *sock ? "SSH_AUTH_SOCK does not answer"
+                          : "SSH_AUTH_SOCK is unset");
         goto out;
     }
     if (libssh2_agent_list_identities(agent) != 0) {
@@ -551,20 +601,25 @@ static int auth_agent(sftp_store *s, const char *offered)
             rc = DIMPLE_OK;
             break;
         }
-        if (libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_AUTHENTICATION_FAILED &&
-            libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED &&
-            libssh2_session_last_errno(s->session) != LIBSSH2_ERROR_AGENT_PROTOCOL) {
+        if (libssh2_session_last_errno(s->session) !=
+                LIBSSH2_ERROR_AUTHENTICATION_FAILED &&
+            libssh2_session_last_errno(s->session) !=
+                LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED &&
+            libssh2_session_last_errno(s->session) !=
+                LIBSSH2_ERROR_AGENT_PROTOCOL) {
             s->broken = 1;
-            rc = sftp__err(s, DIMPLE_EIO, "ssh-agent authentication: %s", ssh_msg(s));
+            rc = sftp__err(s, DIMPLE_EIO, "ssh-agent authentication: %s",
+                           ssh_msg(s));
             break;
         }
         prev = id;
     }
     if (rc == DIMPLE_EAUTH)
-        rc = sftp__err(s, DIMPLE_EAUTH,
-                       "authentication refused: ssh-agent offered %d key(s) for user "
-                       "'%s' and the server accepted none (server offers: %s)",
-                       tried, s->user, offered);
+        rc = sftp__err(
+            s, DIMPLE_EAUTH,
+            "authentication refused: ssh-agent offered %d key(s) for user "
+            "'%s' and the server accepted none (server offers: %s)",
+            tried, s->user, offered);
     libssh2_agent_disconnect(agent);
 out:
     libssh2_agent_free(agent);
@@ -577,7 +632,8 @@ static int auth_refused(int rc)
     return rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED ||
            rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED ||
            rc == LIBSSH2_ERROR_PASSWORD_EXPIRED || rc == LIBSSH2_ERROR_FILE ||
-           rc == LIBSSH2_ERROR_METHOD_NONE || rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED;
+           rc == LIBSSH2_ERROR_METHOD_NONE ||
+           rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED;
 }
 
 static int authenticate(sftp_store *s)
@@ -603,50 +659,62 @@ static int authenticate(sftp_store *s)
                              strerror(errno));
         if (!strstr(offered, "publickey")) {
             snprintf(keymsg, sizeof keymsg,
-                     "the server does not accept keys (it offers: %s)", offered);
+                     "the server does not accept keys (it offers: %s)",
+                     offered);
         } else {
-            rc = libssh2_userauth_publickey_fromfile_ex(
-                s->session, s->user, ulen, NULL, s->key_file, s->key_passphrase);
+            rc = libssh2_userauth_publickey_fromfile_ex(s->session, s->user,
+                                                        ulen, NULL, s->key_file,
+                                                        s->key_passphrase);
             if (rc == 0)
                 return DIMPLE_OK;
             if (!auth_refused(rc)) {
                 s->broken = 1;
-                return sftp__err(s, DIMPLE_EIO, "key authentication: %s", ssh_msg(s));
+                return sftp__err(s, DIMPLE_EIO, "key authentication: %s",
+                                 ssh_msg(s));
             }
-            if (rc == LIBSSH2_ERROR_FILE || rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED)
+            if (rc == LIBSSH2_ERROR_FILE ||
+                rc == LIBSSH2_ERROR_KEYFILE_AUTH_FAILED)
                 snprintf(keymsg, sizeof keymsg,
-                         "cannot use key_file %s: %s; libssh2 1.10 reads ed25519 and "
+                         "cannot use key_file %s: %s; libssh2 1.10 reads "
+                         "ed25519 and "
                          "ECDSA private keys",
                          s->key_file,
                          s->key_passphrase
-                             ? "it could not be decrypted (wrong key_passphrase?) or parsed"
-                             : "it could not be parsed (an encrypted key needs key_passphrase)");
+                             ? "it could not be decrypted (wrong "
+                               "key_passphrase?) or parsed"
+                             : "it could not be parsed (an encrypted key needs "
+                               "key_passphrase)");
             else
                 snprintf(keymsg, sizeof keymsg,
-                         "the server refused key_file %s for user '%s'", s->key_file,
-                         s->user);
+                         "the server refused key_file %s for user '%s'",
+                         s->key_file, s->user);
         }
         if (!s->password)
-            return sftp__err(s, DIMPLE_EAUTH, "authentication refused: %s", keymsg);
+            return sftp__err(s, DIMPLE_EAUTH, "authentication refused: %s",
+                             keymsg);
     }
     if (s->password) {
         if (!strstr(offered, "password"))
-            return sftp__err(s, DIMPLE_EAUTH,
-                             "authentication refused: %s%sthe server does not accept "
-                             "passwords (it offers: %s)",
-                             keymsg, *keymsg ? "; " : "", offered);
-        rc = libssh2_userauth_password_ex(s->session, s->user, ulen, s->password,
-                                          (unsigned)strlen(s->password), NULL);
+            return sftp__err(
+                s, DIMPLE_EAUTH,
+                "authentication refused: %s%sthe server does not accept "
+                "passwords (it offers: %s)",
+                keymsg, *keymsg ? "; " : "", offered);
+        rc =
+            libssh2_userauth_password_ex(s->session, s->user, ulen, s->password,
+                                         (unsigned)strlen(s->password), NULL);
         if (rc == 0)
             return DIMPLE_OK;
         if (!auth_refused(rc)) {
             s->broken = 1;
-            return sftp__err(s, DIMPLE_EIO, "password authentication: %s", ssh_msg(s));
+            return sftp__err(s, DIMPLE_EIO, "password authentication: %s",
+                             ssh_msg(s));
         }
-        return sftp__err(s, DIMPLE_EAUTH,
-                         "authentication refused: %s%swrong password for user '%s'%s",
-                         keymsg, *keymsg ? "; " : "", s->user,
-                         rc == LIBSSH2_ERROR_PASSWORD_EXPIRED ? " (password expired)" : "");
+        return sftp__err(
+            s, DIMPLE_EAUTH,
+            "authentication refused: %s%swrong password for user '%s'%s",
+            keymsg, *keymsg ? "; " : "", s->user,
+            rc == LIBSSH2_ERROR_PASSWORD_EXPIRED ? " (password expired)" : "");
     }
     return auth_agent(s, offered);
 }
@@ -698,37 +766,44 @@ int sftp__connect(sftp_store *s)
             strcat(methods, kt_names[i].name);
         }
         if (!*methods) {
-            rc = sftp__err(s, DIMPLE_EAUTH,
-                           "%s holds only host key types libssh2 cannot verify for this "
-                           "host (certificates or security keys); add its ed25519 or "
-                           "ECDSA key",
-                           s->known_hosts);
+            rc = sftp__err(
+                s, DIMPLE_EAUTH,
+                "%s holds only host key types libssh2 cannot verify for this "
+                "host (certificates or security keys); add its ed25519 or "
+                "ECDSA key",
+                s->known_hosts);
             goto fail;
         }
     } else {
         strcpy(methods, SFTP_HOSTKEY_ALL);
     }
-    if (libssh2_session_method_pref(s->session, LIBSSH2_METHOD_HOSTKEY, methods) != 0) {
-        rc = sftp__err(s, DIMPLE_EAUTH, "libssh2 supports none of the host key types %s",
+    if (libssh2_session_method_pref(s->session, LIBSSH2_METHOD_HOSTKEY,
+                                    methods) != 0) {
+        rc = sftp__err(s, DIMPLE_EAUTH,
+                       "libssh2 supports none of the host key types %s",
                        methods);
         goto fail;
     }
 
     rc = libssh2_session_handshake(s->session, s->sock);
     if (rc != 0) {
-        int kex = rc == LIBSSH2_ERROR_KEX_FAILURE || rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED ||
+        int kex = rc == LIBSSH2_ERROR_KEX_FAILURE ||
+                  rc == LIBSSH2_ERROR_METHOD_NOT_SUPPORTED ||
                   rc == LIBSSH2_ERROR_KEY_EXCHANGE_FAILURE;
         if (rc == LIBSSH2_ERROR_TIMEOUT)
-            rc = sftp__err(s, DIMPLE_EIO, "SSH handshake: no answer within %ld s (timeout)",
+            rc = sftp__err(s, DIMPLE_EIO,
+                           "SSH handshake: no answer within %ld s (timeout)",
                            s->timeout_ms / 1000);
         else if (kex && entries > 0)
-            rc = sftp__err(s, DIMPLE_EAUTH,
-                           "SSH handshake failed: %s; the host key types %s holds for "
-                           "this host are %s, and the server offers none of them",
-                           ssh_msg(s), s->known_hosts, methods);
+            rc = sftp__err(
+                s, DIMPLE_EAUTH,
+                "SSH handshake failed: %s; the host key types %s holds for "
+                "this host are %s, and the server offers none of them",
+                ssh_msg(s), s->known_hosts, methods);
         else
-            rc = sftp__err(s, DIMPLE_EIO, "SSH handshake failed: %s (libssh2 %d)",
-                           ssh_msg(s), rc);
+            rc = sftp__err(s, DIMPLE_EIO,
+                           "SSH handshake failed: %s (libssh2 %d)", ssh_msg(s),
+                           rc);
         s->broken = 1;
         goto fail;
     }
@@ -748,21 +823,24 @@ int sftp__connect(sftp_store *s)
      * the server's answer proves the connection is still there. */
     libssh2_keepalive_config(s->session, 1,
                              (unsigned)(s->timeout_ms / 2000 > 15 ? 15
-                                        : s->timeout_ms / 2000 < 2 ? 2
-                                        : s->timeout_ms / 2000));
+                                        : s->timeout_ms / 2000 < 2
+                                            ? 2
+                                            : s->timeout_ms / 2000));
 
     s->sftp = libssh2_sftp_init(s->session);
     if (!s->sftp) {
         rc = libssh2_session_last_errno(s->session);
         if (rc == LIBSSH2_ERROR_TIMEOUT || rc == LIBSSH2_ERROR_SOCKET_SEND ||
-            rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT)
+            rc == LIBSSH2_ERROR_SOCKET_RECV ||
+            rc == LIBSSH2_ERROR_SOCKET_DISCONNECT)
             s->broken = 1;
-        rc = sftp__err(s, DIMPLE_EIO, "the server has no SFTP service: %s", ssh_msg(s));
+        rc = sftp__err(s, DIMPLE_EIO, "the server has no SFTP service: %s",
+                       ssh_msg(s));
         goto fail;
     }
     s->connects++;
-    dimple_logf(s->host, DIMPLE_LOG_DEBUG, "%s: connected (connection %u)", s->where,
-                s->connects);
+    dimple_logf(s->host, DIMPLE_LOG_DEBUG, "%s: connected (connection %u)",
+                s->where, s->connects);
     return DIMPLE_OK;
 
 fail:
@@ -807,8 +885,9 @@ int sftp__ensure(sftp_store *s)
         if (libssh2_keepalive_send(s->session, &next) == 0)
             return DIMPLE_OK;
         s->broken = 1;
-        dimple_logf(s->host, DIMPLE_LOG_INFO, "%s: connection lost (%s); reconnecting",
-                    s->where, ssh_msg(s));
+        dimple_logf(s->host, DIMPLE_LOG_INFO,
+                    "%s: connection lost (%s); reconnecting", s->where,
+                    ssh_msg(s));
     }
     return sftp__connect(s);
 }
@@ -831,7 +910,8 @@ static void put32(unsigned char *p, uint32_t v)
 
 static uint32_t get32(const unsigned char *p)
 {
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           p[3];
 }
 
 /* Transport failure on the extension channel: the session is broken. */
@@ -841,13 +921,14 @@ static int ext_fail(sftp_store *s, ssize_t rc, const char *what)
     if (s->sock >= 0)
         shutdown(s->sock, SHUT_RDWR);
     if (rc == LIBSSH2_ERROR_TIMEOUT)
-        return sftp__err(s, DIMPLE_EIO, "%s: no answer within %ld s (timeout)", what,
-                         s->timeout_ms / 1000);
-    return sftp__err(s, DIMPLE_EIO, "%s: connection failed: %s (libssh2 %d)", what,
-                     rc == 0 ? "channel closed" : ssh_msg(s), (int)rc);
+        return sftp__err(s, DIMPLE_EIO, "%s: no answer within %ld s (timeout)",
+                         what, s->timeout_ms / 1000);
+    return sftp__err(s, DIMPLE_EIO, "%s: connection failed: %s (libssh2 %d)",
+                     what, rc == 0 ? "channel closed" : ssh_msg(s), (int)rc);
 }
 
-static int ext_write(sftp_store *s, const unsigned char *p, size_t n, const char *what)
+static int ext_write(sftp_store *s, const unsigned char *p, size_t n,
+                     const char *what)
 {
     while (n > 0) {
         ssize_t w = libssh2_channel_write(s->ext, (const char *)p, n);
@@ -859,7 +940,8 @@ static int ext_write(sftp_store *s, const unsigned char *p, size_t n, const char
     return DIMPLE_OK;
 }
 
-static int ext_read_full(sftp_store *s, unsigned char *p, size_t n, const char *what)
+static int ext_read_full(sftp_store *s, unsigned char *p, size_t n,
+                         const char *what)
 {
     while (n > 0) {
         ssize_t r = libssh2_channel_read(s->ext, (char *)p, n);
@@ -884,7 +966,8 @@ static int ext_read_packet(sftp_store *s, unsigned char **out, uint32_t *len,
     n = get32(hdr);
     if (n < 1 || n > EXT_PACKET_MAX) {
         s->broken = 1;
-        return sftp__err(s, DIMPLE_EIO, "%s: malformed SFTP packet (length %u)", what, n);
+        return sftp__err(s, DIMPLE_EIO, "%s: malformed SFTP packet (length %u)",
+                         what, n);
     }
     *out = malloc(n);
     if (!*out)
@@ -911,7 +994,8 @@ static int ext_open(sftp_store *s)
     s->ext = libssh2_channel_open_session(s->session);
     if (!s->ext) {
         int e = libssh2_session_last_errno(s->session);
-        if (e == LIBSSH2_ERROR_CHANNEL_FAILURE || e == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED) {
+        if (e == LIBSSH2_ERROR_CHANNEL_FAILURE ||
+            e == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED) {
             s->ext_state = -1;
             return 1;
         }
@@ -919,7 +1003,8 @@ static int ext_open(sftp_store *s)
     }
     rc = libssh2_channel_subsystem(s->ext, "sftp");
     if (rc != 0) {
-        if (rc == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED || rc == LIBSSH2_ERROR_CHANNEL_FAILURE) {
+        if (rc == LIBSSH2_ERROR_CHANNEL_REQUEST_DENIED ||
+            rc == LIBSSH2_ERROR_CHANNEL_FAILURE) {
             libssh2_channel_free(s->ext);
             s->ext = NULL;
             s->ext_state = -1;
@@ -936,7 +1021,8 @@ static int ext_open(sftp_store *s)
     if (len < 5 || pkt[0] != SSH_FXP_VERSION) {
         free(pkt);
         s->broken = 1;
-        return sftp__err(s, DIMPLE_EIO, "SFTP init: unexpected answer (type %u)",
+        return sftp__err(s, DIMPLE_EIO,
+                         "SFTP init: unexpected answer (type %u)",
                          len ? pkt[0] : 0);
     }
     /* extension pairs: string name, string data */
@@ -944,7 +1030,8 @@ static int ext_open(sftp_store *s)
         uint32_t nl = get32(pkt + off), dl;
         if (nl > len - off - 4)
             break;
-        if (nl == 24 && memcmp(pkt + off + 4, "posix-rename@openssh.com", 24) == 0)
+        if (nl == 24 &&
+            memcmp(pkt + off + 4, "posix-rename@openssh.com", 24) == 0)
             s->has_posix_rename = 1;
         off += 4 + nl;
         if (off + 4 > len)
@@ -1002,18 +1089,21 @@ int sftp__posix_rename(sftp_store *s, const char *from, const char *to)
     if (alen < 9 || ans[0] != SSH_FXP_STATUS || get32(ans + 1) != id) {
         free(ans);
         s->broken = 1;
-        return sftp__err(s, DIMPLE_EIO, "posix-rename: unexpected answer from the server");
+        return sftp__err(s, DIMPLE_EIO,
+                         "posix-rename: unexpected answer from the server");
     }
     code = get32(ans + 5);
     free(ans);
     if (code == LIBSSH2_FX_OK)
         return DIMPLE_OK;
-    if (code == LIBSSH2_FX_OP_UNSUPPORTED || code == LIBSSH2_FX_PERMISSION_DENIED) {
+    if (code == LIBSSH2_FX_OP_UNSUPPORTED ||
+        code == LIBSSH2_FX_PERMISSION_DENIED) {
         /* Not offered after all, or refused by the server's policy
          * (sftp-server -P): fall back, and do not ask again. */
         s->has_posix_rename = 0;
         return 1;
     }
-    return sftp__err(s, code == LIBSSH2_FX_NO_SUCH_FILE ? DIMPLE_ENOTFOUND : DIMPLE_ERROR,
-                     "rename to '%s': %s (SFTP status %u)", to, fx_text(code), code);
+    return sftp__err(
+        s, code == LIBSSH2_FX_NO_SUCH_FILE ? DIMPLE_ENOTFOUND : DIMPLE_ERROR,
+        "rename to '%s': %s (SFTP status %u)", to, fx_text(code), code);
 }

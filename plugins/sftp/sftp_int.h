@@ -36,18 +36,18 @@ typedef struct sftp_store {
     const dimple_host *host;
 
     /* configuration */
-    char *hostname;      /* as configured: used to connect */
-    char *khname;        /* lower case: used to look up known_hosts */
+    char *hostname; /* as configured: used to connect */
+    char *khname;   /* lower case: used to look up known_hosts */
     int port;
     char *user;
-    char *root;          /* `path`, without a trailing '/' (unless "/") */
+    char *root; /* `path`, without a trailing '/' (unless "/") */
     char *key_file;
     char *key_passphrase; /* secret */
     char *password;       /* secret */
     char *known_hosts;
-    int hostkey_check;   /* enum sftp_hostkey_check */
+    int hostkey_check; /* enum sftp_hostkey_check */
     long timeout_ms;
-    char where[384];     /* "user@host:port" for messages */
+    char where[384]; /* "user@host:port" for messages */
 
     /* connection (all NULL / -1 when disconnected) */
     int sock;
@@ -57,10 +57,10 @@ typedef struct sftp_store {
      * for (posix-rename@openssh.com). Opened on first use. */
     LIBSSH2_CHANNEL *ext;
     uint32_t ext_id;
-    int ext_state;   /* 0 not opened, 1 open, -1 failed (do not retry) */
+    int ext_state;        /* 0 not opened, 1 open, -1 failed (do not retry) */
     int has_posix_rename; /* the server advertised posix-rename@openssh.com */
-    int fsync_state; /* 0 unknown, 1 works, -1 unsupported by the server */
-    int told_no_rename; /* logged that put falls back (once a connection) */
+    int fsync_state;      /* 0 unknown, 1 works, -1 unsupported by the server */
+    int told_no_rename;   /* logged that put falls back (once a connection) */
 
     /* Set by sftp__fail when a call failed below the SFTP level (socket,
      * timeout, channel): the session is unusable and is dropped. */
@@ -88,7 +88,8 @@ int sftp__ensure(sftp_store *s);
  * "what 'name': reason". Marks the session broken on a transport error. */
 int sftp__fail(sftp_store *s, int rc, const char *what, const char *name);
 /* The same for an SFTP status captured earlier (fx >= 0). */
-int sftp__fail_status(sftp_store *s, long fx, const char *what, const char *name);
+int sftp__fail_status(sftp_store *s, long fx, const char *what,
+                      const char *name);
 /* The SFTP status of the last failed call (LIBSSH2_FX_*), or -1 when the
  * failure was not an SFTP status. */
 long sftp__status(sftp_store *s, int rc);

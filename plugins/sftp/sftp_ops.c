@@ -36,7 +36,8 @@ int sftp__key_ok(const char *key)
         size_t n = strcspn(seg, "/");
         if (n > SFTP_SEGMENT_MAX)
             return 0;
-        if (n >= SFTP_TMP_PREFIX_LEN && memcmp(seg, SFTP_TMP_PREFIX, SFTP_TMP_PREFIX_LEN) == 0)
+        if (n >= SFTP_TMP_PREFIX_LEN &&
+            memcmp(seg, SFTP_TMP_PREFIX, SFTP_TMP_PREFIX_LEN) == 0)
             return 0;
         if (!seg[n])
             return 1;
@@ -46,12 +47,13 @@ int sftp__key_ok(const char *key)
 
 static int key_refused(sftp_store *s, const char *what, const char *key)
 {
-    return sftp__err(s, DIMPLE_EINVAL,
-                     "%s: invalid key '%s' (a relative path without empty, '.' or "
-                     "'..' segments, at most %d bytes, segments at most %d, none "
-                     "starting with '%s')",
-                     what, key ? key : "(null)", SFTP_KEY_MAX, SFTP_SEGMENT_MAX,
-                     SFTP_TMP_PREFIX);
+    return sftp__err(
+        s, DIMPLE_EINVAL,
+        "%s: invalid key '%s' (a relative path without empty, '.' or "
+        "'..' segments, at most %d bytes, segments at most %d, none "
+        "starting with '%s')",
+        what, key ? key : "(null)", SFTP_KEY_MAX, SFTP_SEGMENT_MAX,
+        SFTP_TMP_PREFIX);
 }
 
 /* root + "/" + rel (rel may be empty). */
@@ -116,14 +118,16 @@ static int sftp_exists(sftp_store *s, const char *full, unsigned long *perm,
                                   LIBSSH2_SFTP_LSTAT, &a);
     if (rc == 0) {
         if (perm)
-            *perm = (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) ? a.permissions : 0;
+            *perm =
+                (a.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) ? a.permissions : 0;
         if (mtime)
             *mtime = (a.flags & LIBSSH2_SFTP_ATTR_ACMODTIME) ? a.mtime : 0;
         return 1;
     }
     {
         long fx = sftp__status(s, rc);
-        if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE || fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
+        if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE ||
+            fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
             return 0;
     }
     return sftp__fail(s, rc, "stat", full);
@@ -147,7 +151,8 @@ static int mkdirs(sftp_store *s, const char *full, size_t len, int depth)
         size_t pl;
         if (fx < 0)
             return sftp__fail(s, rc, "mkdir", full);
-        if (fx != (long)LIBSSH2_FX_NO_SUCH_FILE && fx != (long)LIBSSH2_FX_NO_SUCH_PATH)
+        if (fx != (long)LIBSSH2_FX_NO_SUCH_FILE &&
+            fx != (long)LIBSSH2_FX_NO_SUCH_PATH)
             return DIMPLE_OK; /* exists (OpenSSH says FAILURE): open() tells */
         dir = strndup(full, len);
         if (!dir)
@@ -196,16 +201,19 @@ static int read_file(sftp_store *s, const char *full, const char *key,
 
     /* No fstat first (a round trip per get): a folder shows as a failed
      * open or read (EISDIR), and is checked for then. */
-    h = libssh2_sftp_open_ex(s->sftp, full, (unsigned)strlen(full), LIBSSH2_FXF_READ,
-                             0, LIBSSH2_SFTP_OPENFILE);
+    h = libssh2_sftp_open_ex(s->sftp, full, (unsigned)strlen(full),
+                             LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
     if (!h) {
         int e = libssh2_session_last_errno(s->session);
         long fx = sftp__status(s, e);
-        if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE || fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
-            return sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object", key);
+        if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE ||
+            fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
+            return sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object",
+                             key);
         rc = sftp__fail(s, e, "get", key);
         if (fx >= 0 && is_folder(s, full))
-            rc = sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object (a folder)", key);
+            rc = sftp__err(s, DIMPLE_ENOTFOUND,
+                           "get '%s': no such object (a folder)", key);
         return rc;
     }
     buf = malloc(SFTP_IO_CHUNK);
@@ -221,8 +229,8 @@ static int read_file(sftp_store *s, const char *full, const char *key,
             long fx = sftp__status(s, (int)n);
             rc = sftp__fail(s, (int)n, "get", key);
             if (fx >= 0 && t->written == 0 && is_folder(s, full))
-                rc = sftp__err(s, DIMPLE_ENOTFOUND, "get '%s': no such object (a folder)",
-                               key);
+                rc = sftp__err(s, DIMPLE_ENOTFOUND,
+                               "get '%s': no such object (a folder)", key);
             goto out;
         }
         rc = dimple_sink_write(t->sink, buf, (size_t)n);
@@ -268,7 +276,8 @@ static void tmp_name(put_arg *p)
     size_t dl = dir_len(p->final), at;
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) {
         /* A unique name is all that is needed here, not secrecy. */
-        uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)p;
+        uint64_t x =
+            (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uintptr_t)p;
         memcpy(r, &x, sizeof r);
     }
     memcpy(p->tmp, p->final, dl);
@@ -294,7 +303,8 @@ typedef struct cmp_ctx {
 static int cmp_write(void *ctx, const void *buf, size_t n)
 {
     cmp_ctx *c = ctx;
-    if (c->differs || n > c->len - c->off || memcmp(c->want + c->off, buf, n) != 0)
+    if (c->differs || n > c->len - c->off ||
+        memcmp(c->want + c->off, buf, n) != 0)
         c->differs = 1;
     else
         c->off += n;
@@ -324,7 +334,8 @@ static int resolve_lost_rename(sftp_store *s, put_arg *p)
         return rc;
     if (!c.differs && c.off == c.len)
         return DIMPLE_OK;
-    return sftp__err(s, DIMPLE_EEXISTS, "put_if_absent '%s': the object exists", p->key);
+    return sftp__err(s, DIMPLE_EEXISTS, "put_if_absent '%s': the object exists",
+                     p->key);
 }
 
 /* The key's folder cannot be made: is one of its ancestors an object?
@@ -345,9 +356,10 @@ static int ancestor_conflict(sftp_store *s, put_arg *p, const char *op)
         if (ex < 0)
             return ex;
         if (ex == 1 && !LIBSSH2_SFTP_S_ISDIR(perm))
-            return sftp__err(s, DIMPLE_ECONFLICT,
-                             "%s '%s': '%.*s' is an object, so it cannot also be a folder",
-                             op, key, (int)(sl - key), key);
+            return sftp__err(
+                s, DIMPLE_ECONFLICT,
+                "%s '%s': '%.*s' is an object, so it cannot also be a folder",
+                op, key, (int)(sl - key), key);
         if (ex == 0)
             return 0;
     }
@@ -358,7 +370,8 @@ static int ancestor_conflict(sftp_store *s, put_arg *p, const char *op)
 static int target_is_folder(sftp_store *s, put_arg *p)
 {
     unsigned long perm = 0;
-    return sftp_exists(s, p->final, &perm, NULL) == 1 && LIBSSH2_SFTP_S_ISDIR(perm);
+    return sftp_exists(s, p->final, &perm, NULL) == 1 &&
+           LIBSSH2_SFTP_S_ISDIR(perm);
 }
 
 static int put_once(sftp_store *s, void *arg)
@@ -408,7 +421,8 @@ static int put_once(sftp_store *s, void *arg)
          * into packets at once (memory) and one call must finish within
          * the timeout. libssh2 keeps track of what it already sent ahead
          * of the acknowledged offset, so the next call continues there. */
-        size_t chunk = p->len - off > SFTP_WRITE_MAX ? SFTP_WRITE_MAX : p->len - off;
+        size_t chunk =
+            p->len - off > SFTP_WRITE_MAX ? SFTP_WRITE_MAX : p->len - off;
         ssize_t w = libssh2_sftp_write(h, (const char *)p->data + off, chunk);
         if (w < 0) {
             rc = sftp__fail(s, (int)w, op, p->key);
@@ -441,8 +455,8 @@ static int put_once(sftp_store *s, void *arg)
     if (p->exclusive) {
         /* No overwrite flag: SFTP v3 rename fails on an existing target. */
         p->rename_sent = 1;
-        rc = libssh2_sftp_rename_ex(s->sftp, p->tmp, (unsigned)strlen(p->tmp), p->final,
-                                    (unsigned)strlen(p->final), 0);
+        rc = libssh2_sftp_rename_ex(s->sftp, p->tmp, (unsigned)strlen(p->tmp),
+                                    p->final, (unsigned)strlen(p->final), 0);
         if (rc == 0) {
             p->rename_sent = 0;
             return DIMPLE_OK;
@@ -457,10 +471,12 @@ static int put_once(sftp_store *s, void *arg)
             if (ex == 1) {
                 unlink_quiet(s, p->tmp);
                 if (LIBSSH2_SFTP_S_ISDIR(perm))
-                    return sftp__err(s, DIMPLE_ECONFLICT,
-                                     "%s '%s': a folder of other keys has that name", op,
-                                     p->key);
-                return sftp__err(s, DIMPLE_EEXISTS, "put_if_absent '%s': the object exists",
+                    return sftp__err(
+                        s, DIMPLE_ECONFLICT,
+                        "%s '%s': a folder of other keys has that name", op,
+                        p->key);
+                return sftp__err(s, DIMPLE_EEXISTS,
+                                 "put_if_absent '%s': the object exists",
                                  p->key);
             }
             if (ex < 0)
@@ -476,7 +492,8 @@ static int put_once(sftp_store *s, void *arg)
     if (rc < 0) {
         if (!s->broken && target_is_folder(s, p))
             rc = sftp__err(s, DIMPLE_ECONFLICT,
-                           "%s '%s': a folder of other keys has that name", op, p->key);
+                           "%s '%s': a folder of other keys has that name", op,
+                           p->key);
         goto fail;
     }
     /* No posix-rename: the plain rename works when the key is absent;
@@ -484,17 +501,18 @@ static int put_once(sftp_store *s, void *arg)
      * no object for a moment, but never a partial one). */
     if (!s->told_no_rename) {
         s->told_no_rename = 1;
-        dimple_logf(s->host, DIMPLE_LOG_WARN,
-                    "%s: the server does not allow posix-rename@openssh.com; put "
-                    "replaces an object by remove + rename (readers may briefly "
-                    "find it absent, never partial)",
-                    s->where);
+        dimple_logf(
+            s->host, DIMPLE_LOG_WARN,
+            "%s: the server does not allow posix-rename@openssh.com; put "
+            "replaces an object by remove + rename (readers may briefly "
+            "find it absent, never partial)",
+            s->where);
     }
     for (attempt = 0;; attempt++) {
         unsigned long perm = 0;
         int ex;
-        rc = libssh2_sftp_rename_ex(s->sftp, p->tmp, (unsigned)strlen(p->tmp), p->final,
-                                    (unsigned)strlen(p->final), 0);
+        rc = libssh2_sftp_rename_ex(s->sftp, p->tmp, (unsigned)strlen(p->tmp),
+                                    p->final, (unsigned)strlen(p->final), 0);
         if (rc == 0)
             return DIMPLE_OK;
         fx = sftp__status(s, rc);
@@ -512,15 +530,18 @@ static int put_once(sftp_store *s, void *arg)
         }
         if (ex == 1 && LIBSSH2_SFTP_S_ISDIR(perm)) {
             rc = sftp__err(s, DIMPLE_ECONFLICT,
-                           "%s '%s': a folder of other keys has that name", op, p->key);
+                           "%s '%s': a folder of other keys has that name", op,
+                           p->key);
             goto fail;
         }
         if (ex == 0 || attempt == 3 ||
-            (fx != (long)LIBSSH2_FX_FAILURE && fx != (long)LIBSSH2_FX_FILE_ALREADY_EXISTS)) {
+            (fx != (long)LIBSSH2_FX_FAILURE &&
+             fx != (long)LIBSSH2_FX_FILE_ALREADY_EXISTS)) {
             rc = sftp__fail_status(s, fx, op, p->key);
             goto fail;
         }
-        rc = libssh2_sftp_unlink_ex(s->sftp, p->final, (unsigned)strlen(p->final));
+        rc = libssh2_sftp_unlink_ex(s->sftp, p->final,
+                                    (unsigned)strlen(p->final));
         fx = sftp__status(s, rc);
         if (rc != 0 && fx != (long)LIBSSH2_FX_NO_SUCH_FILE) {
             rc = sftp__fail(s, rc, op, p->key);
@@ -601,12 +622,14 @@ static int remove_once(sftp_store *s, void *arg)
 {
     remove_arg *r = arg;
     size_t rootlen = strlen(s->root), dl;
-    int rc = libssh2_sftp_unlink_ex(s->sftp, r->full, (unsigned)strlen(r->full));
+    int rc =
+        libssh2_sftp_unlink_ex(s->sftp, r->full, (unsigned)strlen(r->full));
     if (rc != 0) {
         long fx = sftp__status(s, rc);
         if (fx < 0)
             return sftp__fail(s, rc, "remove", r->key);
-        if (fx != (long)LIBSSH2_FX_NO_SUCH_FILE && fx != (long)LIBSSH2_FX_NO_SUCH_PATH) {
+        if (fx != (long)LIBSSH2_FX_NO_SUCH_FILE &&
+            fx != (long)LIBSSH2_FX_NO_SUCH_PATH) {
             unsigned long perm = 0;
             int ex = sftp_exists(s, r->full, &perm, NULL);
             if (ex < 0)
@@ -695,7 +718,8 @@ static int name_ok(const char *name, size_t n)
 {
     if (n == 0 || n > SFTP_SEGMENT_MAX || strlen(name) != n)
         return 0;
-    if ((n == 1 && name[0] == '.') || (n == 2 && name[0] == '.' && name[1] == '.'))
+    if ((n == 1 && name[0] == '.') ||
+        (n == 2 && name[0] == '.' && name[1] == '.'))
         return 0;
     return strpbrk(name, "/\\") == NULL;
 }
@@ -706,8 +730,8 @@ static int name_ok(const char *name, size_t n)
  * filter. Temporaries are skipped (and removed when stale); symlinks and
  * other types are skipped, so a listing never follows a link out of path.
  */
-static int read_dir(sftp_store *s, list_arg *l, const char *rel, const char *filter,
-                    dir_entry **out, size_t *nout)
+static int read_dir(sftp_store *s, list_arg *l, const char *rel,
+                    const char *filter, dir_entry **out, size_t *nout)
 {
     LIBSSH2_SFTP_HANDLE *h;
     char *full = path_join(s, rel, strlen(rel));
@@ -726,7 +750,8 @@ static int read_dir(sftp_store *s, list_arg *l, const char *rel, const char *fil
         int err = libssh2_session_last_errno(s->session);
         long fx = sftp__status(s, err);
         free(full);
-        if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE || fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
+        if (fx == (long)LIBSSH2_FX_NO_SUCH_FILE ||
+            fx == (long)LIBSSH2_FX_NO_SUCH_PATH)
             return DIMPLE_OK; /* no folder: no objects */
         return sftp__fail(s, err, "list", *rel ? rel : "/");
     }
@@ -917,7 +942,8 @@ int sftp__list(sftp_store *s, const char *prefix, const char *start_after,
                unsigned flags, dimple_list_cb cb, void *payload)
 {
     list_arg l = {.prefix = prefix ? prefix : "",
-                  .start_after = start_after && *start_after ? start_after : NULL,
+                  .start_after =
+                      start_after && *start_after ? start_after : NULL,
                   .flags = flags};
     const char *slash;
     int rc;
@@ -927,15 +953,18 @@ int sftp__list(sftp_store *s, const char *prefix, const char *start_after,
     /* The folder part of the prefix must be a valid key path: no way up
      * and out of `path`. The rest is only compared with names. */
     slash = strrchr(l.prefix, '/');
-    if (*l.prefix == '/' || strchr(l.prefix, '\\') || strlen(l.prefix) > SFTP_KEY_MAX) {
-        return sftp__err(s, DIMPLE_EINVAL, "list: invalid prefix '%s'", l.prefix);
+    if (*l.prefix == '/' || strchr(l.prefix, '\\') ||
+        strlen(l.prefix) > SFTP_KEY_MAX) {
+        return sftp__err(s, DIMPLE_EINVAL, "list: invalid prefix '%s'",
+                         l.prefix);
     }
     if (slash) {
         char *dir = strndup(l.prefix, (size_t)(slash - l.prefix));
         int ok = dir && dimple_key_valid(dir);
         free(dir);
         if (!ok)
-            return sftp__err(s, DIMPLE_EINVAL, "list: invalid prefix '%s'", l.prefix);
+            return sftp__err(s, DIMPLE_EINVAL, "list: invalid prefix '%s'",
+                             l.prefix);
     }
     rc = run_op(s, list_once, list_retry, &l);
     if (rc >= 0) {

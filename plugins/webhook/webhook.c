@@ -108,8 +108,7 @@ static int parse_num(const dimple_host *host, const dimple_kv *conf,
                              "to %g",
                              host && host->config_file ? host->config_file
                                                        : "(config)",
-                             kv->line, key, kv->value ? kv->value : "", lo,
-                             hi);
+                             kv->line, key, kv->value ? kv->value : "", lo, hi);
     *out = v;
     return DIMPLE_OK;
 }
@@ -142,8 +141,8 @@ static size_t discard(char *p, size_t size, size_t n, void *ctx)
 enum { SEND_OK, SEND_RETRY, SEND_FINAL };
 
 /* One POST. Sets err (no URL in it beyond the safe part). */
-static int post(webhook *w, CURL *c, const item *it, long timeout_ms,
-                char *err, size_t errn)
+static int post(webhook *w, CURL *c, const item *it, long timeout_ms, char *err,
+                size_t errn)
 {
     struct curl_slist *hdr = NULL;
     CURLcode rc;
@@ -168,8 +167,7 @@ static int post(webhook *w, CURL *c, const item *it, long timeout_ms,
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hdr);
     if (rc != CURLE_OK) {
-        snprintf(err, errn, "POST %s: %s", w->safe_url,
-                 curl_easy_strerror(rc));
+        snprintf(err, errn, "POST %s: %s", w->safe_url, curl_easy_strerror(rc));
         return SEND_RETRY;
     }
     if (status >= 200 && status < 300)

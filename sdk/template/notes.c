@@ -119,8 +119,7 @@ static int notes_write_file(notes *n, const char *path, const void *data,
     return DIMPLE_OK;
 }
 
-static int notes_put(void *self, const char *key, const void *data,
-                     size_t len)
+static int notes_put(void *self, const char *key, const void *data, size_t len)
 {
     notes *n = self;
     char *final = notes_path(n, key, ""), *tmp = notes_path(n, key, ".tmp");
@@ -229,8 +228,7 @@ static int notes_list(void *self, const char *prefix, const char *start_after,
             free(key);
             continue;
         }
-        if ((flags & DIMPLE_LIST_SHALLOW) &&
-            (slash = strchr(key + plen, '/')))
+        if ((flags & DIMPLE_LIST_SHALLOW) && (slash = strchr(key + plen, '/')))
             slash[1] = '\0';
         if (count == cap) {
             char **k = realloc(keys, (cap = cap ? 2 * cap : 64) * sizeof *k);

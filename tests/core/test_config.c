@@ -188,8 +188,10 @@ TEST(open_validates_core_keys)
     const char *p = write_tmp("i.conf", "[dimple]\ndatabase = i.db\n"
                                         "busy_timeout_ms = soon\n");
     CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
-    snprintf(want, sizeof want, "%s:3: [dimple] busy_timeout_ms must be an "
-                                "integer in 0..3600000", p);
+    snprintf(want, sizeof want,
+             "%s:3: [dimple] busy_timeout_ms must be an "
+             "integer in 0..3600000",
+             p);
     CHECK_STR(dimple_errmsg(h), want);
     CHECK(strstr(dimple_errmsg(h), "soon") == NULL);
     dimple_close(h);

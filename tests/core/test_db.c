@@ -26,12 +26,14 @@ static int first_cell(void *payload, int n, const char *const *names,
     if (n < 1)
         return 0;
     switch (v[0].type) {
-    case DIMPLE_INTEGER: snprintf(got, sizeof got, "%lld", (long long)v[0].i);
+    case DIMPLE_INTEGER:
+        snprintf(got, sizeof got, "%lld", (long long)v[0].i);
         break;
-    case DIMPLE_TEXT: snprintf(got, sizeof got, "%.*s", (int)v[0].n,
-                               (const char *)v[0].p);
+    case DIMPLE_TEXT:
+        snprintf(got, sizeof got, "%.*s", (int)v[0].n, (const char *)v[0].p);
         break;
-    default: snprintf(got, sizeof got, "type %d", v[0].type);
+    default:
+        snprintf(got, sizeof got, "type %d", v[0].type);
     }
     return 0;
 }
@@ -65,13 +67,14 @@ TEST(open_sets_pragmas)
 TEST(foreign_keys_enforced)
 {
     dimple *db = open_fresh("fk.db");
-    CHECK_RC(dimple_exec(db, "CREATE TABLE p(id TEXT PRIMARY KEY);"
-                             "CREATE TABLE c(id TEXT PRIMARY KEY, "
-                             "p TEXT REFERENCES p(id));",
+    CHECK_RC(dimple_exec(db,
+                         "CREATE TABLE p(id TEXT PRIMARY KEY);"
+                         "CREATE TABLE c(id TEXT PRIMARY KEY, "
+                         "p TEXT REFERENCES p(id));",
                          NULL, 0, NULL, NULL),
              DIMPLE_OK);
-    CHECK_RC(dimple_exec(db, "INSERT INTO c VALUES('x', 'nope')", NULL, 0,
-                         NULL, NULL),
+    CHECK_RC(dimple_exec(db, "INSERT INTO c VALUES('x', 'nope')", NULL, 0, NULL,
+                         NULL),
              DIMPLE_ESQL);
     CHECK_CONTAINS(dimple_errmsg(db), "FOREIGN KEY constraint failed");
     dimple_close(db);
@@ -82,17 +85,18 @@ TEST(foreign_keys_enforced)
 TEST(exec_untrackable_table_refused)
 {
     dimple *db = open_fresh("u.db");
-    CHECK_RC(dimple_exec(db, "CREATE TABLE ok(id TEXT PRIMARY KEY, a);"
-                             " CREATE TABLE t(id INTEGER PRIMARY KEY, a)",
+    CHECK_RC(dimple_exec(db,
+                         "CREATE TABLE ok(id TEXT PRIMARY KEY, a);"
+                         " CREATE TABLE t(id INTEGER PRIMARY KEY, a)",
                          NULL, 0, NULL, NULL),
              DIMPLE_ESCHEMA);
     CHECK_CONTAINS(dimple_errmsg(db), "t");
     CHECK_STR(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't'"),
               "0");
     /* the statement before it stands, and is tracked at once */
-    CHECK_RC(dimple_exec(db, "INSERT INTO ok VALUES ('k', 1)", NULL, 0, NULL,
-                         NULL),
-             DIMPLE_OK);
+    CHECK_RC(
+        dimple_exec(db, "INSERT INTO ok VALUES ('k', 1)", NULL, 0, NULL, NULL),
+        DIMPLE_OK);
     CHECK_STR(scalar(db, "SELECT count(*) FROM _dimple_log"), "1");
     dimple_close(db);
 }
@@ -104,27 +108,27 @@ TEST(exec_and_params)
     dimple_value p[3];
     unlink(tmp_path("b.db"));
     CHECK_RC(dimple_open_path(&db, tmp_path("b.db"), &untracked), DIMPLE_OK);
-    CHECK_RC(dimple_exec(db, "CREATE TABLE t(id INTEGER PRIMARY KEY, a, b);"
-                             " INSERT INTO t(a) VALUES (1); -- comment\n"
-                             "INSERT INTO t(a) VALUES (2);",
+    CHECK_RC(dimple_exec(db,
+                         "CREATE TABLE t(id INTEGER PRIMARY KEY, a, b);"
+                         " INSERT INTO t(a) VALUES (1); -- comment\n"
+                         "INSERT INTO t(a) VALUES (2);",
                          NULL, 0, NULL, NULL),
              DIMPLE_OK);
     CHECK_STR(scalar(db, "SELECT count(*) FROM t"), "2");
     p[0] = dimple_text("x");
     p[1] = dimple_int(7);
-    CHECK_RC(dimple_exec(db, "INSERT INTO t(a, b) VALUES (?1, ?2);  -- end",
-                         p, 2, NULL, NULL),
+    CHECK_RC(dimple_exec(db, "INSERT INTO t(a, b) VALUES (?1, ?2);  -- end", p,
+                         2, NULL, NULL),
              DIMPLE_OK);
     CHECK_STR(scalar(db, "SELECT b FROM t WHERE a = 'x'"), "7");
     /* params with several statements: refused before anything runs */
-    CHECK_RC(dimple_exec(db, "INSERT INTO t(a) VALUES (?1); DELETE FROM t",
-                         p, 1, NULL, NULL),
+    CHECK_RC(dimple_exec(db, "INSERT INTO t(a) VALUES (?1); DELETE FROM t", p,
+                         1, NULL, NULL),
              DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "exactly one statement");
     CHECK_STR(scalar(db, "SELECT count(*) FROM t"), "3");
     /* wrong number of params */
-    CHECK_RC(dimple_exec(db, "SELECT ?1, ?2", p, 1, NULL, NULL),
-             DIMPLE_EINVAL);
+    CHECK_RC(dimple_exec(db, "SELECT ?1, ?2", p, 1, NULL, NULL), DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "the statement has 2 parameters, 1 "
                                       "given");
     CHECK_RC(dimple_exec(db, "SELECT ?", NULL, 0, NULL, NULL), DIMPLE_EINVAL);
@@ -154,9 +158,10 @@ TEST(callback_stops)
 {
     dimple *db = open_fresh("c.db");
     int count = 0;
-    CHECK_RC(dimple_exec(db, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
-                             "SELECT x + 1 FROM c WHERE x < 10) "
-                             "SELECT x FROM c",
+    CHECK_RC(dimple_exec(db,
+                         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL "
+                         "SELECT x + 1 FROM c WHERE x < 10) "
+                         "SELECT x FROM c",
                          NULL, 0, stop_at_two, &count),
              42);
     CHECK(count == 2);
@@ -220,8 +225,9 @@ TEST(migrations_from_folder)
     write_tmp("mig/003_bad.sql", "CREATE TABLE tag(id TEXT PRIMARY KEY);\n"
                                  "INSERT INTO todo VALUES ('a', 'dup');\n");
     CHECK_RC(dimple_migrate_dir(db, tmp_path("mig")), DIMPLE_ESQL);
-    snprintf(want, sizeof want, "migration 3 (%s) failed, rolled back: "
-                                "UNIQUE constraint failed: todo.id",
+    snprintf(want, sizeof want,
+             "migration 3 (%s) failed, rolled back: "
+             "UNIQUE constraint failed: todo.id",
              tmp_path("mig/003_bad.sql"));
     CHECK_CONTAINS(dimple_errmsg(db), want);
     CHECK_STR(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = "
@@ -268,8 +274,8 @@ TEST(locked_database)
     CHECK_RC(dimple_exec(db, "CREATE TABLE t(x)", NULL, 0, NULL, NULL),
              DIMPLE_OK);
     CHECK(sqlite3_open(path, &other) == SQLITE_OK);
-    CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE; INSERT INTO t VALUES(1)",
-                       NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE; INSERT INTO t VALUES(1)", NULL,
+                       NULL, NULL) == SQLITE_OK);
     CHECK_RC(dimple_exec(db, "INSERT INTO t VALUES(2)", NULL, 0, NULL, NULL),
              DIMPLE_EBUSY);
     CHECK_CONTAINS(dimple_errmsg(db), "database is locked");
@@ -303,8 +309,7 @@ TEST(unreadable_database)
     CHECK_CONTAINS(dimple_errmsg(db), "file is not a database");
     dimple_close(db);
 
-    CHECK_RC(dimple_open_path(&db, "/nonexistent/dir/x.db", NULL),
-             DIMPLE_EIO);
+    CHECK_RC(dimple_open_path(&db, "/nonexistent/dir/x.db", NULL), DIMPLE_EIO);
     CHECK_CONTAINS(dimple_errmsg(db), "cannot open database "
                                       "/nonexistent/dir/x.db");
     dimple_close(db);
@@ -340,8 +345,7 @@ TEST(read_only)
     dimple_close(db);
     CHECK_RC(dimple_open_path(&db, tmp_path("ro.db"), &o), DIMPLE_OK);
     CHECK_STR(scalar(db, "SELECT count(*) FROM t"), "0");
-    CHECK(dimple_exec(db, "INSERT INTO t VALUES(1)", NULL, 0, NULL, NULL) <
-          0);
+    CHECK(dimple_exec(db, "INSERT INTO t VALUES(1)", NULL, 0, NULL, NULL) < 0);
     CHECK_CONTAINS(dimple_errmsg(db), "readonly");
     dimple_close(db);
 }
@@ -352,8 +356,7 @@ TEST(config_check_handle_has_no_database)
     const char *conf = write_tmp("cc.conf", "[dimple]\ndatabase = never.db\n");
     CHECK_RC(dimple_config_check(&db, conf), DIMPLE_OK);
     CHECK(access(tmp_path("never.db"), F_OK) != 0);
-    CHECK_RC(dimple_exec(db, "SELECT 1", NULL, 0, NULL, NULL),
-             DIMPLE_EINVAL);
+    CHECK_RC(dimple_exec(db, "SELECT 1", NULL, 0, NULL, NULL), DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "no database open");
     dimple_close(db);
 }

@@ -42,11 +42,11 @@ TEST(reals_stay_reals)
 {
     /* Bound, not SQL literals: SQLite's own text-to-real conversion uses
      * long double, which valgrind emulates with less precision. */
-    dimple_value p[8] = {dimple_real(1.0),   dimple_real(0.1),
-                         dimple_real(-0.0),  dimple_real(1e300),
-                         dimple_real(2.5e-300),
-                         dimple_real(123456789012345680.0),
-                         dimple_real(HUGE_VAL), dimple_real(-HUGE_VAL)};
+    dimple_value p[8] = {
+        dimple_real(1.0),      dimple_real(0.1),
+        dimple_real(-0.0),     dimple_real(1e300),
+        dimple_real(2.5e-300), dimple_real(123456789012345680.0),
+        dimple_real(HUGE_VAL), dimple_real(-HUGE_VAL)};
     CHECK_STR(q("SELECT ?1 AS a, ?2 AS b, ?3 AS c, ?4 AS d, ?5 AS e, "
                 "?6 AS f, ?7 AS g, ?8 AS h",
                 p, 8),
@@ -76,9 +76,10 @@ TEST(text_and_null)
     p[0] = dimple_text("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");
     CHECK_STR(q("SELECT ?1 AS u", p, 1),
               "[{\"u\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"}]");
-    p[0] = dimple_text("a\xff" "b\xc3");
-    CHECK_STR(q("SELECT ?1 AS bad", p, 1),
-              "[{\"bad\":\"a\xef\xbf\xbd" "b\xef\xbf\xbd\"}]");
+    p[0] = dimple_text("a\xff"
+                       "b\xc3");
+    CHECK_STR(q("SELECT ?1 AS bad", p, 1), "[{\"bad\":\"a\xef\xbf\xbd"
+                                           "b\xef\xbf\xbd\"}]");
     /* column names are escaped too, order kept */
     CHECK_STR(q("SELECT 1 AS \"z\"\"q\", 2 AS a", NULL, 0),
               "[{\"z\\\"q\":1,\"a\":2}]");
@@ -102,8 +103,7 @@ TEST(many_rows_and_empty)
         CHECK_RC(dimple_query_json(db, "SELECT 1; SELECT 2", NULL, 0, &out),
                  DIMPLE_EINVAL);
         CHECK(out == NULL);
-        CHECK_RC(dimple_query_json(db, "SELEKT", NULL, 0, &out),
-                 DIMPLE_ESQL);
+        CHECK_RC(dimple_query_json(db, "SELEKT", NULL, 0, &out), DIMPLE_ESQL);
         CHECK(out == NULL);
     }
 }
@@ -111,9 +111,8 @@ TEST(many_rows_and_empty)
 TEST(row_json)
 {
     const char *names[] = {"i", "r", "t", "b", "n"};
-    dimple_value v[5] = {dimple_int(-3), dimple_real(2.0),
-                         dimple_text("x"), dimple_blob("hi", 2),
-                         dimple_null()};
+    dimple_value v[5] = {dimple_int(-3), dimple_real(2.0), dimple_text("x"),
+                         dimple_blob("hi", 2), dimple_null()};
     char *s = dimple_row_json(5, names, v);
     CHECK_STR(s, "{\"i\":-3,\"r\":2.0,\"t\":\"x\",\"b\":{\"$blob\":\"aGk=\"},"
                  "\"n\":null}");
@@ -133,8 +132,7 @@ TEST(base64_round_trip)
         unsigned char *back = NULL;
         size_t m = 99;
         CHECK_RC(dimple_base64__encode(&b, data + 250 - n, n), DIMPLE_OK);
-        CHECK_RC(dimple_base64__decode((char *)b.p, b.n, &back, &m),
-                 DIMPLE_OK);
+        CHECK_RC(dimple_base64__decode((char *)b.p, b.n, &back, &m), DIMPLE_OK);
         CHECK(m == n && (n == 0 || memcmp(back, data + 250 - n, n) == 0));
         free(back);
         dimple_buf__free(&b);
@@ -143,10 +141,8 @@ TEST(base64_round_trip)
         unsigned char *back = NULL;
         size_t m;
         CHECK_RC(dimple_base64__decode("abc", 3, &back, &m), DIMPLE_ECORRUPT);
-        CHECK_RC(dimple_base64__decode("ab!d", 4, &back, &m),
-                 DIMPLE_ECORRUPT);
-        CHECK_RC(dimple_base64__decode("a=bc", 4, &back, &m),
-                 DIMPLE_ECORRUPT);
+        CHECK_RC(dimple_base64__decode("ab!d", 4, &back, &m), DIMPLE_ECORRUPT);
+        CHECK_RC(dimple_base64__decode("a=bc", 4, &back, &m), DIMPLE_ECORRUPT);
         CHECK(back == NULL);
     }
 }

@@ -10,9 +10,9 @@
 /* Open a handle whose conf has plugin_dir = FIXTURE_DIR and section. */
 static int open_with(dimple **db, const char *section)
 {
-    const char *p = write_tmp("l.conf",
-                              "[dimple]\ndatabase = l.db\nplugin_dir = %s\n%s",
-                              FIXTURE_DIR, section);
+    const char *p =
+        write_tmp("l.conf", "[dimple]\ndatabase = l.db\nplugin_dir = %s\n%s",
+                  FIXTURE_DIR, section);
     return dimple_open(db, p);
 }
 
@@ -35,13 +35,13 @@ TEST(refusals)
     refused("[storage]\nplugin = fx-noentry\n", DIMPLE_EPLUGIN,
             "dimple-fx-noentry.so", "no dimple_plugin_entry symbol");
     refused("[storage]\nplugin = fx-badabi\n", DIMPLE_EPLUGIN,
-            "dimple-fx-badabi.so", "built for plugin ABI 2, this core "
-                                   "speaks ABI 1: rebuild the plugin");
+            "dimple-fx-badabi.so",
+            "built for plugin ABI 2, this core "
+            "speaks ABI 1: rebuild the plugin");
     refused("[storage]\nplugin = fx-cipher\n", DIMPLE_EPLUGIN,
             "dimple-fx-cipher.so",
             "'fx-cipher' is a cipher plugin, not a storage plugin");
-    refused("[cipher]\nplugin = fx-good\n", DIMPLE_EPLUGIN,
-            "dimple-fx-good.so",
+    refused("[cipher]\nplugin = fx-good\n", DIMPLE_EPLUGIN, "dimple-fx-good.so",
             "'fx-good' is a storage plugin, not a cipher plugin");
     refused("[storage]\nplugin = fx-mismatch\n", DIMPLE_EPLUGIN,
             "dimple-fx-mismatch.so",
@@ -50,8 +50,9 @@ TEST(refusals)
     refused("[storage]\nplugin = fx-noslot\n", DIMPLE_EPLUGIN,
             "dimple-fx-noslot.so", "required storage slot 'put' is NULL");
     refused("[storage]\nplugin = fx-small\n", DIMPLE_EPLUGIN,
-            "dimple-fx-small.so", "storage vtable size 16 is smaller than "
-                                  "ABI 1's minimum");
+            "dimple-fx-small.so",
+            "storage vtable size 16 is smaller than "
+            "ABI 1's minimum");
 }
 
 TEST(not_found_lists_folders)
@@ -207,8 +208,7 @@ TEST(registered_and_listing)
     dimple *db = NULL;
     listing l = {0, 0, 0};
     CHECK_RC(dimple_plugin_register(&reg_plugin), DIMPLE_OK);
-    CHECK_RC(open_with(&db, "[notifier.x]\nplugin = fx-builtin\n"),
-             DIMPLE_OK);
+    CHECK_RC(open_with(&db, "[notifier.x]\nplugin = fx-builtin\n"), DIMPLE_OK);
     CHECK_STR(dimple_plugin_in_use(db, "notifier.x"), "fx-builtin");
     CHECK_STR(dimple_plugin_role(db, 0), "notifier.x");
     CHECK_RC(dimple_plugins_list(db, on_plugin, &l), DIMPLE_OK);

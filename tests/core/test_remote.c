@@ -56,8 +56,7 @@ static int tmem_put(void *self, const char *key, const void *data, size_t len)
     tmem *m = self;
     int i = tmem_find(m, key);
     if (strcmp(key, "fail/put") == 0)
-        return dimple_errorf(m->host, DIMPLE_EIO, "PUT %s: disk on fire",
-                             key);
+        return dimple_errorf(m->host, DIMPLE_EIO, "PUT %s: disk on fire", key);
     if (i < 0) {
         if (m->n == TMEM_MAX)
             return DIMPLE_ENOMEM;
@@ -117,14 +116,14 @@ static int tmem_remove(void *self, const char *key)
     return 0;
 }
 
-static const dimple_storage_vtable tmem_vt = {
-    .size = sizeof(dimple_storage_vtable),
-    .create = tmem_create,
-    .destroy = tmem_destroy,
-    .put = tmem_put,
-    .get = tmem_get,
-    .list = tmem_list,
-    .remove = tmem_remove};
+static const dimple_storage_vtable tmem_vt = {.size =
+                                                  sizeof(dimple_storage_vtable),
+                                              .create = tmem_create,
+                                              .destroy = tmem_destroy,
+                                              .put = tmem_put,
+                                              .get = tmem_get,
+                                              .list = tmem_list,
+                                              .remove = tmem_remove};
 static const dimple_plugin tmem_plugin = {.abi = DIMPLE_ABI,
                                           .kind = DIMPLE_KIND_STORAGE,
                                           .name = "tmem",
@@ -177,8 +176,8 @@ static int txor_run(void *self, const char *name, const dimple_source *in,
         size_t off = 0;
         if (!enc && first) {
             if (n < 2 || buf[0] != 'X' || buf[1] != '1')
-                return dimple_errorf(x->host, DIMPLE_EAUTH,
-                                     "%s: not encrypted", name);
+                return dimple_errorf(x->host, DIMPLE_EAUTH, "%s: not encrypted",
+                                     name);
             off = 2;
         }
         first = 0;
@@ -210,14 +209,14 @@ static int txor_identity(void *self, const dimple_sink *out)
     return dimple_sink_write(out, "TXOR-SECRET-1", 13);
 }
 
-static const dimple_cipher_vtable txor_vt = {
-    .size = sizeof(dimple_cipher_vtable),
-    .create = txor_create,
-    .destroy = txor_destroy,
-    .attach = txor_attach,
-    .encrypt = txor_encrypt,
-    .decrypt = txor_decrypt,
-    .identity = txor_identity};
+static const dimple_cipher_vtable txor_vt = {.size =
+                                                 sizeof(dimple_cipher_vtable),
+                                             .create = txor_create,
+                                             .destroy = txor_destroy,
+                                             .attach = txor_attach,
+                                             .encrypt = txor_encrypt,
+                                             .decrypt = txor_decrypt,
+                                             .identity = txor_identity};
 static const dimple_plugin txor_plugin = {.abi = DIMPLE_ABI,
                                           .kind = DIMPLE_KIND_CIPHER,
                                           .name = "txor",
@@ -227,8 +226,8 @@ static const dimple_plugin txor_plugin = {.abi = DIMPLE_ABI,
 static dimple *open_conf(const char *sections)
 {
     dimple *db = NULL;
-    const char *p = write_tmp("r.conf", "[dimple]\ndatabase = r.db\n%s",
-                              sections);
+    const char *p =
+        write_tmp("r.conf", "[dimple]\ndatabase = r.db\n%s", sections);
     if (dimple_open(&db, p) < 0)
         printf("# open: %s\n", dimple_errmsg(db));
     return db;
@@ -268,8 +267,7 @@ TEST(storage_access)
     CHECK_RC(dimple_remote__get(db, "log/a/1", &b), DIMPLE_OK);
     CHECK(b.n == 3 && memcmp(b.p, "one", 3) == 0);
     dimple_buf__free(&b);
-    CHECK_RC(dimple_remote__list(db, "log/", NULL, 0, collect, &k),
-             DIMPLE_OK);
+    CHECK_RC(dimple_remote__list(db, "log/", NULL, 0, collect, &k), DIMPLE_OK);
     CHECK_STR(k.all, "log/a/1,log/a/2,");
     memset(&k, 0, sizeof k);
     CHECK_RC(dimple_remote__list(db, "log/a/", "log/a/1", 0, collect, &k),
@@ -287,8 +285,7 @@ TEST(storage_access)
     CHECK_RC(dimple_remote__put(db, "../etc/passwd", "x", 1), DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "invalid key '../etc/passwd'");
     CHECK_RC(dimple_remote__get(db, "/abs", &b), DIMPLE_EINVAL);
-    CHECK_RC(dimple_remote__remove(db, "a//b"),
-             DIMPLE_EINVAL);
+    CHECK_RC(dimple_remote__remove(db, "a//b"), DIMPLE_EINVAL);
     CHECK_RC(dimple_remote__put(db, "a\\b", "x", 1), DIMPLE_EINVAL);
     CHECK_RC(dimple_remote__list(db, "../", NULL, 0, collect, &k),
              DIMPLE_EINVAL);
@@ -298,8 +295,7 @@ TEST(storage_access)
     CHECK_STR(dimple_errmsg(db), "storage tmem: PUT fail/put: disk on fire");
     /* put_if_absent emulated (tmem has none) */
     CHECK_RC(dimple_remote__put_if_absent(db, "once", "1", 1), DIMPLE_OK);
-    CHECK_RC(dimple_remote__put_if_absent(db, "once", "2", 1),
-             DIMPLE_EEXISTS);
+    CHECK_RC(dimple_remote__put_if_absent(db, "once", "2", 1), DIMPLE_EEXISTS);
     CHECK_CONTAINS(dimple_errmsg(db), "'once' already exists");
     CHECK_RC(dimple_remote__get(db, "once", &b), DIMPLE_OK);
     CHECK(b.n == 1 && b.p[0] == '1');

@@ -51,7 +51,8 @@ static inline const char *tmp_path(const char *name)
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static inline const char *write_tmp(const char *name, const char *fmt, ...)
+static inline const char *
+write_tmp(const char *name, const char *fmt, ...)
 {
     const char *path = tmp_path(name);
     FILE *f = fopen(path, "w");

@@ -65,9 +65,9 @@ TEST(dependencies_are_exact)
     seen s = {0};
     CHECK(test_exec(db, schema_sql) == 0);
 
-    CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM v", NULL, 0, record, &s,
-                              NULL),
-             DIMPLE_OK);
+    CHECK_RC(
+        dimple_live_open(&q, db, "SELECT * FROM v", NULL, 0, record, &s, NULL),
+        DIMPLE_OK);
     CHECK(has_dep(q, "main.a") && has_dep(q, "main.b"));
     CHECK(!has_dep(q, "main.c") && !has_dep(q, "main.other"));
     dimple_live_close(q);
@@ -101,8 +101,9 @@ TEST(reruns_only_when_touched_and_fires_only_on_change)
     CHECK(test_exec(db, schema_sql) == 0);
     CHECK(test_exec(db, "INSERT INTO a VALUES(1, 'one')") == 0);
 
-    CHECK_RC(dimple_live_open(&q, db, "SELECT x FROM a WHERE id < 10 ORDER BY id",
-                              NULL, 0, record, &s, NULL),
+    CHECK_RC(dimple_live_open(&q, db,
+                              "SELECT x FROM a WHERE id < 10 ORDER BY id", NULL,
+                              0, record, &s, NULL),
              DIMPLE_OK);
     /* the initial result arrives before open returns */
     CHECK(s.calls == 1);
@@ -110,7 +111,8 @@ TEST(reruns_only_when_touched_and_fires_only_on_change)
     CHECK(dimple_live_runs(q) == 1);
 
     /* unrelated tables: no rerun at all */
-    CHECK(test_exec(db, "INSERT INTO other VALUES(1); INSERT INTO c VALUES(2)") == 0);
+    CHECK(test_exec(
+              db, "INSERT INTO other VALUES(1); INSERT INTO c VALUES(2)") == 0);
     CHECK(dimple_live_runs(q) == 1 && s.calls == 1);
 
     /* a dependency changed the result: rerun and call */
@@ -177,9 +179,8 @@ TEST(views_ctes_subqueries_without_rowid)
                               "AS n FROM t",
                               NULL, 0, record, &sc, NULL),
              DIMPLE_OK);
-    CHECK_RC(dimple_live_open(&qs, db,
-                              "SELECT (SELECT count(*) FROM b) AS nb", NULL, 0,
-                              record, &ss, NULL),
+    CHECK_RC(dimple_live_open(&qs, db, "SELECT (SELECT count(*) FROM b) AS nb",
+                              NULL, 0, record, &ss, NULL),
              DIMPLE_OK);
     CHECK_STR(sv.json, "[]");
     CHECK_STR(sc.json, "[{\"n\":0}]");
@@ -216,8 +217,8 @@ TEST(update_hook_fallback_handles_without_rowid)
     db = test_open(path, sizeof path, "fallback");
     unsetenv("DIMPLE_LIVE_NO_PREUPDATE");
     CHECK(test_exec(db, schema_sql) == 0);
-    CHECK_RC(dimple_live_open(&q, db, "SELECT count(*) FROM b", NULL, 0,
-                              record, &s, NULL),
+    CHECK_RC(dimple_live_open(&q, db, "SELECT count(*) FROM b", NULL, 0, record,
+                              &s, NULL),
              DIMPLE_OK);
     CHECK_RC(dimple_live_open(&qa, db, "SELECT count(*) FROM a", NULL, 0,
                               record, &sa, NULL),
@@ -307,26 +308,26 @@ TEST(bad_input)
              DIMPLE_EINVAL);
     CHECK(q == NULL);
     CHECK_CONTAINS(dimple_errmsg(db), "read-only");
-    CHECK_RC(dimple_live_open(&q, db, "SELECT 1; SELECT 2", NULL, 0, record,
-                              &s, NULL),
+    CHECK_RC(dimple_live_open(&q, db, "SELECT 1; SELECT 2", NULL, 0, record, &s,
+                              NULL),
              DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "one statement");
     CHECK(dimple_live_open(&q, db, "SELEC x FROM a", NULL, 0, record, &s,
                            NULL) < 0);
     CHECK_CONTAINS(dimple_errmsg(db), "syntax error");
-    CHECK(dimple_live_open(&q, db, "SELECT * FROM nosuch", NULL, 0, record,
-                           &s, NULL) < 0);
+    CHECK(dimple_live_open(&q, db, "SELECT * FROM nosuch", NULL, 0, record, &s,
+                           NULL) < 0);
     CHECK_CONTAINS(dimple_errmsg(db), "nosuch");
     CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM a WHERE id = ?", NULL, 0,
                               record, &s, NULL),
              DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "parameters");
-    CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM a", &one, 1, record, &s,
-                              NULL),
-             DIMPLE_EINVAL);
-    CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM a", NULL, 0, NULL, &s,
-                              NULL),
-             DIMPLE_EINVAL);
+    CHECK_RC(
+        dimple_live_open(&q, db, "SELECT * FROM a", &one, 1, record, &s, NULL),
+        DIMPLE_EINVAL);
+    CHECK_RC(
+        dimple_live_open(&q, db, "SELECT * FROM a", NULL, 0, NULL, &s, NULL),
+        DIMPLE_EINVAL);
     CHECK_RC(dimple_live_open(&q, db, "", NULL, 0, record, &s, NULL),
              DIMPLE_EINVAL);
     {
@@ -337,9 +338,9 @@ TEST(bad_input)
     }
     CHECK(s.calls == 0);
     /* none of that left state behind: a good open still works */
-    CHECK_RC(dimple_live_open(&q, db, "SELECT 1 AS one", NULL, 0, record, &s,
-                              NULL),
-             DIMPLE_OK);
+    CHECK_RC(
+        dimple_live_open(&q, db, "SELECT 1 AS one", NULL, 0, record, &s, NULL),
+        DIMPLE_OK);
     CHECK(s.calls == 1 && dimple_live_deps(q) == 0);
     dimple_live_close(q);
     dimple_live_close(NULL);
@@ -354,9 +355,9 @@ TEST(schema_change_reaches_the_callback)
     seen s = {0};
     CHECK(test_exec(db, schema_sql) == 0);
     CHECK(test_exec(db, "INSERT INTO c VALUES(1)") == 0);
-    CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM c", NULL, 0, record, &s,
-                              NULL),
-             DIMPLE_OK);
+    CHECK_RC(
+        dimple_live_open(&q, db, "SELECT * FROM c", NULL, 0, record, &s, NULL),
+        DIMPLE_OK);
     CHECK(test_exec(db, "CREATE TABLE unrelated(u)") == 0);
     CHECK(s.calls == 1); /* DDL reran it, same result, no call */
     CHECK(test_exec(db, "DROP TABLE c") == 0);
@@ -439,8 +440,8 @@ TEST(other_connections_and_processes)
     CHECK_RC(dimple_live_open(&q, db, "SELECT count(*) AS n FROM a", NULL, 0,
                               record, &s, NULL),
              DIMPLE_OK);
-    CHECK_RC(dimple_live_open(&qo, db, "SELECT count(*) AS n FROM other",
-                              NULL, 0, record, &so, NULL),
+    CHECK_RC(dimple_live_open(&qo, db, "SELECT count(*) AS n FROM other", NULL,
+                              0, record, &so, NULL),
              DIMPLE_OK);
     CHECK(sqlite3_open(path, &other) == SQLITE_OK);
     sqlite3_busy_timeout(other, 5000);

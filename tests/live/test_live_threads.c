@@ -70,8 +70,8 @@ static void *writer_b(void *arg)
     dimple_options o = {sizeof o, "", 0, 0};
     w->seen.thread = pthread_self();
     if (dimple_open_path(&b, path, &o) != DIMPLE_OK ||
-        dimple_live_open(&q, b, "SELECT count(*) FROM t WHERE src = 'b'",
-                         NULL, 0, on_count, &w->seen, NULL) != DIMPLE_OK) {
+        dimple_live_open(&q, b, "SELECT count(*) FROM t WHERE src = 'b'", NULL,
+                         0, on_count, &w->seen, NULL) != DIMPLE_OK) {
         printf("# writer B: %s\n", dimple_errmsg(b));
         w->failures++;
         dimple_close(b);
@@ -81,8 +81,8 @@ static void *writer_b(void *arg)
     mark_opened(w);
     for (int i = 0; i < N_B; i++) {
         dimple_value v = dimple_int(i);
-        if (dimple_exec(b, "INSERT INTO t(src, n) VALUES('b', ?1)", &v, 1,
-                        NULL, NULL) != DIMPLE_OK) {
+        if (dimple_exec(b, "INSERT INTO t(src, n) VALUES('b', ?1)", &v, 1, NULL,
+                        NULL) != DIMPLE_OK) {
             printf("# writer B: %s\n", dimple_errmsg(b));
             w->failures++;
         }
@@ -116,8 +116,8 @@ TEST(event_loop_thread_with_writers_elsewhere)
     dimple_live_options lo = {sizeof lo, DIMPLE_LIVE_DISPATCH};
     dimple_options o = {sizeof o, "", 0, 0};
     counter seen = {0};
-    writer_arg wb = {0, {0}, PTHREAD_MUTEX_INITIALIZER,
-                     PTHREAD_COND_INITIALIZER, 0};
+    writer_arg wb = {
+        0, {0}, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     pthread_t tb, ta;
     void *fa = NULL;
     int fd;

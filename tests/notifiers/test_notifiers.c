@@ -81,8 +81,7 @@ static const dimple_notifier_vtable *load_file(const char *name)
             const dimple_plugin *pl = entry ? entry() : NULL;
             const dimple_notifier_vtable *vt = NULL;
             if (pl && pl->abi == DIMPLE_ABI &&
-                pl->kind == DIMPLE_KIND_NOTIFIER &&
-                strcmp(pl->name, name) == 0)
+                pl->kind == DIMPLE_KIND_NOTIFIER && strcmp(pl->name, name) == 0)
                 vt = pl->vt.notifier;
             handles[n_handles] = h;
             loaded[n_handles] = vt;
@@ -109,16 +108,14 @@ static int check_event(const cJSON *o, const dimple_event *e)
 {
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(o, "key");
     char *k = key ? cJSON_PrintUnformatted(key) : NULL;
-    int ok = cJSON_IsObject(o) && cJSON_GetArraySize(o) == 6 &&
-             strcmp(cJSON_GetObjectItem(o, "id")->valuestring, e->id) == 0 &&
-             strcmp(cJSON_GetObjectItem(o, "table")->valuestring, e->table) ==
-                 0 &&
-             strcmp(cJSON_GetObjectItem(o, "op")->valuestring, e->op) == 0 &&
-             strcmp(cJSON_GetObjectItem(o, "author")->valuestring,
-                    e->author) == 0 &&
-             strcmp(cJSON_GetObjectItem(o, "origin")->valuestring,
-                    e->origin) == 0 &&
-             k && strcmp(k, e->key_json) == 0;
+    int ok =
+        cJSON_IsObject(o) && cJSON_GetArraySize(o) == 6 &&
+        strcmp(cJSON_GetObjectItem(o, "id")->valuestring, e->id) == 0 &&
+        strcmp(cJSON_GetObjectItem(o, "table")->valuestring, e->table) == 0 &&
+        strcmp(cJSON_GetObjectItem(o, "op")->valuestring, e->op) == 0 &&
+        strcmp(cJSON_GetObjectItem(o, "author")->valuestring, e->author) == 0 &&
+        strcmp(cJSON_GetObjectItem(o, "origin")->valuestring, e->origin) == 0 &&
+        k && strcmp(k, e->key_json) == 0;
     free(k);
     return ok;
 }
@@ -174,8 +171,8 @@ TEST(jsonl_config_errors)
     dimple_host h = make_host(&t, "notifier.log");
     void *self = NULL;
     dimple_kv none[] = {{NULL, NULL, 0}};
-    dimple_kv unknown[] = {{"path", "-", 3}, {"colour", "red", 4},
-                           {NULL, NULL, 0}};
+    dimple_kv unknown[] = {
+        {"path", "-", 3}, {"colour", "red", 4}, {NULL, NULL, 0}};
     dimple_kv nodir[] = {{"path", "/nonexistent-dir/x.jsonl", 3},
                          {NULL, NULL, 0}};
     CHECK(vt != NULL);
@@ -304,7 +301,8 @@ static int start_sink(void)
         r = read(p[0], buf, sizeof buf - 1);
     while (r < 0 && errno == EINTR);
     if (r <= 0)
-        printf("# http_sink.py: no port (%s)\n", r < 0 ? strerror(errno) : "eof");
+        printf("# http_sink.py: no port (%s)\n",
+               r < 0 ? strerror(errno) : "eof");
     sink_out = p[0];
     sink_port = r > 0 ? atoi(buf) : 0;
     return sink_port > 0 ? 0 : -1;
@@ -365,13 +363,16 @@ TEST(webhook_config_errors)
     dimple_kv none[] = {{NULL, NULL, 0}};
     dimple_kv ftp[] = {{"url", "ftp://x/", 2}, {NULL, NULL, 0}};
     dimple_kv badt[] = {{"url", "http://127.0.0.1:1/", 2},
-                        {"timeout", "soon", 3}, {NULL, NULL, 0}};
+                        {"timeout", "soon", 3},
+                        {NULL, NULL, 0}};
     dimple_kv badr[] = {{"url", "http://127.0.0.1:1/", 2},
-                        {"retries", "1.5", 3}, {NULL, NULL, 0}};
+                        {"retries", "1.5", 3},
+                        {NULL, NULL, 0}};
     dimple_kv badq[] = {{"url", "http://127.0.0.1:1/", 2},
-                        {"queue_max", "0", 7}, {NULL, NULL, 0}};
-    dimple_kv unk[] = {{"url", "http://127.0.0.1:1/", 2},
-                       {"secret", "x", 9}, {NULL, NULL, 0}};
+                        {"queue_max", "0", 7},
+                        {NULL, NULL, 0}};
+    dimple_kv unk[] = {
+        {"url", "http://127.0.0.1:1/", 2}, {"secret", "x", 9}, {NULL, NULL, 0}};
     CHECK(vt != NULL);
     if (!vt)
         return;
@@ -435,8 +436,7 @@ TEST(webhook_retries_with_backoff)
     th t;
     dimple_host h = make_host(&t, "notifier.hook");
     char url[128];
-    dimple_kv conf[] = {{"url", url, 2}, {"retries", "3", 3},
-                        {NULL, NULL, 0}};
+    dimple_kv conf[] = {{"url", url, 2}, {"retries", "3", 3}, {NULL, NULL, 0}};
     void *self = NULL;
     double t0;
     if (!vt)
@@ -486,8 +486,10 @@ TEST(webhook_never_blocks_writers)
     th t;
     dimple_host h = make_host(&t, "notifier.hook");
     char url[128];
-    dimple_kv conf[] = {{"url", url, 2}, {"queue_max", "3", 3},
-                        {"timeout", "0.3", 4}, {"retries", "0", 5},
+    dimple_kv conf[] = {{"url", url, 2},
+                        {"queue_max", "3", 3},
+                        {"timeout", "0.3", 4},
+                        {"retries", "0", 5},
                         {NULL, NULL, 0}};
     void *self = NULL;
     double t0, worst = 0, td;

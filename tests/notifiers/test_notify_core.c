@@ -157,7 +157,8 @@ TEST(local_commits_reach_the_notifiers)
     CHECK_STR(field(a, 0, "key"), "k1");
     CHECK_STR(field(a, 0, "op"), "insert");
     CHECK_STR(field(a, 0, "origin"), "local");
-    CHECK(strlen(field(a, 0, "id")) == 36 && strlen(field(a, 0, "author")) == 36);
+    CHECK(strlen(field(a, 0, "id")) == 36 &&
+          strlen(field(a, 0, "author")) == 36);
     CHECK_STR(field(a, 1, "table"), "pair");
     CHECK_STR(field(a, 1, "key"), "[1,\"x\"]");
     cJSON_Delete(a);

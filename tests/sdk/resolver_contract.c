@@ -59,8 +59,8 @@ static void random_cell(cell *c)
 
 static dimple_cell view(const cell *c)
 {
-    dimple_cell d = {"t", "c", c->id, c->author, {c->type, c->i, c->r,
-                                                  c->bytes, c->n}};
+    dimple_cell d = {
+        "t", "c", c->id, c->author, {c->type, c->i, c->r, c->bytes, c->n}};
     return d;
 }
 
@@ -136,9 +136,8 @@ int main(int argc, char **argv)
         random_cell(&a);
         random_cell(&b);
         random_cell(&c);
-        if (merge(&a, &b, &ab) || merge(&a, &b, &ab2) ||
-            merge(&b, &a, &ba) || merge(&a, &a, &aa) ||
-            merge(&ab, &c, &ab_c) || merge(&b, &c, &bc) ||
+        if (merge(&a, &b, &ab) || merge(&a, &b, &ab2) || merge(&b, &a, &ba) ||
+            merge(&a, &a, &aa) || merge(&ab, &c, &ab_c) || merge(&b, &c, &bc) ||
             merge(&a, &bc, &a_bc)) {
             errors++;
             continue;

@@ -31,9 +31,9 @@
 #define SFTP_ENV_FN static __attribute__((unused))
 
 typedef struct sftp_env {
-    const char *host, *port, *user, *key, *key_ecdsa, *pp_key, *pp,
-        *password, *known_hosts, *root, *fp_ed25519, *fp_ecdsa, *pub_ed25519,
-        *pub_ecdsa, *sshd_config;
+    const char *host, *port, *user, *key, *key_ecdsa, *pp_key, *pp, *password,
+        *known_hosts, *root, *fp_ed25519, *fp_ecdsa, *pub_ed25519, *pub_ecdsa,
+        *sshd_config;
 } sftp_env;
 
 static sftp_env E;
@@ -65,7 +65,8 @@ SFTP_ENV_FN int sftp_env_load(void)
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
         const char *v = getenv(vars[i].name);
         if (!v || !*v) {
-            printf("# missing %s (start tests/servers/sftp.sh and source its sftp.env)\n",
+            printf("# missing %s (start tests/servers/sftp.sh and source its "
+                   "sftp.env)\n",
                    vars[i].name);
             missing++;
         }
@@ -79,7 +80,7 @@ SFTP_ENV_FN int sftp_env_load(void)
 typedef struct sftp_conf {
     dimple_kv kv[16];
     int n;
-    char folder[512];  /* the `path`: on the server and, here, locally */
+    char folder[512]; /* the `path`: on the server and, here, locally */
     char port[16];
 } sftp_conf;
 
@@ -90,7 +91,8 @@ SFTP_ENV_FN void conf_set(sftp_conf *c, const char *key, const char *value)
             if (value) {
                 c->kv[i].value = value;
             } else {
-                memmove(&c->kv[i], &c->kv[i + 1], (size_t)(c->n - i) * sizeof c->kv[0]);
+                memmove(&c->kv[i], &c->kv[i + 1],
+                        (size_t)(c->n - i) * sizeof c->kv[0]);
                 c->n--;
             }
             return;
@@ -110,12 +112,12 @@ SFTP_ENV_FN void conf_set(sftp_conf *c, const char *key, const char *value)
  * login, strict host keys against the server's known_hosts. port NULL:
  * the shared test server's. */
 SFTP_ENV_FN void conf_base(sftp_conf *c, const char *tag, const char *port,
-                      const char *known_hosts)
+                           const char *known_hosts)
 {
     static int counter;
     memset(c, 0, sizeof *c);
-    snprintf(c->folder, sizeof c->folder, "%s/%s-%d-%ld-%d", E.root, tag, (int)getpid(),
-             (long)time(NULL), ++counter);
+    snprintf(c->folder, sizeof c->folder, "%s/%s-%d-%ld-%d", E.root, tag,
+             (int)getpid(), (long)time(NULL), ++counter);
     snprintf(c->port, sizeof c->port, "%s", port ? port : E.port);
     conf_set(c, "host", E.host);
     conf_set(c, "port", c->port);
@@ -255,14 +257,14 @@ SFTP_ENV_FN int sshd_start(sshd_proc *d, const char *config, int port)
             dup2(null, 0);
             dup2(null, 1);
         }
-        execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", d->config, "-p", portstr, "-o",
-              "PidFile=none", "-E", d->log, (char *)NULL);
+        execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", d->config, "-p",
+              portstr, "-o", "PidFile=none", "-E", d->log, (char *)NULL);
         _exit(127);
     }
     if (!port_answers(d->port, 10000))
         return -1;
-    snprintf(d->known_hosts, sizeof d->known_hosts, "%s.%d.known_hosts", d->config,
-             d->port);
+    snprintf(d->known_hosts, sizeof d->known_hosts, "%s.%d.known_hosts",
+             d->config, d->port);
     if (known_hosts_line(E.pub_ed25519, d->port, line[0], sizeof line[0]) < 0 ||
         known_hosts_line(E.pub_ecdsa, d->port, line[1], sizeof line[1]) < 0)
         return -1;

@@ -18,7 +18,6 @@
 
 static const dimple_storage_vtable *vt;
 
-
 /* A host that also keeps every log line, to check that secrets never
  * show up there either. */
 typedef struct th_log {
@@ -170,8 +169,8 @@ TEST(config_is_checked)
         self = NULL;
         int rc = vt->create(&self, c.kv, &t.th.host);
         if (!CHECK(rc == DIMPLE_ECONFIG && self == NULL))
-            printf("#   %s=%s: rc %d\n", bad[i].key, bad[i].value ? bad[i].value : "(unset)",
-                   rc);
+            printf("#   %s=%s: rc %d\n", bad[i].key,
+                   bad[i].value ? bad[i].value : "(unset)", rc);
         CHECK_CONTAINS(t.th.last_msg, bad[i].needle);
         if (self)
             vt->destroy(self);
@@ -270,7 +269,8 @@ TEST(passphrase_protected_key)
 
     conf_set(&c, "key_passphrase", NULL); /* encrypted key, no passphrase */
     CHECK_RC(try_login(&c, &t), DIMPLE_EAUTH);
-    CHECK(strstr(t.logs, "wrong-Passphrase-77") == NULL && strstr(t.logs, E.pp) == NULL);
+    CHECK(strstr(t.logs, "wrong-Passphrase-77") == NULL &&
+          strstr(t.logs, E.pp) == NULL);
 }
 
 TEST(password_login)
@@ -289,7 +289,8 @@ TEST(password_login)
     CHECK_CONTAINS(t.th.last_msg, E.user);
     CHECK(strstr(t.th.last_msg, "Wrong-Password-1234") == NULL);
     CHECK(strstr(t.th.last_msg, E.password) == NULL);
-    CHECK(strstr(t.logs, "Wrong-Password-1234") == NULL && strstr(t.logs, E.password) == NULL);
+    CHECK(strstr(t.logs, "Wrong-Password-1234") == NULL &&
+          strstr(t.logs, E.password) == NULL);
     printf("#   message: %s\n", t.th.last_msg);
 }
 
@@ -314,8 +315,9 @@ TEST(ssh_agent_login)
     for (int i = 0; i < 100 && access(sock, F_OK) != 0; i++)
         usleep(50 * 1000);
     /* The socket exists from bind(), before listen(): retry briefly. */
-    snprintf(cmd, sizeof cmd, "SSH_AUTH_SOCK=%s ssh-add -q %s </dev/null >/dev/null 2>&1",
-             sock, E.key_ecdsa);
+    snprintf(cmd, sizeof cmd,
+             "SSH_AUTH_SOCK=%s ssh-add -q %s </dev/null >/dev/null 2>&1", sock,
+             E.key_ecdsa);
     {
         int added = 0;
         for (int i = 0; i < 20 && !added; i++) {
@@ -324,8 +326,10 @@ TEST(ssh_agent_login)
                 usleep(100 * 1000);
         }
         if (!CHECK(added)) {
-            snprintf(cmd, sizeof cmd, "SSH_AUTH_SOCK=%s ssh-add %s </dev/null 2>&1 | sed 's/^/#   /'",
-                     sock, E.key_ecdsa);
+            snprintf(
+                cmd, sizeof cmd,
+                "SSH_AUTH_SOCK=%s ssh-add %s </dev/null 2>&1 | sed 's/^/#   /'",
+                sock, E.key_ecdsa);
             fflush(stdout);
             if (system(cmd) != 0)
                 printf("#   (ssh-add output above)\n");
@@ -352,7 +356,8 @@ TEST(host_keys)
 {
     th_log t;
     sftp_conf c;
-    char dir[] = "/tmp/dimple-kh-XXXXXX", kh[256], other[256], line[1024], cmd[1024];
+    char dir[] = "/tmp/dimple-kh-XXXXXX", kh[256], other[256], line[1024],
+         cmd[1024];
     int port = atoi(E.port);
     char *text;
     th_init(&t);
@@ -416,8 +421,8 @@ TEST(host_keys)
     conf_set(&c, "host_key_check", "strict"); /* now it is known */
     CHECK_RC(try_login(&c, &t), DIMPLE_OK);
     /* The line recorded is one OpenSSH's ssh-keygen can read. */
-    snprintf(cmd, sizeof cmd, "ssh-keygen -l -f %s 2>/dev/null | grep -q '%s'", kh,
-             E.fp_ed25519);
+    snprintf(cmd, sizeof cmd, "ssh-keygen -l -f %s 2>/dev/null | grep -q '%s'",
+             kh, E.fp_ed25519);
     CHECK(system(cmd) == 0);
 
     /* off: no known_hosts at all. */
@@ -430,7 +435,8 @@ TEST(host_keys)
     unlink(kh);
     *strrchr(kh, '/') = '\0';
     rmdir(kh);
-    snprintf(kh, sizeof kh, "%s/known_hosts.old", dir); /* ssh-keygen -H's backup */
+    snprintf(kh, sizeof kh, "%s/known_hosts.old",
+             dir); /* ssh-keygen -H's backup */
     unlink(kh);
     unlink(other);
     other[strlen(other) - 4] = '\0';
@@ -446,11 +452,12 @@ static int run_sftp_batch(const char *batch_text)
     int rc;
     snprintf(batch, sizeof batch, "%s/batch-%d", E.root, (int)getpid());
     spit(batch, batch_text);
-    snprintf(cmd, sizeof cmd,
-             "sftp -q -b %s -P %s -i %s -o BatchMode=yes -o UserKnownHostsFile=%s "
-             "-o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null %s@%s "
-             ">/dev/null 2>&1",
-             batch, E.port, E.key, E.known_hosts, E.user, E.host);
+    snprintf(
+        cmd, sizeof cmd,
+        "sftp -q -b %s -P %s -i %s -o BatchMode=yes -o UserKnownHostsFile=%s "
+        "-o StrictHostKeyChecking=yes -o GlobalKnownHostsFile=/dev/null %s@%s "
+        ">/dev/null 2>&1",
+        batch, E.port, E.key, E.known_hosts, E.user, E.host);
     rc = system(cmd);
     unlink(batch);
     return rc;
@@ -653,7 +660,8 @@ TEST(reconnect_after_sshd_restart)
     test_host_clear(&t.th);
     CHECK_RC(get_mem(a, "k", &m), DIMPLE_OK);
     CHECK_STR(m.p, "v2");
-    printf("#   hung session: %.1f s until the answer on a new connection\n", now_s() - t0);
+    printf("#   hung session: %.1f s until the answer on a new connection\n",
+           now_s() - t0);
     CHECK(now_s() - t0 < 10);
     /* The first attempt's error was the timeout (libssh2 counts whole
      * seconds, so it fires 2..3 s after the call began). */
@@ -690,7 +698,8 @@ TEST(a_silent_server_times_out)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     /* Listens (the kernel accepts) but never says a word. */
     if (!CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-               listen(fd, 4) == 0 && getsockname(fd, (struct sockaddr *)&sa, &l) == 0))
+               listen(fd, 4) == 0 &&
+               getsockname(fd, (struct sockaddr *)&sa, &l) == 0))
         return;
     snprintf(port, sizeof port, "%d", ntohs(sa.sin_port));
     conf_base(&c, "silent", port, NULL);
@@ -728,7 +737,8 @@ static void *flip_writer(void *arg)
     memset(a, 'A', n);
     memset(b, 'B', n / 2);
     for (int i = 0; i < j->rounds; i++)
-        if (vt->put(j->self, "flip", i % 2 ? a : b, i % 2 ? n : n / 2) != DIMPLE_OK)
+        if (vt->put(j->self, "flip", i % 2 ? a : b, i % 2 ? n : n / 2) !=
+            DIMPLE_OK)
             j->bad++;
 out:
     j->stop = 1;
@@ -773,7 +783,8 @@ TEST(readers_never_see_a_partial_object)
     while (!job.stop) {
         int rc = get_mem(r, "flip", &m);
         reads++;
-        if (rc != DIMPLE_OK || (!uniform(&m) && strcmp(m.p ? m.p : "", "seed") != 0)) {
+        if (rc != DIMPLE_OK ||
+            (!uniform(&m) && strcmp(m.p ? m.p : "", "seed") != 0)) {
             if (bad++ == 0)
                 printf("#   read %d: rc %d, %zu bytes\n", reads, rc, m.n);
         }
@@ -803,10 +814,11 @@ TEST(put_without_posix_rename)
     membuf m = {0};
     th_init(&t);
     snprintf(cfg, sizeof cfg, "%s.norename-%d", E.sshd_config, (int)getpid());
-    snprintf(cmd, sizeof cmd,
-             "sed 's/^Subsystem sftp internal-sftp$/Subsystem sftp internal-sftp -P "
-             "posix-rename/' %s > %s && grep -q posix-rename %s",
-             E.sshd_config, cfg, cfg);
+    snprintf(
+        cmd, sizeof cmd,
+        "sed 's/^Subsystem sftp internal-sftp$/Subsystem sftp internal-sftp -P "
+        "posix-rename/' %s > %s && grep -q posix-rename %s",
+        E.sshd_config, cfg, cfg);
     if (!CHECK(system(cmd) == 0) || !CHECK(sshd_start(&d, cfg, 0) == 0))
         goto out;
     snprintf(port, sizeof port, "%d", d.port);
@@ -881,7 +893,8 @@ TEST(put_if_absent_races)
         pthread_create(&th[i], NULL, pia_main, &j[i]);
     for (int i = 0; i < 2; i++)
         pthread_join(th[i], NULL);
-    printf("#   won %d/%d, lost %d/%d\n", j[0].won, j[1].won, j[0].lost, j[1].lost);
+    printf("#   won %d/%d, lost %d/%d\n", j[0].won, j[1].won, j[0].lost,
+           j[1].lost);
     CHECK(j[0].other == 0 && j[1].other == 0);
     CHECK(j[0].won + j[1].won == 25);
     CHECK(j[0].lost + j[1].lost == 25);
@@ -917,7 +930,8 @@ TEST(names_from_the_server_cannot_leave_path)
     CHECK_RC(list_all(a, keys), DIMPLE_OK);
     CHECK_STR(keys, "ok");
     keys[0] = '\0';
-    CHECK_RC(vt->list(a, "", NULL, DIMPLE_LIST_SHALLOW, join_cb, keys), DIMPLE_OK);
+    CHECK_RC(vt->list(a, "", NULL, DIMPLE_LIST_SHALLOW, join_cb, keys),
+             DIMPLE_OK);
     CHECK_STR(keys, "ok");
     /* The temporary name space is reserved. */
     CHECK_RC(put_str(a, ".dimple-tmp-0123456789abcdef", "x"), DIMPLE_EINVAL);
@@ -925,7 +939,8 @@ TEST(names_from_the_server_cannot_leave_path)
 
     /* A stale temporary (a crashed writer's, a day old) is swept. */
     {
-        struct timespec ts[2] = {{time(NULL) - 2 * 86400, 0}, {time(NULL) - 2 * 86400, 0}};
+        struct timespec ts[2] = {{time(NULL) - 2 * 86400, 0},
+                                 {time(NULL) - 2 * 86400, 0}};
         snprintf(q, sizeof q, "%s/.dimple-tmp-0123456789abcdef", c.folder);
         CHECK(utimensat(AT_FDCWD, q, ts, 0) == 0);
         CHECK_RC(list_all(a, keys), DIMPLE_OK);

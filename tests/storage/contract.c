@@ -19,7 +19,8 @@
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static int ck_(int ok, const char *file, int line, const char *fmt, ...)
+static int
+ck_(int ok, const char *file, int line, const char *fmt, ...)
 {
     char desc[512];
     va_list ap;
@@ -169,7 +170,7 @@ static void model_list(const suite *s, const char *prefix,
 typedef struct collect {
     strv keys;
     int calls;
-    int stop_at;    /* stop (return stop_rc) on this call; 0 = never */
+    int stop_at; /* stop (return stop_rc) on this call; 0 = never */
     int stop_rc;
 } collect;
 
@@ -244,8 +245,9 @@ static void check_list(suite *s, const char *prefix, const char *start_after,
     same = c.keys.n == want.n;
     for (size_t i = 0; same && i < want.n; i++)
         same = strcmp(c.keys.v[i], want.v[i]) == 0;
-    if (!CK(same, "%slist('%s', after '%s') = %zu expected entries in byte "
-                  "order",
+    if (!CK(same,
+            "%slist('%s', after '%s') = %zu expected entries in byte "
+            "order",
             mode, prefix, start_after ? start_after : "(null)", want.n)) {
         size_t max = c.keys.n > want.n ? c.keys.n : want.n;
         for (size_t i = 0; i < max && i < 40; i++)
@@ -258,9 +260,8 @@ static void check_list(suite *s, const char *prefix, const char *start_after,
 }
 
 /* The same as check_list, against a literal list (guards the model). */
-static void check_list_is(suite *s, const char *prefix,
-                          const char *start_after, unsigned flags,
-                          const char *const *want)
+static void check_list_is(suite *s, const char *prefix, const char *start_after,
+                          unsigned flags, const char *const *want)
 {
     collect c = {0};
     size_t n = 0;
@@ -435,20 +436,20 @@ static void t_notfound(suite *s)
 
 /* Keys whose locale order differs from byte order. */
 static const char *const order_keys[] = {
-    "ord/a",  "ord/B",   "ord/a-b", "ord/a.b", "ord/a0",  "ord/a b",
-    "ord/a+", "ord/a&",  "ord/a=",  "ord/é",   "ord/e",   "ord/z",
-    "ord/Z",  "ord/a~",  "ord/A",   "ord/日本", "ord/_", "ord/a%20",
-    "ord/1",  "ord/10",  "ord/9",   "ord/ab/c", "ord/ab-", "ord/ab0",
-    NULL};
+    "ord/a",    "ord/B",    "ord/a-b",  "ord/a.b", "ord/a0",
+    "ord/a b",  "ord/a+",   "ord/a&",   "ord/a=",  "ord/é",
+    "ord/e",    "ord/z",    "ord/Z",    "ord/a~",  "ord/A",
+    "ord/日本", "ord/_",    "ord/a%20", "ord/1",   "ord/10",
+    "ord/9",    "ord/ab/c", "ord/ab-",  "ord/ab0", NULL};
 
 static void t_order(suite *s)
 {
     static const char *const literal[] = {
-        "ord/1",   "ord/10", "ord/9",  "ord/A",  "ord/B",    "ord/Z",
-        "ord/_",   "ord/a",  "ord/a b", "ord/a%20", "ord/a&", "ord/a+",
-        "ord/a-b", "ord/a.b", "ord/a0", "ord/a=", "ord/ab-", "ord/ab/c",
-        "ord/ab0", "ord/a~", "ord/e",   "ord/z",  "ord/é",   "ord/日本",
-        NULL};
+        "ord/1",  "ord/10",  "ord/9",    "ord/A",    "ord/B",
+        "ord/Z",  "ord/_",   "ord/a",    "ord/a b",  "ord/a%20",
+        "ord/a&", "ord/a+",  "ord/a-b",  "ord/a.b",  "ord/a0",
+        "ord/a=", "ord/ab-", "ord/ab/c", "ord/ab0",  "ord/a~",
+        "ord/e",  "ord/z",   "ord/é",    "ord/日本", NULL};
     size_t n = 0;
 
     set_test(s, "list is in byte order");
@@ -501,13 +502,13 @@ static void t_object_and_folder(suite *s)
 static void t_prefix(suite *s)
 {
     static const char *const prefixes[] = {
-        "ord/a", "ord/a/", "ord/ab", "ord/ab/", "ord/B", "ord/é", "ord/日",
-        "ord/zz", "nothere/", "o", "ord", "r", "", NULL};
+        "ord/a",  "ord/a/",   "ord/ab", "ord/ab/", "ord/B", "ord/é", "ord/日",
+        "ord/zz", "nothere/", "o",      "ord",     "r",     "",      NULL};
 
     set_test(s, "list with a prefix");
     for (size_t i = 0; prefixes[i]; i++)
         check_list(s, prefixes[i], NULL, 0);
-    check_list_is(s, "ord/a", "ord/a=",  0,
+    check_list_is(s, "ord/a", "ord/a=", 0,
                   (const char *const[]){"ord/ab-", "ord/ab/c", "ord/ab0",
                                         "ord/a~", NULL});
 }
@@ -515,16 +516,17 @@ static void t_prefix(suite *s)
 static void t_start_after(suite *s)
 {
     static const char *const after[] = {
-        "ord/a-b",  /* an existing key: strictly after it */
-        "ord/a,",   /* absent, between keys */
-        "ord/ab/",  /* a folder name */
-        "ord/ab/c", /* the only key of that folder */
-        "ord/",     /* the prefix itself */
-        "a",        /* before the prefix */
-        "ord0",     /* after every key of the prefix */
-        "ord/日本",  /* the last key */
+        "ord/a-b",              /* an existing key: strictly after it */
+        "ord/a,",               /* absent, between keys */
+        "ord/ab/",              /* a folder name */
+        "ord/ab/c",             /* the only key of that folder */
+        "ord/",                 /* the prefix itself */
+        "a",                    /* before the prefix */
+        "ord0",                 /* after every key of the prefix */
+        "ord/日本",             /* the last key */
         "ord/\xf4\x8f\xbf\xbf", /* U+10FFFF: after every key */
-        "", NULL};
+        "",
+        NULL};
 
     set_test(s, "list with start_after");
     for (size_t i = 0; after[i]; i++)
@@ -535,17 +537,18 @@ static void t_start_after(suite *s)
                   (const char *const[]){"ord/ab-", "ord/ab/c", "ord/ab0",
                                         "ord/a~", "ord/e", "ord/z", "ord/é",
                                         "ord/日本", NULL});
-    check_list_is(s, "ord/", "ord/é", 0, (const char *const[]){"ord/日本", NULL});
+    check_list_is(s, "ord/", "ord/é", 0,
+                  (const char *const[]){"ord/日本", NULL});
     check_list_is(s, "ord/", "ord/日本", 0, (const char *const[]){NULL});
 }
 
 static void t_shallow(suite *s)
 {
-    static const char *const keys[] = {"sh/x",   "sh/d/1", "sh/d/2",
+    static const char *const keys[] = {"sh/x",     "sh/d/1", "sh/d/2",
                                        "sh/d/e/3", "sh/e/1", "sh/d0",
-                                       "sh/c-",  "sh/c", NULL};
-    static const char *const after[] = {"sh/c", "sh/d/", "sh/d/1", "sh/d",
-                                        "sh/d0", "sh/e/", "sh/x", "", NULL};
+                                       "sh/c-",    "sh/c",   NULL};
+    static const char *const after[] = {
+        "sh/c", "sh/d/", "sh/d/1", "sh/d", "sh/d0", "sh/e/", "sh/x", "", NULL};
 
     set_test(s, "shallow list");
     for (size_t i = 0; keys[i]; i++)
@@ -566,9 +569,9 @@ static void t_shallow(suite *s)
 
     /* A folder shows only while it holds a key. */
     CHECK_RC(s_remove(s, "sh/e/1"), DIMPLE_OK);
-    check_list_is(s, "sh/", NULL, DIMPLE_LIST_SHALLOW,
-                  (const char *const[]){"sh/c", "sh/c-", "sh/d/", "sh/d0",
-                                        "sh/x", NULL});
+    check_list_is(
+        s, "sh/", NULL, DIMPLE_LIST_SHALLOW,
+        (const char *const[]){"sh/c", "sh/c-", "sh/d/", "sh/d0", "sh/x", NULL});
     CHECK_RC(s_remove(s, "sh/d/e/3"), DIMPLE_OK);
     check_list(s, "sh/d/", NULL, DIMPLE_LIST_SHALLOW);
 }
@@ -634,9 +637,9 @@ static void t_many(suite *s)
         int rc;
         c.stop_at = 1000;
         c.stop_rc = 1;
-        rc = s->vt->list(s->self, "many/",
-                         pages.n ? pages.v[pages.n - 1] : NULL, 0, collect_cb,
-                         &c);
+        rc =
+            s->vt->list(s->self, "many/", pages.n ? pages.v[pages.n - 1] : NULL,
+                        0, collect_cb, &c);
         for (size_t i = 0; i < c.keys.n; i++)
             strv_push(&pages, c.keys.v[i]);
         strv_free(&c.keys);
@@ -647,8 +650,9 @@ static void t_many(suite *s)
     bool same = pages.n == want.n;
     for (size_t i = 0; same && i < want.n; i++)
         same = strcmp(pages.v[i], want.v[i]) == 0;
-    CK(same, "pages of 1000 continued with start_after give all %zu keys "
-             "once, in order (got %zu)",
+    CK(same,
+       "pages of 1000 continued with start_after give all %zu keys "
+       "once, in order (got %zu)",
        want.n, pages.n);
     strv_free(&pages);
     strv_free(&want);
@@ -668,10 +672,10 @@ static void t_remove(suite *s)
     CK(rc == DIMPLE_ENOTFOUND, "get after remove is DIMPLE_ENOTFOUND");
     free(b.p);
     check_list(s, "rm/", NULL, 0);
-    CHECK_RC(s_remove(s, "rm/a"), DIMPLE_OK);       /* again */
-    CHECK_RC(s_remove(s, "rm/never"), DIMPLE_OK);   /* never there */
+    CHECK_RC(s_remove(s, "rm/a"), DIMPLE_OK);        /* again */
+    CHECK_RC(s_remove(s, "rm/never"), DIMPLE_OK);    /* never there */
     CHECK_RC(s_remove(s, "nothere/x/y"), DIMPLE_OK); /* no folder either */
-    CHECK_RC(s_remove(s, "rm/b/c"), DIMPLE_OK);     /* below an object */
+    CHECK_RC(s_remove(s, "rm/b/c"), DIMPLE_OK);      /* below an object */
     check_str(s, "rm/b", "b");
     CHECK_RC(s_puts(s, "rm/f/x", "x"), DIMPLE_OK);
     CHECK_RC(s->vt->remove(s->self, "rm/f"), DIMPLE_OK); /* a folder name */
@@ -720,11 +724,11 @@ static void t_put_if_absent(suite *s)
 
 static void t_invalid(suite *s)
 {
-    static const char *const bad[] = {"../x", "/abs", "a//b", "a\\b", "",
-                                      "a/./b", "a/",  ".",    "..",   "a/..",
-                                      "./a",  "x/../../y", NULL};
-    static const char *const bad_prefix[] = {"../", "/", "/abs", "a//", "../a",
-                                             "a/../", "a\\", NULL};
+    static const char *const bad[] = {
+        "../x", "/abs", "a//b", "a\\b", "",          "a/./b", "a/",
+        ".",    "..",   "a/..", "./a",  "x/../../y", NULL};
+    static const char *const bad_prefix[] = {"../",  "/",     "/abs", "a//",
+                                             "../a", "a/../", "a\\",  NULL};
 
     set_test(s, "invalid keys are refused");
     for (size_t i = 0; bad[i]; i++) {
@@ -807,8 +811,8 @@ int storage_contract_run_(const char *plugin_name, const dimple_kv *conf,
             plugin_name))
         goto out;
     s.vt = pl->vt.storage;
-    if (!CK(s.vt && s.vt->size >= offsetof(dimple_storage_vtable,
-                                           put_if_absent) &&
+    if (!CK(s.vt &&
+                s.vt->size >= offsetof(dimple_storage_vtable, put_if_absent) &&
                 s.vt->create && s.vt->destroy && s.vt->put && s.vt->get &&
                 s.vt->list && s.vt->remove,
             "%s has every required storage slot", plugin_name))

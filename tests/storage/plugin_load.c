@@ -10,7 +10,8 @@
 #if defined(__GNUC__)
 __attribute__((noreturn, format(printf, 1, 2)))
 #endif
-static void bail(const char *fmt, ...)
+static void
+bail(const char *fmt, ...)
 {
     char msg[2048];
     va_list ap;

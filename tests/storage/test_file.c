@@ -195,9 +195,9 @@ TEST(temp_and_foreign_files_are_not_keys)
 
 TEST(keys_cannot_leave_the_root)
 {
-    static const char *const bad[] = {"../escaped", "a/../../escaped",
+    static const char *const bad[] = {"../escaped",   "a/../../escaped",
                                       "/tmp/escaped", "a//../escaped",
-                                      "..", NULL};
+                                      "..",           NULL};
     void *s = open_store(at("jail/root"), "off");
     CHECK(s != NULL);
     if (!s)
@@ -298,8 +298,8 @@ TEST(errors_name_the_key_and_the_os_error)
 TEST(configuration_errors)
 {
     dimple_kv no_path[] = {{"fsync", "on", 3}, {NULL, NULL, 0}};
-    dimple_kv bad_fsync[] = {{"path", at("conf"), 3}, {"fsync", "maybe", 4},
-                             {NULL, NULL, 0}};
+    dimple_kv bad_fsync[] = {
+        {"path", at("conf"), 3}, {"fsync", "maybe", 4}, {NULL, NULL, 0}};
     dimple_kv under_file[] = {{"path", at("conf-file/sub"), 5},
                               {NULL, NULL, 0}};
     void *s = NULL;
@@ -475,7 +475,8 @@ int main(void)
     void *dl = NULL;
     const char *tmp = getenv("TMPDIR");
     const char *many = getenv("DIMPLE_CONTRACT_MANY");
-    dimple_kv conf[] = {{"path", store, 1}, {"fsync", "on", 2}, {NULL, NULL, 0}};
+    dimple_kv conf[] = {
+        {"path", store, 1}, {"fsync", "on", 2}, {NULL, NULL, 0}};
 
     snprintf(base, sizeof base, "%s/dimple-test-file.XXXXXX",
              tmp && *tmp ? tmp : "/tmp");

@@ -165,7 +165,8 @@ static void *writer_main(void *arg)
 
 TEST(two_threads_through_one_named_store)
 {
-    writer w[2] = {{open_store("threads"), 0, 0}, {open_store("threads"), 1, 0}};
+    writer w[2] = {{open_store("threads"), 0, 0},
+                   {open_store("threads"), 1, 0}};
     pthread_t t[2];
     CHECK(w[0].self && w[1].self);
     if (!w[0].self || !w[1].self)

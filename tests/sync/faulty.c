@@ -63,8 +63,8 @@ static int count_call(faulty *f)
     f->calls++;
     maybe_die(f, 0);
     if (chance(f, f->fail))
-        return dimple_errorf(f->host, DIMPLE_EIO,
-                             "injected fault on call %ld", f->calls);
+        return dimple_errorf(f->host, DIMPLE_EIO, "injected fault on call %ld",
+                             f->calls);
     return DIMPLE_OK;
 }
 
@@ -143,13 +143,12 @@ static int faulty_create(void **self, const dimple_kv *conf,
             inner = c->value;
         } else if (strcmp(c->key, "inner_dir") == 0) {
             inner_dir = c->value;
-        } else if (strcmp(c->key, "fail") == 0 ||
-                   strcmp(c->key, "torn") == 0 ||
+        } else if (strcmp(c->key, "fail") == 0 || strcmp(c->key, "torn") == 0 ||
                    strcmp(c->key, "truncate") == 0) {
             if (parse_uint(c, 100, &v)) {
                 rc = dimple_errorf(host, DIMPLE_ECONFIG,
-                                   "line %d: %s must be a percentage",
-                                   c->line, c->key);
+                                   "line %d: %s must be a percentage", c->line,
+                                   c->key);
                 goto out;
             }
             if (c->key[0] == 'f')
@@ -189,8 +188,7 @@ out:
     return rc;
 }
 
-static int faulty_put(void *self, const char *key, const void *data,
-                      size_t len)
+static int faulty_put(void *self, const char *key, const void *data, size_t len)
 {
     faulty *f = self;
     int rc = count_call(f);

@@ -43,8 +43,7 @@ static const char *su_tmp_root(void)
 static char *su_tmpdir(const char *tag)
 {
     char tmpl[256];
-    snprintf(tmpl, sizeof tmpl, "%s/dimple-sync-%s-XXXXXX", su_tmp_root(),
-             tag);
+    snprintf(tmpl, sizeof tmpl, "%s/dimple-sync-%s-XXXXXX", su_tmp_root(), tag);
     char *d = mkdtemp(tmpl);
     return d ? strdup(d) : NULL;
 }
@@ -75,8 +74,9 @@ static const char *su_plugin_dir(void)
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static dimple *su_open(const char *dir, const char *name, const char *storage,
-                       const char *extra_fmt, ...)
+static dimple *
+su_open(const char *dir, const char *name, const char *storage,
+        const char *extra_fmt, ...)
 {
     char conf[1024], extra[2048] = "";
     snprintf(conf, sizeof conf, "%s/%s.conf", dir, name);

@@ -102,16 +102,40 @@ TEST(values_round_trip_exactly)
     (void)bytes;
     const char nul_text[] = {'a', 0, 'b'};
     const char bad_utf8[] = {'x', (char)0xc3, (char)0x28, (char)0xff};
-    const char *utf8 = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \"q\" \\ \n\t\x01";
+    const char *utf8 =
+        "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \"q\" \\ \n\t\x01";
     dimple_value vals[] = {
-        vi(0), vi(1), vi(-1), vi(INT64_MAX), vi(INT64_MIN),
-        vi(((int64_t)1 << 53) - 1), vi((int64_t)1 << 53),
-        vi(-((int64_t)1 << 53)), vi(-((int64_t)1 << 53) + 1),
-        vr(1.0), vr(0.1), vr(-0.0), vr(0.0), vr(1.0 / 3), vr(DBL_MAX),
-        vr(-DBL_MAX), vr(DBL_MIN), vr(5e-324), vr(INFINITY), vr(-INFINITY),
-        vr(123456789012345678.0), vr(1e300), vr(-2.5e-300),
-        vt("", 0), vt(utf8, strlen(utf8)), vt(nul_text, 3),
-        vt(bad_utf8, 4), vb(all, 256), vb("", 0), vb(all, 1), vb(all, 2),
+        vi(0),
+        vi(1),
+        vi(-1),
+        vi(INT64_MAX),
+        vi(INT64_MIN),
+        vi(((int64_t)1 << 53) - 1),
+        vi((int64_t)1 << 53),
+        vi(-((int64_t)1 << 53)),
+        vi(-((int64_t)1 << 53) + 1),
+        vr(1.0),
+        vr(0.1),
+        vr(-0.0),
+        vr(0.0),
+        vr(1.0 / 3),
+        vr(DBL_MAX),
+        vr(-DBL_MAX),
+        vr(DBL_MIN),
+        vr(5e-324),
+        vr(INFINITY),
+        vr(-INFINITY),
+        vr(123456789012345678.0),
+        vr(1e300),
+        vr(-2.5e-300),
+        vt("", 0),
+        vt(utf8, strlen(utf8)),
+        vt(nul_text, 3),
+        vt(bad_utf8, 4),
+        vb(all, 256),
+        vb("", 0),
+        vb(all, 1),
+        vb(all, 2),
         vn(),
     };
     size_t nv = sizeof vals / sizeof vals[0];
@@ -122,8 +146,12 @@ TEST(values_round_trip_exactly)
         names[i] = namebuf[i];
     }
     dimple_value key[2] = {vi(7), vt("k\xc3\xa9y", 4)};
-    dimple_change c = {.table = "t\"able", .op = DIMPLE_OP_INSERT, .n_key = 2,
-                       .key = key, .n_cols = nv, .col_names = names,
+    dimple_change c = {.table = "t\"able",
+                       .op = DIMPLE_OP_INSERT,
+                       .n_key = 2,
+                       .key = key,
+                       .n_cols = nv,
+                       .col_names = names,
                        .cols = vals};
     make_id(c.id, 1);
     memcpy(c.author, AUTHOR, 16);
@@ -181,8 +209,8 @@ TEST(delete_and_many_changes)
         cs[i].n_key = 1;
         cs[i].key = &keys[i];
         cs[i].op = i % 3 == 2 ? DIMPLE_OP_DELETE
-                   : i % 3     ? DIMPLE_OP_UPDATE
-                               : DIMPLE_OP_INSERT;
+                   : i % 3    ? DIMPLE_OP_UPDATE
+                              : DIMPLE_OP_INSERT;
         if (cs[i].op != DIMPLE_OP_DELETE) {
             cs[i].n_cols = 1;
             cs[i].col_names = cn;
@@ -291,9 +319,9 @@ TEST(limits_split_batches)
     char err[512];
     uint8_t first[16];
     make_id(first, 5);
-    CHECK_RC(dimple_batch__decode(&b, "x", e.p, e.n, AUTHOR, first, err,
-                                  sizeof err),
-             DIMPLE_OK);
+    CHECK_RC(
+        dimple_batch__decode(&b, "x", e.p, e.n, AUTHOR, first, err, sizeof err),
+        DIMPLE_OK);
     CHECK(b.n == 1);
     dimple_batch__free(&b);
     dimple_batch__enc_free(&e);
@@ -320,7 +348,8 @@ static void bad(const char *json, int code, const char *want)
 #define ID1 "\"id\":\"01900000-0010-7000-8000-000000000001\""
 #define ID2 "\"id\":\"01900000-0010-7000-8000-000000000002\""
 #define HEAD "{\"format\":1," A ",\"changes\":["
-#define CH(extra) "{" ID1 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[1]" extra "}"
+#define CH(extra)                                                              \
+    "{" ID1 ",\"table\":\"t\",\"op\":\"insert\",\"key\":[1]" extra "}"
 
 TEST(corrupt_batches_are_refused)
 {
@@ -391,18 +420,18 @@ TEST(corrupt_batches_are_refused)
         "$int");
     bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":7}}") "]}", DIMPLE_ECORRUPT,
         "typed value");
-    bad(HEAD CH(",\"cols\":{\"a\":{\"$real\":\"nan\"}}") "]}",
-        DIMPLE_ECORRUPT, "$real");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$real\":\"nan\"}}") "]}", DIMPLE_ECORRUPT,
+        "$real");
     bad(HEAD CH(",\"cols\":{\"a\":{\"$real\":\"0x1p3\"}}") "]}",
         DIMPLE_ECORRUPT, "$real");
     bad(HEAD CH(",\"cols\":{\"a\":{\"$real\":\"1e999\"}}") "]}",
         DIMPLE_ECORRUPT, "$real");
-    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"YQ=\"}}") "]}",
-        DIMPLE_ECORRUPT, "not base64");
-    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"YR==\"}}") "]}",
-        DIMPLE_ECORRUPT, "not base64");
-    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"Y!==\"}}") "]}",
-        DIMPLE_ECORRUPT, "not base64");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"YQ=\"}}") "]}", DIMPLE_ECORRUPT,
+        "not base64");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"YR==\"}}") "]}", DIMPLE_ECORRUPT,
+        "not base64");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$blob\":\"Y!==\"}}") "]}", DIMPLE_ECORRUPT,
+        "not base64");
     bad(HEAD CH(",\"cols\":{\"a\":{\"$date\":\"x\"}}") "]}", DIMPLE_ECORRUPT,
         "unknown value tag");
     bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":\"1\",\"$real\":\"1\"}}") "]}",
@@ -479,8 +508,8 @@ TEST(names_and_marker)
     CHECK(dimple_batch__parse_name("01900000-0010-7000-8000-00000000004d.txt",
                                    got, &enc) == -1);
     CHECK(dimple_batch__parse_name("x.json", got, &enc) == -1);
-    CHECK(dimple_batch__parse_name(
-              "01900000-0010-7000-8000-00000000004D.json", got, &enc) == -1);
+    CHECK(dimple_batch__parse_name("01900000-0010-7000-8000-00000000004D.json",
+                                   got, &enc) == -1);
 
     CHECK(dimple_batch__marker(m, sizeof m, AUTHOR) > 0);
     CHECK_RC(dimple_batch__marker_check(m, strlen(m), store, err, sizeof err),

@@ -91,15 +91,14 @@ TEST(watch_syncs_until_interrupted)
     if (pid == 0) {
         FILE *f = freopen(of, "w", stdout);
         (void)f;
-        execl(cli, cli, "-c", cmdconf, "sync", "--watch", "0.2",
-              (char *)NULL);
+        execl(cli, cli, "-c", cmdconf, "sync", "--watch", "0.2", (char *)NULL);
         _exit(127);
     }
     /* meanwhile a new change arrives from a */
     char out[4096], err[4096];
     usleep(300000);
-    CHECK(run("a", "sql \"INSERT INTO t VALUES('z', 3)\"", out, sizeof out,
-              err, sizeof err) == 0);
+    CHECK(run("a", "sql \"INSERT INTO t VALUES('z', 3)\"", out, sizeof out, err,
+              sizeof err) == 0);
     CHECK(run("a", "sync", out, sizeof out, err, sizeof err) == 0);
     usleep(900000);
     kill(pid, SIGTERM);

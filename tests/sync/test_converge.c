@@ -100,8 +100,8 @@ static int mval_eq(const mval *m, const dimple_value *v)
 
 static dimple_value mval_get(const mval *m)
 {
-    dimple_value v = {.type = m->type, .i = m->i, .r = m->r, .p = m->p,
-                      .n = m->n};
+    dimple_value v = {
+        .type = m->type, .i = m->i, .r = m->r, .p = m->p, .n = m->n};
     if (m->type == 0)
         v.type = DIMPLE_NULL;
     return v;
@@ -229,8 +229,12 @@ out:
 
 /* --------------------------------------------------------- the edits */
 
-static const char *const TEXTS[] = {"", "x", "h\xc3\xa9llo", "\xe2\x82\xac\xf0\x9f\x98\x80",
-                                    "same", "a longer text value"};
+static const char *const TEXTS[] = {"",
+                                    "x",
+                                    "h\xc3\xa9llo",
+                                    "\xe2\x82\xac\xf0\x9f\x98\x80",
+                                    "same",
+                                    "a longer text value"};
 
 static dimple_value rand_value(unsigned char *blob)
 {
@@ -294,8 +298,8 @@ static int random_edit(dimple *db)
             p[1] = rand_value(b1);
             p[2] = rand_value(b2);
             p[3] = rand_value(b3);
-            return dimple_exec(db, "INSERT INTO t VALUES(?1, ?2, ?3, ?4)", p,
-                               4, NULL, NULL);
+            return dimple_exec(db, "INSERT INTO t VALUES(?1, ?2, ?3, ?4)", p, 4,
+                               NULL, NULL);
         }
         p[2] = rand_value(b1);
         return dimple_exec(db, "INSERT INTO p VALUES(?1, ?2, ?3)", p, 3, NULL,
@@ -308,12 +312,11 @@ static int random_edit(dimple *db)
                            key, is_t ? 1 : 2, NULL, NULL);
     if (!is_t) {
         dimple_value p[3] = {rand_value(b1), key[0], key[1]};
-        return dimple_exec(db, "UPDATE p SET v = ?1 WHERE x = ?2 AND y = ?3",
-                           p, 3, NULL, NULL);
+        return dimple_exec(db, "UPDATE p SET v = ?1 WHERE x = ?2 AND y = ?3", p,
+                           3, NULL, NULL);
     }
     static const char *const UPD[] = {
-        "UPDATE t SET a = ?2 WHERE k = ?1",
-        "UPDATE t SET b = ?2 WHERE k = ?1",
+        "UPDATE t SET a = ?2 WHERE k = ?1", "UPDATE t SET b = ?2 WHERE k = ?1",
         "UPDATE t SET c = ?2 WHERE k = ?1",
         "UPDATE t SET a = ?2, c = ?3 WHERE k = ?1",
         "UPDATE t SET a = ?2, b = ?3, c = ?4 WHERE k = ?1"};
@@ -337,9 +340,8 @@ static int run_seed(int seed, int *checks_failed)
     for (int i = 0; i < nr; i++) {
         char name[32], extra[128];
         snprintf(name, sizeof name, "s%d-r%d", seed, i);
-        snprintf(extra, sizeof extra,
-                 "[sync]\nbatch_max_changes = %u\n%s", 1 + pick(6),
-                 seed % 4 == 1 ? "" : "");
+        snprintf(extra, sizeof extra, "[sync]\nbatch_max_changes = %u\n%s",
+                 1 + pick(6), seed % 4 == 1 ? "" : "");
         char st[96];
         snprintf(st, sizeof st, "plugin = memory\nname = %s", store);
         r[i] = su_open(dir, name, st, "%s", extra);
@@ -360,8 +362,7 @@ static int run_seed(int seed, int *checks_failed)
             int edits = (int)pick(5);
             for (int e = 0; e < edits; e++)
                 if (random_edit(r[i]) != DIMPLE_OK) {
-                    printf("# seed %d: edit: %s\n", seed,
-                           dimple_errmsg(r[i]));
+                    printf("# seed %d: edit: %s\n", seed, dimple_errmsg(r[i]));
                     ok = 0;
                 }
         }

@@ -167,9 +167,12 @@ int main(void)
                  "trial %d (kill %s %ld%s): sync ok, identical, %zu changes "
                  "once each, integrity ok",
                  trial, by_time ? "after a delay" : "at call", kill_at,
-                 by_time ? "" : kill_after ? " after" : " before", union_n);
-        if (!test_check_(sync_ok && same && h0n == union_n && integrity,
-                         what, __FILE__, __LINE__))
+                 by_time      ? ""
+                 : kill_after ? " after"
+                              : " before",
+                 union_n);
+        if (!test_check_(sync_ok && same && h0n == union_n && integrity, what,
+                         __FILE__, __LINE__))
             printf("#   sync %d, same %d, history %zu, union %zu, "
                    "integrity %d\n",
                    sync_ok, same, h0n, union_n, integrity);

@@ -21,8 +21,8 @@ static int same_state(dimple *a, dimple *b)
 {
     char *da = su_dump(a), *db_ = su_dump(b);
     char *ha = su_history(a, NULL), *hb = su_history(b, NULL);
-    int ok = da && db_ && ha && hb && strcmp(da, db_) == 0 &&
-             strcmp(ha, hb) == 0;
+    int ok =
+        da && db_ && ha && hb && strcmp(da, db_) == 0 && strcmp(ha, hb) == 0;
     if (!ok)
         printf("# dumps:\n# %s\n# %s\n", da ? da : "?", db_ ? db_ : "?");
     free(da);
@@ -34,7 +34,8 @@ static int same_state(dimple *a, dimple *b)
 
 TEST(two_replicas_converge)
 {
-    dimple *a = mem_replica("a1", "s1", NULL), *b = mem_replica("b1", "s1", NULL);
+    dimple *a = mem_replica("a1", "s1", NULL),
+           *b = mem_replica("b1", "s1", NULL);
     dimple_sync_stats st;
     CHECK(a && b);
     if (!a || !b)
@@ -43,10 +44,8 @@ TEST(two_replicas_converge)
                         "('k2', 9223372036854775807, 1.0, x'00ff'),"
                         "('k3', NULL, -0.0, '')"),
              0);
-    CHECK_RC(su_exec(a, "INSERT INTO p VALUES(1, 'a', 'one'), (2, 'b', 2)"),
-             0);
-    CHECK_RC(su_exec(b, "INSERT INTO t VALUES('k9', 'from b', NULL, NULL)"),
-             0);
+    CHECK_RC(su_exec(a, "INSERT INTO p VALUES(1, 'a', 'one'), (2, 'b', 2)"), 0);
+    CHECK_RC(su_exec(b, "INSERT INTO t VALUES('k9', 'from b', NULL, NULL)"), 0);
     CHECK_RC(su_sync(a, 0, 0, &st), DIMPLE_OK);
     CHECK(st.batches_pushed == 1 && st.changes_pushed == 5);
     CHECK(st.batches_pulled == 0 && st.authors == 0);
@@ -75,7 +74,8 @@ out:
 
 TEST(nothing_new_costs_one_listing_per_author)
 {
-    dimple *r[3] = {mem_replica("a2", "s2", NULL), mem_replica("b2", "s2", NULL),
+    dimple *r[3] = {mem_replica("a2", "s2", NULL),
+                    mem_replica("b2", "s2", NULL),
                     mem_replica("c2", "s2", NULL)};
     dimple_sync_stats st;
     CHECK(r[0] && r[1] && r[2]);
@@ -108,7 +108,8 @@ out:
 
 TEST(marker_written_once_and_newer_major_refused)
 {
-    dimple *a = mem_replica("a3", "s3", NULL), *b = mem_replica("b3", "s3", NULL);
+    dimple *a = mem_replica("a3", "s3", NULL),
+           *b = mem_replica("b3", "s3", NULL);
     void *m = NULL;
     size_t n = 0;
     CHECK(a && b);
@@ -202,8 +203,7 @@ TEST(idempotent_pull_and_push)
         void *p = NULL;
         size_t n = 0;
         if (dimple_remote_get(a, before.v[i], 1, &p, &n) == DIMPLE_OK)
-            su_add(&bytes0, "%s:%zu:%.*s\n", before.v[i], n, (int)n,
-                   (char *)p);
+            su_add(&bytes0, "%s:%zu:%.*s\n", before.v[i], n, (int)n, (char *)p);
         dimple_free(p);
     }
     CHECK_RC(su_exec(a, "UPDATE _dimple_sync_state SET pushed = NULL"), 0);
@@ -214,8 +214,7 @@ TEST(idempotent_pull_and_push)
         void *p = NULL;
         size_t n = 0;
         if (dimple_remote_get(a, after.v[i], 1, &p, &n) == DIMPLE_OK)
-            su_add(&bytes1, "%s:%zu:%.*s\n", after.v[i], n, (int)n,
-                   (char *)p);
+            su_add(&bytes1, "%s:%zu:%.*s\n", after.v[i], n, (int)n, (char *)p);
         dimple_free(p);
     }
     CHECK(before.n == 3 && after.n == 3);
@@ -243,8 +242,7 @@ TEST(idempotent_pull_and_push)
         int have = 0;
         sqlite3_prepare_v2(s, "SELECT pushed FROM _dimple_sync_state", -1, &q,
                            NULL);
-        if (sqlite3_step(q) == SQLITE_ROW &&
-            sqlite3_column_bytes(q, 0) == 16) {
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) == 16) {
             memcpy(pushed, sqlite3_column_blob(q, 0), 16);
             have = 1;
         }
@@ -326,7 +324,8 @@ static int remove_all(void *payload, const char *key)
 
 TEST(wiped_store_gets_everything_again)
 {
-    dimple *a = mem_replica("a6", "s6", NULL), *b = mem_replica("b6", "s6", NULL);
+    dimple *a = mem_replica("a6", "s6", NULL),
+           *b = mem_replica("b6", "s6", NULL);
     dimple *c = NULL;
     su_lines keys = {0};
     CHECK(a && b);
@@ -364,8 +363,13 @@ static char *good_batch(const uint8_t author[16], const uint8_t id[16],
     dimple_value key = {.type = DIMPLE_TEXT, .p = k, .n = strlen(k)};
     dimple_value v = {.type = DIMPLE_INTEGER, .i = 7};
     const char *cn[] = {"a"};
-    dimple_change c = {.table = "t", .op = DIMPLE_OP_INSERT, .n_key = 1,
-                       .key = &key, .n_cols = 1, .col_names = cn, .cols = &v};
+    dimple_change c = {.table = "t",
+                       .op = DIMPLE_OP_INSERT,
+                       .n_key = 1,
+                       .key = &key,
+                       .n_cols = 1,
+                       .col_names = cn,
+                       .cols = &v};
     memcpy(c.id, id, 16);
     memcpy(c.author, author, 16);
     dimple_batch__enc_init(&e, author, 0, 0);
@@ -418,7 +422,8 @@ static int has_cursor(dimple *db, const uint8_t author[16])
 
 TEST(hostile_batches_are_refused_and_others_sync)
 {
-    dimple *a = mem_replica("a7", "s7", NULL), *w = mem_replica("w7", "s7", NULL);
+    dimple *a = mem_replica("a7", "s7", NULL),
+           *w = mem_replica("w7", "s7", NULL);
     uint8_t auth[8][16], id[16], id2[16];
     size_t n;
     char *s;
@@ -536,12 +541,9 @@ TEST(hostile_batches_are_refused_and_others_sync)
     struct {
         int author;
         const char *want;
-    } expect[] = {{1, "not valid JSON"},
-                  {2, "does not match its folder"},
-                  {3, "out of order"},
-                  {4, "unknown op 'upsert'"},
-                  {5, "value over"},
-                  {6, "no [cipher] is configured"},
+    } expect[] = {{1, "not valid JSON"}, {2, "does not match its folder"},
+                  {3, "out of order"},   {4, "unknown op 'upsert'"},
+                  {5, "value over"},     {6, "no [cipher] is configured"},
                   {7, "notes.txt"}};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         char a_txt[37];
@@ -599,7 +601,8 @@ TEST(encrypted_store_fails_closed)
 {
     const char *cipher = "[cipher]\nplugin = age\npassphrase = correct horse"
                          "\nwork_factor = 10\n";
-    dimple *a = mem_replica("a8", "s8", cipher), *b = mem_replica("b8", "s8", cipher);
+    dimple *a = mem_replica("a8", "s8", cipher),
+           *b = mem_replica("b8", "s8", cipher);
     dimple *c = mem_replica("c8", "s8", NULL);
     su_lines keys = {0};
     dimple_sync_stats st;
@@ -685,7 +688,8 @@ TEST(two_handles_on_one_database)
 {
     /* e.g. `dimple sync --watch` next to the app's own dimple_sync */
     dimple *w = mem_replica("w9", "s9", "[sync]\nbatch_max_changes = 2\n");
-    dimple *h1 = mem_replica("r9", "s9", NULL), *h2 = mem_replica("r9", "s9", NULL);
+    dimple *h1 = mem_replica("r9", "s9", NULL),
+           *h2 = mem_replica("r9", "s9", NULL);
     dimple_sync_stats st;
     CHECK(w && h1 && h2);
     if (!w || !h1 || !h2)

@@ -31,8 +31,7 @@ static dimple *open_replica(int i, int faults, unsigned seed)
              "plugin = faulty\ninner = file\npath = %s\nfsync = off\n"
              "fail = %d\ntorn = %d\ntruncate = %d\nseed = %u",
              store, faults ? 8 : 0, faults ? 15 : 0, faults ? 15 : 0, seed);
-    return su_open(dir, name, st, "[sync]\nbatch_max_changes = %d\n",
-                   2 + i);
+    return su_open(dir, name, st, "[sync]\nbatch_max_changes = %d\n", 2 + i);
 }
 
 typedef struct per_author {

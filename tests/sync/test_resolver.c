@@ -121,7 +121,8 @@ static int resolve(dimple_instance *r, dimple_value cur, unsigned cid,
     memset(&b, 0, sizeof b);
     a.id[15] = (uint8_t)cid;
     b.id[15] = (uint8_t)iid;
-    dimple_cell ca = {"t", "c", a.id, "x", cur}, cb = {"t", "c", b.id, "y", inc};
+    dimple_cell ca = {"t", "c", a.id, "x", cur},
+                cb = {"t", "c", b.id, "y", inc};
     dimple_value merged;
     return r->vt.resolver.resolve(r->self, &ca, &cb, &merged);
 }
@@ -160,8 +161,8 @@ out:
 
 TEST(max_example_keeps_the_greatest_value)
 {
-    dimple *db = su_open(dir, "max", "plugin = memory",
-                         "[resolver]\nplugin = max\n");
+    dimple *db =
+        su_open(dir, "max", "plugin = memory", "[resolver]\nplugin = max\n");
     CHECK(db != NULL);
     if (!db)
         return;
@@ -177,8 +178,8 @@ TEST(max_example_keeps_the_greatest_value)
     CHECK(resolve(r, dimple_real(2.5), 1, dimple_int(3), 0) ==
           DIMPLE_TAKE_INCOMING);
     CHECK(resolve(r, dimple_int(INT64_MAX), 1,
-                  dimple_real(9223372036854775807.0), 0) ==
-          DIMPLE_TAKE_INCOMING); /* the REAL is 2^63: greater */
+                  dimple_real(9223372036854775807.0),
+                  0) == DIMPLE_TAKE_INCOMING); /* the REAL is 2^63: greater */
     CHECK(resolve(r, dimple_null(), 5, dimple_int(-9), 1) ==
           DIMPLE_TAKE_INCOMING);
     CHECK(resolve(r, dimple_int(99), 5, dimple_text("a"), 1) ==

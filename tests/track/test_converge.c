@@ -51,8 +51,7 @@ static void random_value(char *out, size_t cap)
 static int row_exists(dimple *db, const char *key)
 {
     sqlite3_stmt *st = NULL;
-    sqlite3_prepare_v2(db->sql, "SELECT 1 FROM t WHERE k = ?1", -1, &st,
-                       NULL);
+    sqlite3_prepare_v2(db->sql, "SELECT 1 FROM t WHERE k = ?1", -1, &st, NULL);
     sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
     int r = sqlite3_step(st) == SQLITE_ROW;
     sqlite3_finalize(st);
@@ -72,8 +71,8 @@ static int random_op(dimple *db)
     case 0:
         return tu_exec(db, "DELETE FROM t WHERE k = '%s'", key);
     case 1:
-        return tu_exec(db, "UPDATE t SET a = %s, b = %s WHERE k = '%s'", v1,
-                       v2, key);
+        return tu_exec(db, "UPDATE t SET a = %s, b = %s WHERE k = '%s'", v1, v2,
+                       key);
     case 2:
         return tu_exec(db, "UPDATE t SET c = %s WHERE k = '%s'", v1, key);
     default:
@@ -91,8 +90,9 @@ static dimple *open_replica(const char *name, int custom)
     FILE *f = fopen(conf, "w");
     if (!f)
         return NULL;
-    fprintf(f, "[dimple]\ndatabase = %s\ntables = *\n[resolver]\n"
-               "plugin = tmax\n",
+    fprintf(f,
+            "[dimple]\ndatabase = %s\ntables = *\n[resolver]\n"
+            "plugin = tmax\n",
             tu_path(name));
     fclose(f);
     dimple *db = NULL;
@@ -156,9 +156,8 @@ static int run_seed(unsigned seed, int custom, int *failed_dump)
         }
         for (int k = 0; k < N_REPLICAS && !bad; k++) {
             int from = order[k];
-            if (from != i &&
-                tu_pull(r[i].db, r[from].db, r[i].cursor[from],
-                        &r[i].have[from], -1) != 0)
+            if (from != i && tu_pull(r[i].db, r[from].db, r[i].cursor[from],
+                                     &r[i].have[from], -1) != 0)
                 bad = 1;
         }
     }
@@ -197,8 +196,8 @@ static int run_seed(unsigned seed, int custom, int *failed_dump)
          * the same changes too; the model's own author has none. */
         if (strcmp(dm, d0) != 0 || strcmp(hm, h0) != 0) {
             if (!*failed_dump) {
-                printf("# seed %u: model differs\n# r0:\n%s# model:\n%s",
-                       seed, d0, dm);
+                printf("# seed %u: model differs\n# r0:\n%s# model:\n%s", seed,
+                       d0, dm);
                 *failed_dump = 1;
             }
             bad = 1;

@@ -58,8 +58,7 @@ TEST(time_parse_format)
     CHECK_RC(dimple_time_parse("yesterday", &ms), DIMPLE_EINVAL);
     CHECK_RC(dimple_time_parse("2026-13-01", &ms), DIMPLE_EINVAL);
     CHECK_RC(dimple_time_parse("2026-11-26T25:00", &ms), DIMPLE_EINVAL);
-    CHECK_RC(dimple_time_parse("2026-11-26T13:05:00Zjunk", &ms),
-             DIMPLE_EINVAL);
+    CHECK_RC(dimple_time_parse("2026-11-26T13:05:00Zjunk", &ms), DIMPLE_EINVAL);
     /* a change id stands for its time */
     CHECK_RC(dimple_time_parse("01a2182c-9b24-7000-bca5-2ed233630402", &ms),
              DIMPLE_OK);
@@ -91,7 +90,8 @@ TEST(listing_and_filters)
     const char *au = dimple_author(db);
     CHECK(au != NULL && strlen(au) == 36);
     char want[512];
-    snprintf(want, sizeof want, "\"author\":\"%s\",\"table\":\"todo\","
+    snprintf(want, sizeof want,
+             "\"author\":\"%s\",\"table\":\"todo\","
              "\"key\":\"a\",\"op\":\"insert\",\"columns\":{\"title\":"
              "\"milk\",\"n\":\"9007199254740993\",\"r\":1.0,\"b\":"
              "{\"$blob\":\"AP8=\"}}}\n",
@@ -233,8 +233,8 @@ TEST(cli_history_and_author)
              " history t k > hist.out && '%s' -c '%s' history t"
              " --as-of 2000-01-01 > asof.out && '%s' -c '%s' info > info.out"
              " && '%s' -c '%s' author > author.out",
-             tu_dir, cli, conf, cli, conf, cli, conf, cli, conf, cli, conf,
-             cli, conf, cli, conf);
+             tu_dir, cli, conf, cli, conf, cli, conf, cli, conf, cli, conf, cli,
+             conf, cli, conf);
     CHECK(system(cmd) == 0);
     char buf[4096];
     f = fopen(tu_path("hist.out"), "r");
@@ -268,12 +268,16 @@ TEST(cli_history_and_author)
     CHECK_CONTAINS(buf, author);
     CHECK_CONTAINS(buf, "author: ");
     /* bad usage: exit 2 with one line */
-    snprintf(cmd, sizeof cmd, "'%s' -c '%s' history --since never"
-             " 2>/dev/null", cli, conf);
+    snprintf(cmd, sizeof cmd,
+             "'%s' -c '%s' history --since never"
+             " 2>/dev/null",
+             cli, conf);
     int st = system(cmd);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
-    snprintf(cmd, sizeof cmd, "'%s' -c '%s' history t --as-of 2000-01-01"
-             " --author x 2>/dev/null", cli, conf);
+    snprintf(cmd, sizeof cmd,
+             "'%s' -c '%s' history t --as-of 2000-01-01"
+             " --author x 2>/dev/null",
+             cli, conf);
     st = system(cmd);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
 }

@@ -26,8 +26,7 @@ static const dimple_field todo_fields[] = {
     DIMPLE_FIELD_BLOB(todo, pic, pic_len, "pic"),
     DIMPLE_FIELD_STRING(todo, not_a_column, "nope"),
 };
-static const dimple_entity todo_entity = {"todo", sizeof(todo), todo_fields,
-                                          8};
+static const dimple_entity todo_entity = {"todo", sizeof(todo), todo_fields, 8};
 
 static const char *schema =
     "CREATE TABLE todo(id TEXT PRIMARY KEY, title TEXT, prio INTEGER,"
@@ -107,9 +106,9 @@ TEST(save_get_delete)
     if (n == 1)
         CHECK_STR(((todo *)arr)[0].title, "milk");
     dimple_entity_free(&todo_entity, arr, n);
-    CHECK_RC(dimple_query(db, &todo_entity, "ORDER BY title", NULL, 0, &arr,
-                          &n),
-             DIMPLE_OK);
+    CHECK_RC(
+        dimple_query(db, &todo_entity, "ORDER BY title", NULL, 0, &arr, &n),
+        DIMPLE_OK);
     CHECK(n == 2);
     if (n == 2) {
         CHECK_STR(((todo *)arr)[0].title, "bread");
@@ -142,8 +141,8 @@ typedef struct nokey {
 } nokey;
 static const dimple_field nokey_fields[] = {
     DIMPLE_FIELD_STRING(nokey, title, "title")};
-static const dimple_entity nokey_entity = {"todo", sizeof(nokey),
-                                           nokey_fields, 1};
+static const dimple_entity nokey_entity = {"todo", sizeof(nokey), nokey_fields,
+                                           1};
 
 TEST(type_mismatch_and_bad_input)
 {
@@ -229,15 +228,13 @@ TEST(json_in_out)
     dimple_free(again);
     /* bad input: nothing written */
     CHECK_RC(dimple_save_json(db, "todo", "[1,2]", NULL), DIMPLE_EINVAL);
-    CHECK_RC(dimple_save_json(db, "todo", "{\"title\":", NULL),
-             DIMPLE_EINVAL);
+    CHECK_RC(dimple_save_json(db, "todo", "{\"title\":", NULL), DIMPLE_EINVAL);
     CHECK_RC(dimple_save_json(db, "todo", "{\"bogus\":1}", NULL),
              DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "bogus");
     CHECK_RC(dimple_save_json(db, "todo", "{\"title\":[1]}", NULL),
              DIMPLE_EINVAL);
-    CHECK_RC(dimple_save_json(db, "todo", "{\"pic\":{\"$blob\":\"@@\"}}",
-                              NULL),
+    CHECK_RC(dimple_save_json(db, "todo", "{\"pic\":{\"$blob\":\"@@\"}}", NULL),
              DIMPLE_EINVAL);
     d = tu_dump(db, "todo");
     CHECK(count_lines_(d) == 1);

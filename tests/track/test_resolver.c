@@ -21,9 +21,9 @@ static int bad_resolve(void *self, const dimple_cell *current,
 
 static const dimple_resolver_vtable bad_vt = {
     sizeof(dimple_resolver_vtable), tmax_create, tmax_destroy, bad_resolve};
-static const dimple_plugin bad_plugin = {
-    DIMPLE_ABI, DIMPLE_KIND_RESOLVER, "tmerged", "1", "test: merges",
-    {.resolver = &bad_vt}};
+static const dimple_plugin bad_plugin = {DIMPLE_ABI,     DIMPLE_KIND_RESOLVER,
+                                         "tmerged",      "1",
+                                         "test: merges", {.resolver = &bad_vt}};
 
 static dimple *open_with(const char *name, const char *resolver)
 {

@@ -79,8 +79,7 @@ TEST(capture_insert_update_delete)
     CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
     CHECK_RC(tu_exec(db, "INSERT INTO todo VALUES ('a', 'milk', 0, 1.5)"),
              DIMPLE_OK);
-    CHECK_RC(tu_exec(db, "UPDATE todo SET done = 1 WHERE id = 'a'"),
-             DIMPLE_OK);
+    CHECK_RC(tu_exec(db, "UPDATE todo SET done = 1 WHERE id = 'a'"), DIMPLE_OK);
     CHECK_RC(tu_exec(db, "UPDATE todo SET done = 1 WHERE id = 'a'"),
              DIMPLE_OK); /* no change: nothing logged */
     CHECK_RC(tu_exec(db, "UPDATE todo SET title = title"), DIMPLE_OK);
@@ -214,9 +213,9 @@ TEST(exact_values)
         char key[16];
         snprintf(key, sizeof key, "k%02zu", i);
         dimple_value p[2] = {dimple_text(key), vals[i]};
-        CHECK_RC(dimple_exec(a, "INSERT INTO v VALUES (?1, ?2)", p, 2, NULL,
-                             NULL),
-                 DIMPLE_OK);
+        CHECK_RC(
+            dimple_exec(a, "INSERT INTO v VALUES (?1, ?2)", p, 2, NULL, NULL),
+            DIMPLE_OK);
     }
     /* as keys too (an untyped key column keeps every type) */
     const char *mk[] = {"CREATE TABLE v(id TEXT PRIMARY KEY, x)",
@@ -227,9 +226,9 @@ TEST(exact_values)
         dimple_value p[2] = {vals[i], dimple_int((int64_t)i)};
         if (vals[i].type == DIMPLE_REAL && vals[i].r == 0.0)
             continue; /* -0.0 == 0 as a key; tested as a value */
-        CHECK_RC(dimple_exec(a, "INSERT INTO kv VALUES (?1, ?2)", p, 2, NULL,
-                             NULL),
-                 DIMPLE_OK);
+        CHECK_RC(
+            dimple_exec(a, "INSERT INTO kv VALUES (?1, ?2)", p, 2, NULL, NULL),
+            DIMPLE_OK);
     }
     CHECK_RC(tu_exec(a, "UPDATE kv SET x = x + 100"), DIMPLE_OK);
     CHECK_RC(tu_exec(a, "DELETE FROM kv WHERE x = 103"), DIMPLE_OK);
@@ -289,8 +288,8 @@ static void mkid(uint8_t id[16], int64_t ms, unsigned counter)
 }
 
 static dimple_change *rc_make(rchange *r, int64_t ms, unsigned counter,
-                              dimple_op op, const char *table,
-                              const char *key, int ncol, ...)
+                              dimple_op op, const char *table, const char *key,
+                              int ncol, ...)
 {
     memset(r, 0, sizeof *r);
     mkid(r->c.id, ms, counter);
@@ -328,8 +327,7 @@ static char *row_of(dimple *db, const char *key)
     tu_str s = {0};
     tu_add(&s, "");
     dimple_value p = dimple_text(key);
-    dimple_exec(db, "SELECT * FROM todo WHERE id = ?1", &p, 1, tu_dump_row,
-                &s);
+    dimple_exec(db, "SELECT * FROM todo WHERE id = ?1", &p, 1, tu_dump_row, &s);
     return s.p;
 }
 
@@ -346,9 +344,8 @@ TEST(merge_rule)
     char *row;
     /* remote insert */
     CHECK_RC(apply1(db, rc_make(&r, now - 5000, 0, DIMPLE_OP_INSERT, "todo",
-                                "r1", 3, "title", dimple_text("bread"),
-                                "done", dimple_int(0), "score",
-                                dimple_real(2.0))),
+                                "r1", 3, "title", dimple_text("bread"), "done",
+                                dimple_int(0), "score", dimple_real(2.0))),
              DIMPLE_OK);
     row = row_of(db, "r1");
     CHECK_STR(row, "id=t2:7231 title=t5:6272656164 done=i0 "
@@ -441,20 +438,19 @@ TEST(unknown_table_and_column_kept)
     dimple_uuid__v7(remote_author);
     int64_t now = dimple_clock__now_ms();
     rchange r;
-    CHECK_RC(apply1(db, rc_make(&r, now - 900, 0, DIMPLE_OP_INSERT, "todo",
-                                "a", 3, "title", dimple_text("t"), "done",
-                                dimple_int(0), "note",
-                                dimple_text("from v2"))),
+    CHECK_RC(apply1(db, rc_make(&r, now - 900, 0, DIMPLE_OP_INSERT, "todo", "a",
+                                3, "title", dimple_text("t"), "done",
+                                dimple_int(0), "note", dimple_text("from v2"))),
              DIMPLE_OK);
-    CHECK_RC(apply1(db, rc_make(&r, now - 800, 0, DIMPLE_OP_INSERT, "tag",
-                                "g1", 1, "name", dimple_text("home"))),
+    CHECK_RC(apply1(db, rc_make(&r, now - 800, 0, DIMPLE_OP_INSERT, "tag", "g1",
+                                1, "name", dimple_text("home"))),
              DIMPLE_OK);
-    CHECK_RC(apply1(db, rc_make(&r, now - 700, 0, DIMPLE_OP_INSERT, "tag",
-                                "g2", 1, "name", dimple_text("work"))),
+    CHECK_RC(apply1(db, rc_make(&r, now - 700, 0, DIMPLE_OP_INSERT, "tag", "g2",
+                                1, "name", dimple_text("work"))),
              DIMPLE_OK);
-    CHECK_RC(apply1(db, rc_make(&r, now - 600, 0, DIMPLE_OP_DELETE, "tag",
-                                "g2", 0)),
-             DIMPLE_OK);
+    CHECK_RC(
+        apply1(db, rc_make(&r, now - 600, 0, DIMPLE_OP_DELETE, "tag", "g2", 0)),
+        DIMPLE_OK);
     char *row = row_of(db, "a");
     CHECK_STR(row, "id=t1:61 title=t1:74 done=i0 score=n\n");
     free(row);
@@ -468,8 +464,8 @@ TEST(unknown_table_and_column_kept)
     CHECK_STR(d, "id=t2:6731 name=t4:686f6d65\n");
     free(d);
     /* and later changes to them apply directly */
-    CHECK_RC(apply1(db, rc_make(&r, now - 500, 0, DIMPLE_OP_UPDATE, "todo",
-                                "a", 1, "note", dimple_text("v3"))),
+    CHECK_RC(apply1(db, rc_make(&r, now - 500, 0, DIMPLE_OP_UPDATE, "todo", "a",
+                                1, "note", dimple_text("v3"))),
              DIMPLE_OK);
     row = row_of(db, "a");
     CHECK_CONTAINS(row, "note=t2:7633");
@@ -489,9 +485,8 @@ TEST(skewed_remote_clock)
     rchange r;
     /* a remote clock one hour ahead: beyond the 5-minute bound */
     CHECK_RC(apply1(db, rc_make(&r, now + 3600 * 1000, 0, DIMPLE_OP_INSERT,
-                                "todo", "f", 2, "title",
-                                dimple_text("future"), "done",
-                                dimple_int(0))),
+                                "todo", "f", 2, "title", dimple_text("future"),
+                                "done", dimple_int(0))),
              DIMPLE_OK);
     /* our clock moved at most to now + skew, not an hour ahead */
     uint64_t last = (uint64_t)dimple_track__last_seq(db);
@@ -528,8 +523,7 @@ TEST(skewed_remote_clock)
      * ends as the merge says */
     CHECK_RC(tu_exec(db, "INSERT INTO todo VALUES ('h', 'mine', 0, 0.0)"),
              DIMPLE_OK);
-    CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'all', done = 7"),
-             DIMPLE_OK);
+    CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'all', done = 7"), DIMPLE_OK);
     char *all = tu_dump(db, "todo");
     CHECK_STR(all, "id=t1:66 title=t6:667574757265 done=i0 "
                    "score=r400c000000000000\n"
@@ -546,8 +540,7 @@ TEST(skewed_remote_clock)
     dimple_close(db);
 }
 
-static int write_raw(const char *path, const char *sql, char *err,
-                     size_t cap)
+static int write_raw(const char *path, const char *sql, char *err, size_t cap)
 {
     sqlite3 *s = NULL;
     int rc = sqlite3_open(path, &s);
@@ -676,8 +669,8 @@ TEST(wide_table)
         return;
     }
     char sql[8192];
-    size_t o = (size_t)snprintf(sql, sizeof sql,
-                                "CREATE TABLE w(id TEXT PRIMARY KEY");
+    size_t o =
+        (size_t)snprintf(sql, sizeof sql, "CREATE TABLE w(id TEXT PRIMARY KEY");
     for (int i = 0; i < 150; i++)
         o += (size_t)snprintf(sql + o, sizeof sql - o, ", c%d", i);
     snprintf(sql + o, sizeof sql - o, ")");
@@ -797,7 +790,8 @@ TEST(drop_column_in_migration)
     CHECK_CONTAINS(l, " todo 2 [t1:61] title=t1:77\n");
     free(l);
     /* A failing migration leaves the triggers as they were. */
-    const char *m3[] = {todo_schema, m2[1], "ALTER TABLE todo DROP COLUMN nope"};
+    const char *m3[] = {todo_schema, m2[1],
+                        "ALTER TABLE todo DROP COLUMN nope"};
     CHECK_RC(dimple_migrate(db, m3, 3), DIMPLE_ESQL);
     CHECK_CONTAINS(dimple_errmsg(db), "migration 3");
     CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'v'"), DIMPLE_OK);
@@ -832,11 +826,11 @@ TEST(out_of_order_constraints)
     /* child and parent in one batch, child first */
     rchange two[2];
     dimple_change batch[2];
-    batch[0] = *rc_make(&two[0], now - 200, 0, DIMPLE_OP_INSERT, "item",
-                        "i1", 3, "title", dimple_text("t"), "done",
-                        dimple_int(0), "list", dimple_text("L"));
-    batch[1] = *rc_make(&two[1], now - 300, 0, DIMPLE_OP_INSERT, "list", "L",
-                        1, "name", dimple_text("groceries"));
+    batch[0] = *rc_make(&two[0], now - 200, 0, DIMPLE_OP_INSERT, "item", "i1",
+                        3, "title", dimple_text("t"), "done", dimple_int(0),
+                        "list", dimple_text("L"));
+    batch[1] = *rc_make(&two[1], now - 300, 0, DIMPLE_OP_INSERT, "list", "L", 1,
+                        "name", dimple_text("groceries"));
     sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     CHECK_RC(dimple_track__apply(db, batch, 2), DIMPLE_OK);
     CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
@@ -846,24 +840,23 @@ TEST(out_of_order_constraints)
     free(d);
     /* a child whose parent never comes fails the caller's commit */
     sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    CHECK_RC(dimple_track__apply(db,
-                                 rc_make(&r, now - 50, 0, DIMPLE_OP_INSERT,
-                                         "item", "i2", 2, "title",
-                                         dimple_text("x"), "list",
-                                         dimple_text("nope")),
-                                 1),
-             DIMPLE_OK);
+    CHECK_RC(
+        dimple_track__apply(db,
+                            rc_make(&r, now - 50, 0, DIMPLE_OP_INSERT, "item",
+                                    "i2", 2, "title", dimple_text("x"), "list",
+                                    dimple_text("nope")),
+                            1),
+        DIMPLE_OK);
     CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) != SQLITE_OK);
     sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
     d = tu_dump(db, "item");
     CHECK(strstr(d, "i2") == NULL && strstr(d, "6932") == NULL);
     free(d);
     /* rolled back means not held: the same change applies again later */
-    batch[0] = *rc_make(&two[0], now - 50, 0, DIMPLE_OP_INSERT, "item", "i2",
-                        2, "title", dimple_text("x"), "list",
-                        dimple_text("nope"));
-    batch[1] = *rc_make(&two[1], now - 40, 0, DIMPLE_OP_INSERT, "list",
-                        "nope", 1, "name", dimple_text("late parent"));
+    batch[0] = *rc_make(&two[0], now - 50, 0, DIMPLE_OP_INSERT, "item", "i2", 2,
+                        "title", dimple_text("x"), "list", dimple_text("nope"));
+    batch[1] = *rc_make(&two[1], now - 40, 0, DIMPLE_OP_INSERT, "list", "nope",
+                        1, "name", dimple_text("late parent"));
     sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     CHECK_RC(dimple_track__apply(db, batch, 2), DIMPLE_OK);
     CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);

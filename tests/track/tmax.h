@@ -29,10 +29,10 @@ static int tmax_resolve(void *self, const dimple_cell *current,
     (void)self;
     (void)merged;
     calls++;
-    int64_t a = current->value.type == DIMPLE_INTEGER ? current->value.i
-                                                      : INT64_MIN;
-    int64_t b = incoming->value.type == DIMPLE_INTEGER ? incoming->value.i
-                                                       : INT64_MIN;
+    int64_t a =
+        current->value.type == DIMPLE_INTEGER ? current->value.i : INT64_MIN;
+    int64_t b =
+        incoming->value.type == DIMPLE_INTEGER ? incoming->value.i : INT64_MIN;
     if (a != b)
         return b > a ? DIMPLE_TAKE_INCOMING : DIMPLE_KEEP_CURRENT;
     return memcmp(incoming->id, current->id, 16) > 0 ? DIMPLE_TAKE_INCOMING
@@ -42,7 +42,7 @@ static int tmax_resolve(void *self, const dimple_cell *current,
 static const dimple_resolver_vtable tmax_vt = {
     sizeof(dimple_resolver_vtable), tmax_create, tmax_destroy, tmax_resolve};
 static const dimple_plugin tmax_plugin = {
-    DIMPLE_ABI, DIMPLE_KIND_RESOLVER, "tmax", "1", "test: max integer",
-    {.resolver = &tmax_vt}};
+    DIMPLE_ABI, DIMPLE_KIND_RESOLVER, "tmax",
+    "1",        "test: max integer",  {.resolver = &tmax_vt}};
 
 #endif /* TRACK_TEST_TMAX_H */

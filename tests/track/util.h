@@ -46,7 +46,8 @@ static __attribute__((unused)) char *tu_path(const char *name)
     return p;
 }
 
-static __attribute__((unused)) dimple *tu_open(const char *name, const char *tables)
+static __attribute__((unused)) dimple *tu_open(const char *name,
+                                               const char *tables)
 {
     dimple *db = NULL;
     dimple_options o;
@@ -125,8 +126,9 @@ static __attribute__((unused)) void tu_value(tu_str *s, const dimple_value *v)
     }
 }
 
-static __attribute__((unused)) int tu_dump_row(void *payload, int n, const char *const *names,
-                       const dimple_value *values)
+static __attribute__((unused)) int tu_dump_row(void *payload, int n,
+                                               const char *const *names,
+                                               const dimple_value *values)
 {
     tu_str *s = payload;
     for (int i = 0; i < n; i++) {
@@ -150,7 +152,8 @@ static __attribute__((unused)) char *tu_dump(dimple *db, const char *table)
     return s.p;
 }
 
-static __attribute__((unused)) int tu_hist_line(void *payload, const dimple_change *c)
+static __attribute__((unused)) int tu_hist_line(void *payload,
+                                                const dimple_change *c)
 {
     tu_str *s = payload;
     char id[37], au[37];
@@ -224,7 +227,8 @@ typedef struct tu_ship {
     int rc;
 } tu_ship;
 
-static __attribute__((unused)) int tu_ship_one(void *payload, const dimple_change *c)
+static __attribute__((unused)) int tu_ship_one(void *payload,
+                                               const dimple_change *c)
 {
     tu_ship *s = payload;
     if (s->limit >= 0 && s->count >= s->limit)
@@ -242,8 +246,9 @@ static __attribute__((unused)) int tu_ship_one(void *payload, const dimple_chang
 
 /* Pull src's own changes after *cursor into dst (at most limit; < 0 all),
  * in one transaction, like a sync pull of src's folder. */
-static __attribute__((unused)) int tu_pull(dimple *dst, dimple *src, uint8_t cursor[16],
-                   int *have_cursor, long limit)
+static __attribute__((unused)) int tu_pull(dimple *dst, dimple *src,
+                                           uint8_t cursor[16], int *have_cursor,
+                                           long limit)
 {
     tu_ship s = {dst, {0}, 0, limit, 0, 0};
     if (sqlite3_exec(dst->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL))

@@ -37,14 +37,13 @@ typedef struct dimple_history_query {
     const char *table;       /* one table (case-insensitive) */
     const dimple_value *key; /* with table: one row (n_key values) */
     size_t n_key;
-    const char *author;      /* UUID text of one author */
-    int64_t since_ms;        /* > 0: changes at or after this time */
-    int64_t until_ms;        /* > 0: changes at or before this time */
+    const char *author; /* UUID text of one author */
+    int64_t since_ms;   /* > 0: changes at or after this time */
+    int64_t until_ms;   /* > 0: changes at or before this time */
 } dimple_history_query;
 
 /* Return 0 to go on; anything else stops the walk and is returned. */
-typedef int (*dimple_history_cb)(void *payload,
-                                 const dimple_history_entry *e);
+typedef int (*dimple_history_cb)(void *payload, const dimple_history_entry *e);
 
 /* Every change that q selects (q NULL: all), in id order. */
 DIMPLE_API int dimple_history(dimple *db, const dimple_history_query *q,

@@ -80,8 +80,7 @@ typedef struct dimple_live_options {
 DIMPLE_API int dimple_live_open(dimple_live_query **out, dimple *db,
                                 const char *sql, const dimple_value *params,
                                 size_t n_params, dimple_live_cb cb,
-                                void *payload,
-                                const dimple_live_options *opts);
+                                void *payload, const dimple_live_options *opts);
 
 /* Stop and free a live query; no callback comes after this returns. May
  * be called from its own callback. NULL is fine. Queries still open at

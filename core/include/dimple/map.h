@@ -68,10 +68,15 @@ typedef struct dimple_entity {
 } dimple_entity;
 
 #define DIMPLE_FIELD_(T, m, col, ty, sz, lo)                                   \
-    {(col), (ty), offsetof(T, m), (sz), (lo), 0, 0}
-#define DIMPLE_FIELD_INT64(T, m, col) DIMPLE_FIELD_(T, m, col, DIMPLE_F_INT64, 0, 0)
-#define DIMPLE_FIELD_INT32(T, m, col) DIMPLE_FIELD_(T, m, col, DIMPLE_F_INT32, 0, 0)
-#define DIMPLE_FIELD_BOOL(T, m, col) DIMPLE_FIELD_(T, m, col, DIMPLE_F_BOOL, 0, 0)
+    {                                                                          \
+        (col), (ty), offsetof(T, m), (sz), (lo), 0, 0                          \
+    }
+#define DIMPLE_FIELD_INT64(T, m, col)                                          \
+    DIMPLE_FIELD_(T, m, col, DIMPLE_F_INT64, 0, 0)
+#define DIMPLE_FIELD_INT32(T, m, col)                                          \
+    DIMPLE_FIELD_(T, m, col, DIMPLE_F_INT32, 0, 0)
+#define DIMPLE_FIELD_BOOL(T, m, col)                                           \
+    DIMPLE_FIELD_(T, m, col, DIMPLE_F_BOOL, 0, 0)
 #define DIMPLE_FIELD_DOUBLE(T, m, col)                                         \
     DIMPLE_FIELD_(T, m, col, DIMPLE_F_DOUBLE, 0, 0)
 #define DIMPLE_FIELD_STRING(T, m, col)                                         \
@@ -82,7 +87,9 @@ typedef struct dimple_entity {
     DIMPLE_FIELD_(T, m, col, DIMPLE_F_BLOB, 0, offsetof(T, len))
 /* Scalar fields that can be NULL: flag is a bool member, true = NULL. */
 #define DIMPLE_FIELD_NULL_(T, m, flag, col, ty)                                \
-    {(col), (ty), offsetof(T, m), 0, 0, 1, offsetof(T, flag)}
+    {                                                                          \
+        (col), (ty), offsetof(T, m), 0, 0, 1, offsetof(T, flag)                \
+    }
 #define DIMPLE_FIELD_INT64_NULL(T, m, flag, col)                               \
     DIMPLE_FIELD_NULL_(T, m, flag, col, DIMPLE_F_INT64)
 #define DIMPLE_FIELD_INT32_NULL(T, m, flag, col)                               \
@@ -135,8 +142,8 @@ DIMPLE_API void dimple_entity_free(const dimple_entity *e, void *objs,
  * dimple_query_json writes for big integers read back as integers). An
  * absent or empty single TEXT key gets a new UUIDv7. *row_out (may be
  * NULL) receives the saved row as JSON (dimple_free). */
-DIMPLE_API int dimple_save_json(dimple *db, const char *table,
-                                const char *json, char **row_out);
+DIMPLE_API int dimple_save_json(dimple *db, const char *table, const char *json,
+                                char **row_out);
 /* One row by key as a JSON object (dimple_free); DIMPLE_ENOTFOUND. */
 DIMPLE_API int dimple_get_json(dimple *db, const char *table,
                                const dimple_value *key, size_t n_key,

@@ -25,13 +25,13 @@ typedef enum dimple_sync_phase {
  * pointers are borrowed for the call. */
 typedef struct dimple_sync_progress {
     dimple_sync_phase phase;
-    const char *author;      /* UUID text of the log being moved */
-    const char *key;         /* the object just written or applied */
-    uint64_t batches_done;   /* in this phase, this call */
-    uint64_t batches_known;  /* pull: batches listed so far (>= done);
-                                push: batches_done (the end is unknown) */
-    uint64_t changes_done;   /* in this phase, this call */
-    uint64_t bytes_done;     /* stored bytes, this phase, this call */
+    const char *author;     /* UUID text of the log being moved */
+    const char *key;        /* the object just written or applied */
+    uint64_t batches_done;  /* in this phase, this call */
+    uint64_t batches_known; /* pull: batches listed so far (>= done);
+                               push: batches_done (the end is unknown) */
+    uint64_t changes_done;  /* in this phase, this call */
+    uint64_t bytes_done;    /* stored bytes, this phase, this call */
 } dimple_sync_progress;
 
 /* Return 0 to go on; anything else stops the sync after the current batch

@@ -89,7 +89,8 @@ static int max_create(void **self, const dimple_kv *conf,
     if (rc)
         return rc;
     *self = calloc(1, 1);
-    return *self ? DIMPLE_OK : dimple_errorf(host, DIMPLE_ENOMEM, "out of memory");
+    return *self ? DIMPLE_OK
+                 : dimple_errorf(host, DIMPLE_ENOMEM, "out of memory");
 }
 
 static void max_destroy(void *self)

@@ -184,7 +184,7 @@ typedef struct dimple_resolver_vtable {
 
 /* ----------------------------------------------------------- notifier */
 typedef struct dimple_event {
-    const char *id;       /* UUIDv7 text of the change */
+    const char *id; /* UUIDv7 text of the change */
     const char *table;
     const char *key_json; /* the key: a JSON value, an array if composite */
     const char *op;       /* "insert", "update" or "delete" */
@@ -203,7 +203,7 @@ typedef struct dimple_notifier_vtable {
 
 /* --------------------------------------------------------- descriptor */
 typedef struct dimple_plugin {
-    uint32_t abi;        /* DIMPLE_ABI */
+    uint32_t abi; /* DIMPLE_ABI */
     dimple_kind kind;
     const char *name;    /* must match the file: dimple-<name>.so */
     const char *version; /* the plugin's own version string */
@@ -228,8 +228,8 @@ DIMPLE_EXPORT dimple_plugin_entry_fn dimple_plugin_entry;
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static inline int dimple_errorf(const dimple_host *host, int code,
-                                const char *fmt, ...)
+static inline int
+dimple_errorf(const dimple_host *host, int code, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -244,8 +244,8 @@ static inline int dimple_errorf(const dimple_host *host, int code,
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-static inline void dimple_logf(const dimple_host *host, int level,
-                               const char *fmt, ...)
+static inline void
+dimple_logf(const dimple_host *host, int level, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -287,12 +287,11 @@ static inline int dimple_kv_check(const dimple_host *host,
         while (*k && strcmp(*k, conf->key) != 0)
             k++;
         if (!*k)
-            return dimple_errorf(host, DIMPLE_ECONFIG,
-                                 "%s:%d: unknown key '%s' in [%s]",
-                                 host && host->config_file ? host->config_file
-                                                           : "(config)",
-                                 conf->line, conf->key,
-                                 host && host->section ? host->section : "?");
+            return dimple_errorf(
+                host, DIMPLE_ECONFIG, "%s:%d: unknown key '%s' in [%s]",
+                host && host->config_file ? host->config_file : "(config)",
+                conf->line, conf->key,
+                host && host->section ? host->section : "?");
     }
     return DIMPLE_OK;
 }
