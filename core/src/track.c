@@ -2928,6 +2928,12 @@ int dimple_track__migration_begin(dimple *db)
     struct dimple_track *tr = T(db);
     if (!tr || !tr->ready)
         return DIMPLE_OK;
+    /* Fold the changes logged so far while the schema they were made
+     * under still stands: a migration may change a table's key, and the
+     * row clocks must record them under the key they were made with. */
+    int r = dimple_track__fold(db);
+    if (r)
+        return r;
     /* refresh recreates exactly what the schema needs */
     return triggers_sync(db, NULL, 0);
 }
