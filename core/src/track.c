@@ -1608,6 +1608,25 @@ static int local_end(dimple *db, uint64_t seq)
     return dimple_track__fold(db);
 }
 
+/* Pack nk key values argv[first], argv[first + stride], ... into b. */
+static int pack_key(dimple *db, dimple_pbuf *b, sqlite3_value **argv, int first,
+                    int stride, int nk)
+{
+    dimple_pbuf__reset(b);
+    for (int i = 0; i < nk; i++)
+        dimple_pack__sqlite(b, argv[first + stride * i]);
+    return b->oom ? oom(db) : DIMPLE_OK;
+}
+
+/* Append one local change, under the next value of the clock (*seq). */
+static int log_local(dimple *db, int64_t t, int op, const dimple_pbuf *k,
+                     const dimple_pbuf *v, uint64_t *seq)
+{
+    struct dimple_track *tr = T(db);
+    *seq = tick(tr);
+    return log_append(db, (int64_t)*seq, tr->me, t, op, k, v, NULL);
+}
+
 static void fn_ins(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     dimple *db = sqlite3_user_data(ctx);
@@ -1623,20 +1642,13 @@ static void fn_ins(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int nk = sqlite3_value_int(argv[1]);
     if (nk < 1 || 2 + nk > argc)
         goto bad;
-    dimple_pbuf__reset(&tr->kbuf);
     dimple_pbuf__reset(&tr->vbuf);
-    for (int i = 0; i < nk; i++)
-        dimple_pack__sqlite(&tr->kbuf, argv[2 + i]);
     size_t n;
-    if ((r = pack_cols(db, false, true, argc, argv, 2 + nk, &tr->vbuf, &n)))
+    uint64_t seq;
+    if ((r = pack_key(db, &tr->kbuf, argv, 2, 1, nk)) ||
+        (r = pack_cols(db, false, true, argc, argv, 2 + nk, &tr->vbuf, &n)))
         goto fail;
-    if (tr->kbuf.oom) {
-        r = oom(db);
-        goto fail;
-    }
-    uint64_t seq = tick(tr);
-    r = log_append(db, (int64_t)seq, tr->me, t, DIMPLE_OP_INSERT, &tr->kbuf,
-                   &tr->vbuf, NULL);
+    r = log_local(db, t, DIMPLE_OP_INSERT, &tr->kbuf, &tr->vbuf, &seq);
     if (r == DIMPLE_OK)
         r = local_end(db, seq);
     if (r)
@@ -1664,16 +1676,10 @@ static void fn_del(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     int nk = sqlite3_value_int(argv[1]);
     if (nk < 1 || 2 + nk != argc)
         goto bad;
-    dimple_pbuf__reset(&tr->kbuf);
-    for (int i = 0; i < nk; i++)
-        dimple_pack__sqlite(&tr->kbuf, argv[2 + i]);
-    if (tr->kbuf.oom) {
-        r = oom(db);
+    uint64_t seq;
+    if ((r = pack_key(db, &tr->kbuf, argv, 2, 1, nk)))
         goto fail;
-    }
-    uint64_t seq = tick(tr);
-    r = log_append(db, (int64_t)seq, tr->me, t, DIMPLE_OP_DELETE, &tr->kbuf,
-                   NULL, NULL);
+    r = log_local(db, t, DIMPLE_OP_DELETE, &tr->kbuf, NULL, &seq);
     if (r == DIMPLE_OK)
         r = local_end(db, seq);
     if (r)
@@ -1705,42 +1711,24 @@ static void fn_upd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     for (int i = 0; i < nk; i++)
         if (!dimple_pack__same(argv[2 + 2 * i], argv[3 + 2 * i]))
             key_changed = true;
-    dimple_pbuf__reset(&tr->kbuf);
     dimple_pbuf__reset(&tr->vbuf);
-    for (int i = 0; i < nk; i++)
-        dimple_pack__sqlite(&tr->kbuf, argv[3 + 2 * i]);
     size_t n;
-    if ((r = pack_cols(db, true, key_changed, argc, argv, 2 + 2 * nk, &tr->vbuf,
+    uint64_t seq;
+    if ((r = pack_key(db, &tr->kbuf, argv, 3, 2, nk)) ||
+        (r = pack_cols(db, true, key_changed, argc, argv, 2 + 2 * nk, &tr->vbuf,
                        &n)))
         goto fail;
-    if (tr->kbuf.oom) {
-        r = oom(db);
-        goto fail;
-    }
-    uint64_t seq;
     if (key_changed) {
         /* a new key is another row: the old one is deleted */
-        dimple_pbuf__reset(&tr->kbuf2);
-        for (int i = 0; i < nk; i++)
-            dimple_pack__sqlite(&tr->kbuf2, argv[2 + 2 * i]);
-        if (tr->kbuf2.oom) {
-            r = oom(db);
+        if ((r = pack_key(db, &tr->kbuf2, argv, 2, 2, nk)))
             goto fail;
-        }
-        seq = tick(tr);
-        r = log_append(db, (int64_t)seq, tr->me, t, DIMPLE_OP_DELETE,
-                       &tr->kbuf2, NULL, NULL);
-        if (r == DIMPLE_OK) {
-            seq = tick(tr);
-            r = log_append(db, (int64_t)seq, tr->me, t, DIMPLE_OP_INSERT,
-                           &tr->kbuf, &tr->vbuf, NULL);
-        }
+        r = log_local(db, t, DIMPLE_OP_DELETE, &tr->kbuf2, NULL, &seq);
+        if (r == DIMPLE_OK)
+            r = log_local(db, t, DIMPLE_OP_INSERT, &tr->kbuf, &tr->vbuf, &seq);
     } else {
         if (n == 0)
             return; /* nothing changed: nothing to record */
-        seq = tick(tr);
-        r = log_append(db, (int64_t)seq, tr->me, t, DIMPLE_OP_UPDATE, &tr->kbuf,
-                       &tr->vbuf, NULL);
+        r = log_local(db, t, DIMPLE_OP_UPDATE, &tr->kbuf, &tr->vbuf, &seq);
     }
     if (r == DIMPLE_OK)
         r = local_end(db, seq);
