@@ -451,13 +451,6 @@ static int read_field(dimple *db, const dimple_entity *e, const dimple_field *f,
     }
 }
 
-static void append_key_where(sqlite3_str *s, const mapping *m, int first)
-{
-    for (size_t k = 0; k < m->t.n_key; k++)
-        sqlite3_str_appendf(s, "%s\"%w\" = ?%d", k ? " AND " : " WHERE ",
-                            m->t.cols[m->col[m->key[k]]].name, first + (int)k);
-}
-
 static sqlite3_stmt *prepare_str(dimple *db, sqlite3_str *s, const char *what)
 {
     char *sql = sqlite3_str_finish(s);
@@ -473,6 +466,24 @@ static sqlite3_stmt *prepare_str(dimple *db, sqlite3_str *s, const char *what)
         return NULL;
     }
     return st;
+}
+
+/* Finish s with "WHERE <key> = ?1 AND ...", prepare it and bind obj's key
+ * fields. *out is the statement (NULL if it could not be prepared). */
+static int prepare_by_key(dimple *db, const dimple_entity *e, const mapping *m,
+                          const void *obj, sqlite3_str *s, const char *what,
+                          sqlite3_stmt **out)
+{
+    int r = DIMPLE_OK;
+    for (size_t k = 0; k < m->t.n_key; k++)
+        sqlite3_str_appendf(s, "%s\"%w\" = ?%d", k ? " AND " : " WHERE ",
+                            m->t.cols[m->col[m->key[k]]].name, (int)k + 1);
+    if (!(*out = prepare_str(db, s, what)))
+        return db->errcode;
+    for (size_t k = 0; k < m->t.n_key && r == DIMPLE_OK; k++)
+        r = bind_field(db, *out, (int)k + 1, &e->fields[m->field[m->key[k]]],
+                       obj);
+    return r;
 }
 
 /* Give an empty single key a new UUIDv7. */
@@ -607,15 +618,8 @@ int dimple_get(dimple *db, const dimple_entity *e, void *obj)
         sqlite3_str_appendf(s, "%s\"%w\"", i ? ", " : "",
                             m.t.cols[m.col[i]].name);
     sqlite3_str_appendf(s, " FROM \"%w\"", e->table);
-    append_key_where(s, &m, 1);
-    sqlite3_stmt *st = prepare_str(db, s, "dimple_get");
-    if (!st) {
-        r = db->errcode;
-        goto out;
-    }
-    for (size_t k = 0; k < m.t.n_key && r == DIMPLE_OK; k++)
-        r = bind_field(db, st, (int)k + 1, &e->fields[m.field[m.key[k]]], obj);
-    if (r)
+    sqlite3_stmt *st;
+    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_get", &st)))
         goto out;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
@@ -650,15 +654,8 @@ int dimple_delete(dimple *db, const dimple_entity *e, const void *obj)
         return r;
     sqlite3_str *s = sqlite3_str_new(db->sql);
     sqlite3_str_appendf(s, "DELETE FROM \"%w\"", e->table);
-    append_key_where(s, &m, 1);
-    sqlite3_stmt *st = prepare_str(db, s, "dimple_delete");
-    if (!st) {
-        r = db->errcode;
-        goto out;
-    }
-    for (size_t k = 0; k < m.t.n_key && r == DIMPLE_OK; k++)
-        r = bind_field(db, st, (int)k + 1, &e->fields[m.field[m.key[k]]], obj);
-    if (r)
+    sqlite3_stmt *st;
+    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_delete", &st)))
         goto out;
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
