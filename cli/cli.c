@@ -69,10 +69,9 @@ void cli_set_logger(dimple *db)
 
 /* Plugins log while they are created, inside dimple_open: the logger can
  * only be set on the handle afterwards, so -v shows what happens after. */
-int cli_open(dimple **db)
+static int open_with(int (*open)(dimple **, const char *), dimple **db)
 {
-    int rc = dimple_open(db, cli_conf_path());
-    if (rc < 0) {
+    if (open(db, cli_conf_path()) < 0) {
         cli_fail_db(*db);
         dimple_close(*db);
         *db = NULL;
@@ -82,17 +81,14 @@ int cli_open(dimple **db)
     return 0;
 }
 
+int cli_open(dimple **db)
+{
+    return open_with(dimple_open, db);
+}
+
 int cli_open_config(dimple **db)
 {
-    int rc = dimple_config_check(db, cli_conf_path());
-    if (rc < 0) {
-        cli_fail_db(*db);
-        dimple_close(*db);
-        *db = NULL;
-        return 1;
-    }
-    cli_set_logger(*db);
-    return 0;
+    return open_with(dimple_config_check, db);
 }
 
 int cli_print_row(int n, const char *const *names, const dimple_value *values)
