@@ -1264,13 +1264,60 @@ const dimple_ttable *dimple_track__table(dimple *db, const char *name)
     return NULL;
 }
 
-/* A resolver plugin other than lww decides cells (lww is the native rule
- * below: the same result without fetching values). */
-static bool custom_resolver(dimple *db)
+/* The resolver plugin that decides cells (lww by default: sync loads it
+ * when the configuration names none), or NULL when none is loaded: a
+ * database opened without configuration merges by the core's built-in
+ * rule, the greater id wins (lww's rule; test track-converge shows the
+ * two give the same tables). */
+static const dimple_instance *resolver(dimple *db)
 {
     const dimple_instance *r = db->resolver;
-    return r && r->plugin && r->plugin->name && r->vt.resolver.resolve &&
-           strcmp(r->plugin->name, "lww") != 0;
+    return r && r->vt.resolver.resolve ? r : NULL;
+}
+
+/* Must a local write be merged at once (it may lose to a version already
+ * held)? Not when the newest version always wins (DIMPLE_RESOLVE_NEWEST_WINS,
+ * or the built-in rule): then the fold before the next apply records it. */
+static bool local_may_lose(dimple *db)
+{
+    const dimple_instance *r = resolver(db);
+    return r && !(r->vt.resolver.flags & DIMPLE_RESOLVE_NEWEST_WINS);
+}
+
+/* Ask the resolver which of two versions of a cell wins, and record the
+ * winner in the cell's clock entry e. */
+static int resolve_answer(dimple *db, const dimple_instance *res,
+                          dimple_rcell *e, const dimple_cell *current,
+                          const dimple_cell *in, int64_t seq, bool *won)
+{
+    const char *table = current->table ? current->table : "?";
+    const char *column = current->column ? current->column : "?";
+    dimple_value merged;
+    memset(&merged, 0, sizeof merged);
+    db->plugin_err = 0;
+    int v = res->vt.resolver.resolve(res->self, current, in, &merged);
+    if (v == DIMPLE_TAKE_INCOMING) {
+        memcpy(e->id, in->id, 16);
+        e->seq = seq;
+        *won = true;
+        return DIMPLE_OK;
+    }
+    if (v == DIMPLE_KEEP_CURRENT)
+        return DIMPLE_OK;
+    if (v == DIMPLE_MERGED)
+        return dimple__seterr(db, DIMPLE_EPLUGIN,
+                              "resolver %s: returned a merged value for"
+                              " \"%s\".\"%s\"; this core keeps one of the"
+                              " versions (KEEP_CURRENT or TAKE_INCOMING)",
+                              res->plugin->name, table, column);
+    if (v < 0) {
+        if (!db->plugin_err)
+            dimple__seterr(db, v, "resolver %s failed on \"%s\".\"%s\"",
+                           res->plugin->name, table, column);
+        return v;
+    }
+    return dimple__seterr(db, DIMPLE_EPLUGIN, "resolver %s: unknown answer %d",
+                          res->plugin->name, v);
 }
 
 /* cell_offer through the resolver: it sees both versions (value, id,
@@ -1286,6 +1333,18 @@ static int cell_resolve(dimple *db, int64_t t, uint64_t c, const uint8_t id[16],
     if (!e || memcmp(e->id, id, 16) == 0)
         return cell_offer(db, c, id, seq, won);
     *won = false;
+    const dimple_instance *res = resolver(db);
+    const char *table = dimple_track__name(db, t);
+    const char *column = dimple_track__name(db, (int64_t)c - 1);
+    if (res->vt.resolver.flags & DIMPLE_RESOLVE_IDS_ONLY) {
+        /* the plugin reads the ids alone: no value or author to fetch */
+        dimple_value none;
+        memset(&none, 0, sizeof none);
+        none.type = DIMPLE_NULL;
+        dimple_cell current = {table, column, e->id, "", none};
+        dimple_cell in = {table, column, id, "", none};
+        return resolve_answer(db, res, e, &current, &in, seq, won);
+    }
     if (!tr->res_fetch &&
         sqlite3_prepare_v3(
             db->sql, "SELECT v, author FROM _dimple_log WHERE seq = ?1", -1,
@@ -1333,36 +1392,9 @@ static int cell_resolve(dimple *db, int64_t t, uint64_t c, const uint8_t id[16],
         dimple_uuid__format(ca, cat);
     if (ia)
         dimple_uuid__format(ia, iat);
-    const char *table = dimple_track__name(db, t);
-    const char *column = dimple_track__name(db, (int64_t)c - 1);
     dimple_cell current = {table, column, e->id, cat, cur};
     dimple_cell in = {table, column, id, iat, *incoming};
-    dimple_value merged;
-    memset(&merged, 0, sizeof merged);
-    const dimple_instance *res = db->resolver;
-    db->plugin_err = 0;
-    int v = res->vt.resolver.resolve(res->self, &current, &in, &merged);
-    if (v == DIMPLE_TAKE_INCOMING) {
-        memcpy(e->id, id, 16);
-        e->seq = seq;
-        *won = true;
-    } else if (v == DIMPLE_MERGED) {
-        r = dimple__seterr(db, DIMPLE_EPLUGIN,
-                           "resolver %s: returned a merged value for"
-                           " \"%s\".\"%s\"; this core keeps one of the"
-                           " versions (KEEP_CURRENT or TAKE_INCOMING)",
-                           res->plugin->name, table ? table : "?",
-                           column ? column : "?");
-    } else if (v < 0) {
-        if (!db->plugin_err)
-            dimple__seterr(db, v, "resolver %s failed on \"%s\".\"%s\"",
-                           res->plugin->name, table ? table : "?",
-                           column ? column : "?");
-        r = v;
-    } else if (v != DIMPLE_KEEP_CURRENT) {
-        r = dimple__seterr(db, DIMPLE_EPLUGIN, "resolver %s: unknown answer %d",
-                           res->plugin->name, v);
-    }
+    r = resolve_answer(db, res, e, &current, &in, seq, won);
 out:
     sqlite3_reset(st);
     return r;
@@ -1390,7 +1422,7 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
      * this change's alone, written by one statement that fails over to
      * the general path (load, merge, save) when the row has a clock. */
     bool fresh = false, won;
-    if (!local && op == DIMPLE_OP_INSERT && !custom_resolver(db)) {
+    if (!local && op == DIMPLE_OP_INSERT) {
         tr->n_cells = 0;
         if ((r = cell_offer(db, C_ALIVE, id, seq, &won)))
             return r;
@@ -1423,7 +1455,7 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         if ((r = cell_offer(db, C_ALIVE, id, seq, &won)))
             goto out;
         for (size_t i = 0; i < nc; i++) {
-            if (custom_resolver(db))
+            if (resolver(db))
                 r = cell_resolve(db, t, (uint64_t)tr->cids[i] + 1, id, seq,
                                  author, &tr->cv[i], &won);
             else
@@ -1602,8 +1634,7 @@ static int local_begin(dimple *db)
 static int local_end(dimple *db, uint64_t seq)
 {
     struct dimple_track *tr = T(db);
-    /* with a custom resolver any local write may lose: fold at once */
-    if (tr->max_seen < seq && !custom_resolver(db))
+    if (tr->max_seen < seq && !local_may_lose(db))
         return DIMPLE_OK;
     return dimple_track__fold(db);
 }

@@ -55,6 +55,8 @@ static const dimple_resolver_vtable lww_vtable = {
     .create = lww_create,
     .destroy = lww_destroy,
     .resolve = lww_resolve,
+    /* the rule reads the ids alone, and the newest id always wins */
+    .flags = DIMPLE_RESOLVE_IDS_ONLY | DIMPLE_RESOLVE_NEWEST_WINS,
 };
 
 static const dimple_plugin lww_plugin = {

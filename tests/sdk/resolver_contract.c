@@ -12,11 +12,17 @@
  *   commutative    merge(a, b) == merge(b, a);
  *   associative    merge(merge(a, b), c) == merge(a, merge(b, c)).
  * A merged value keeps the greater id of the two, as the core does.
+ * The promises a plugin makes in the vtable's flags are checked too:
+ *   DIMPLE_RESOLVE_IDS_ONLY     the same answers with the values NULL and
+ *                               the authors "";
+ *   DIMPLE_RESOLVE_NEWEST_WINS  the incoming version wins whenever its id
+ *                               is the greater.
  */
 #include "plugin_load.h"
 #include "test.h"
 
 #include <dlfcn.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cell {
@@ -147,7 +153,38 @@ int main(int argc, char **argv)
         bad[2] += !same(&ab, &ba);
         bad[3] += !same(&ab_c, &a_bc);
     }
-    printf("# %d random triples\n", rounds);
+    /* the optional promises (flags), when the plugin makes them */
+    unsigned flags =
+        vt->size >= offsetof(dimple_resolver_vtable, flags) + sizeof vt->flags
+            ? vt->flags
+            : 0;
+    int ids_only_bad = 0, newest_bad = 0;
+    for (int r = 0; r < rounds && self && flags; r++) {
+        cell a, b, out;
+        random_cell(&a);
+        random_cell(&b);
+        if (merge(&a, &b, &out)) {
+            errors++;
+            continue;
+        }
+        int took = same(&out, &b) && !same(&out, &a);
+        if (flags & DIMPLE_RESOLVE_IDS_ONLY) {
+            /* the same answer without the values and authors */
+            dimple_cell ca = view(&a), cb = view(&b);
+            memset(&ca.value, 0, sizeof ca.value);
+            ca.value.type = DIMPLE_NULL;
+            cb.value = ca.value;
+            ca.author = cb.author = "";
+            dimple_value m = {0};
+            int rc = vt->resolve(self, &ca, &cb, &m);
+            ids_only_bad += (rc == DIMPLE_TAKE_INCOMING) != took;
+        }
+        if ((flags & DIMPLE_RESOLVE_NEWEST_WINS) && memcmp(b.id, a.id, 16) > 0)
+            newest_bad += !took;
+    }
+    printf("# %d random triples; flags %#x\n", rounds, flags);
+    CHECK(ids_only_bad == 0); /* DIMPLE_RESOLVE_IDS_ONLY holds */
+    CHECK(newest_bad == 0);   /* DIMPLE_RESOLVE_NEWEST_WINS holds */
     CHECK(errors == 0);
     CHECK(bad[0] == 0); /* deterministic */
     CHECK(bad[1] == 0); /* idempotent */

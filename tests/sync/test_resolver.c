@@ -8,6 +8,8 @@
 #include "loader.h"
 #include "sync_util.h"
 
+#include <dlfcn.h>
+
 static char *dir;
 static uint64_t rng = 99;
 
@@ -196,6 +198,93 @@ TEST(max_example_keeps_the_greatest_value)
     dimple_close(db);
 }
 
+/* dimple-lww.so itself, registered under its own name "lww" in front of
+ * the file (registered plugins are found first) with its resolve()
+ * counted: what sync loads by default is then this wrapper, so the
+ * counter shows whether conflicts go through the resolver vtable. */
+static const dimple_resolver_vtable *lww_real;
+static dimple_resolver_vtable lww_counted_vt;
+static dimple_plugin lww_counted;
+static long lww_calls;
+
+static int lww_counted_resolve(void *self, const dimple_cell *current,
+                               const dimple_cell *incoming,
+                               dimple_value *merged)
+{
+    lww_calls++;
+    return lww_real->resolve(self, current, incoming, merged);
+}
+
+static int register_counted_lww(void)
+{
+    const char *path = getenv("DIMPLE_PLUGIN_PATH");
+    void *dl = NULL;
+    char file[1024];
+    for (const char *d = path; d && *d && !dl;) {
+        size_t n = strcspn(d, ":");
+        snprintf(file, sizeof file, "%.*s/dimple-lww.so", (int)n, d);
+        dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+        d += n + (d[n] == ':');
+    }
+    dimple_plugin_entry_fn *entry =
+        dl ? (dimple_plugin_entry_fn *)dlsym(dl, "dimple_plugin_entry") : NULL;
+    const dimple_plugin *p = entry ? entry() : NULL;
+    if (!p || p->kind != DIMPLE_KIND_RESOLVER)
+        return -1;
+    lww_real = p->vt.resolver;
+    lww_counted_vt = *lww_real;
+    lww_counted_vt.resolve = lww_counted_resolve;
+    lww_counted = *p;
+    lww_counted.vt.resolver = &lww_counted_vt;
+    return dimple_plugin_register(&lww_counted);
+}
+
+/* Two devices edit the same cell; with no [resolver] section sync uses
+ * lww, and the conflict is decided by dimple-lww.so's resolve(): the
+ * newer edit wins on both devices. */
+TEST(default_sync_decides_conflicts_through_dimple_lww)
+{
+    if (register_counted_lww() != DIMPLE_OK) {
+        printf("# cannot load dimple-lww.so from DIMPLE_PLUGIN_PATH\n");
+        CHECK(0);
+        return;
+    }
+    CHECK(lww_counted_vt.flags & DIMPLE_RESOLVE_IDS_ONLY);
+    CHECK(lww_counted_vt.flags & DIMPLE_RESOLVE_NEWEST_WINS);
+    char st[256];
+    snprintf(st, sizeof st, "plugin = file\npath = %s/lwwstore", dir);
+    dimple *a = su_open(dir, "lwwa", st, NULL);
+    dimple *b = su_open(dir, "lwwb", st, NULL);
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    CHECK_RC(su_exec(a, "INSERT INTO t VALUES('k1', 'first', 1, NULL)"),
+             DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK_STR(dimple_plugin_in_use(a, "resolver"), "lww");
+    long before = lww_calls;
+    /* a edits first, b later: b's change has the greater id */
+    CHECK_RC(su_exec(a, "UPDATE t SET a = 'from a', b = 2 WHERE k = 'k1'"),
+             DIMPLE_OK);
+    usleep(2000);
+    CHECK_RC(su_exec(b, "UPDATE t SET a = 'from b' WHERE k = 'k1'"), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK); /* a pulls b's: conflict */
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK); /* b pulls a's: conflict */
+    printf("# dimple-lww.so resolve() called %ld times\n", lww_calls - before);
+    CHECK(lww_calls - before >= 2);
+    char *da = su_dump(a), *db_ = su_dump(b);
+    CHECK(da && db_ && strcmp(da, db_) == 0);
+    CHECK(da && strstr(da, "from b") && !strstr(da, "from a"));
+    CHECK(da && strstr(da, "2")); /* a's other cell had no rival: kept */
+    free(da);
+    free(db_);
+out:
+    dimple_close(a);
+    dimple_close(b);
+}
+
 int main(void)
 {
     dir = su_tmpdir("resolver");
@@ -203,6 +292,7 @@ int main(void)
         return 1;
     RUN(lww_takes_the_greater_id);
     RUN(max_example_keeps_the_greatest_value);
+    RUN(default_sync_decides_conflicts_through_dimple_lww);
     su_rmrf(dir);
     free(dir);
     return test_done();

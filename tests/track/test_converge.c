@@ -82,9 +82,9 @@ static int random_op(dimple *db)
     }
 }
 
-/* dimple-lww.so's own vtable under another name ("lwwvt"), so that the
- * core calls it through the resolver vtable instead of applying the lww
- * rule natively; resolve() calls are counted. */
+/* dimple-lww.so's own vtable under another name ("lwwvt") with its
+ * resolve() calls counted: replicas configured with it decide every
+ * conflict through the resolver vtable. */
 static const dimple_resolver_vtable *lww_vt;
 static dimple_resolver_vtable lwwvt_vt;
 static dimple_plugin lwwvt_plugin;
@@ -122,8 +122,9 @@ static int register_lwwvt(void)
     return dimple_plugin_register(&lwwvt_plugin);
 }
 
-/* Open a replica: lww (open by path), the tmax resolver (custom 1) or
- * dimple-lww.so through the vtable (custom 2), both from a config. */
+/* Open a replica: no resolver loaded (open by path: the core's built-in
+ * greater-id rule), the tmax resolver (custom 1) or dimple-lww.so
+ * through the vtable (custom 2), both from a config. */
 static dimple *open_replica(const char *name, int custom)
 {
     if (!custom)
@@ -209,7 +210,8 @@ static int run_seed(unsigned seed, int custom, int *failed_dump)
     if (!bad) {
         char name[64];
         snprintf(name, sizeof name, "s%u-model.db", seed);
-        /* with lwwvt the model applies lww natively: the two must agree */
+        /* with lwwvt the model has no resolver (the built-in rule): the
+         * plugin and the built-in rule must agree */
         model = open_replica(name, custom == 2 ? 0 : custom);
         if (!model || dimple_migrate(model, m, 1) != DIMPLE_OK)
             bad = 1;
@@ -299,9 +301,9 @@ TEST(random_convergence_custom_resolver)
 }
 
 /* dimple-lww.so called through the resolver vtable gives exactly what
- * the core's native lww rule gives (the model replica uses the native
- * rule): the fast path is an optimisation, not another rule. */
-TEST(lww_plugin_through_vtable_equals_native)
+ * the core's built-in rule gives to a database that has no resolver
+ * loaded (the model replica): one rule, whichever decides. */
+TEST(lww_plugin_through_vtable_equals_builtin_rule)
 {
     unsigned n = 40, failed = 0;
     int shown = 0;
@@ -330,7 +332,7 @@ int main(void)
     }
     RUN(random_convergence);
     RUN(random_convergence_custom_resolver);
-    RUN(lww_plugin_through_vtable_equals_native);
+    RUN(lww_plugin_through_vtable_equals_builtin_rule);
     tu_cleanup();
     return test_done();
 }

@@ -20,7 +20,11 @@ static int bad_resolve(void *self, const dimple_cell *current,
 }
 
 static const dimple_resolver_vtable bad_vt = {
-    sizeof(dimple_resolver_vtable), tmax_create, tmax_destroy, bad_resolve};
+    .size = sizeof(dimple_resolver_vtable),
+    .create = tmax_create,
+    .destroy = tmax_destroy,
+    .resolve = bad_resolve,
+};
 static const dimple_plugin bad_plugin = {DIMPLE_ABI,     DIMPLE_KIND_RESOLVER,
                                          "tmerged",      "1",
                                          "test: merges", {.resolver = &bad_vt}};

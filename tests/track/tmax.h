@@ -40,7 +40,11 @@ static int tmax_resolve(void *self, const dimple_cell *current,
 }
 
 static const dimple_resolver_vtable tmax_vt = {
-    sizeof(dimple_resolver_vtable), tmax_create, tmax_destroy, tmax_resolve};
+    .size = sizeof(dimple_resolver_vtable),
+    .create = tmax_create,
+    .destroy = tmax_destroy,
+    .resolve = tmax_resolve,
+};
 static const dimple_plugin tmax_plugin = {
     DIMPLE_ABI, DIMPLE_KIND_RESOLVER, "tmax",
     "1",        "test: max integer",  {.resolver = &tmax_vt}};

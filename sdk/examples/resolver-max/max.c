@@ -114,6 +114,9 @@ static const dimple_resolver_vtable max_vtable = {
     .create = max_create,
     .destroy = max_destroy,
     .resolve = max_resolve,
+    /* no DIMPLE_RESOLVE_* promises: the rule reads the values, and a new
+     * local write loses to a greater value already held */
+    .flags = 0,
 };
 
 static const dimple_plugin max_plugin = {

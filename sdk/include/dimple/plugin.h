@@ -180,7 +180,24 @@ typedef struct dimple_resolver_vtable {
      * deterministic, commutative, associative and idempotent. */
     int (*resolve)(void *self, const dimple_cell *current,
                    const dimple_cell *incoming, dimple_value *merged);
+    /* Optional (appended in ABI 1; a plugin built before it reads as 0):
+     * DIMPLE_RESOLVE_* promises about resolve(), which let the core skip
+     * work. They never replace a call: whenever two versions of a cell
+     * compete, resolve() decides. */
+    unsigned flags;
 } dimple_resolver_vtable;
+
+/* resolve() reads only the ids (and table, column) of the two versions:
+ * the core does not fetch the current value, and passes both values as
+ * DIMPLE_NULL and both authors as "". */
+#define DIMPLE_RESOLVE_IDS_ONLY 1u
+/* A version whose id is greater than every id the replica holds wins
+ * (true of a rule where the greater id wins). Local writes are such
+ * versions, so the core may record them in the per-cell clock lazily
+ * (before the next apply) instead of at each write; without this flag
+ * a local write that loses is undone at once, which costs a merge per
+ * write. */
+#define DIMPLE_RESOLVE_NEWEST_WINS 2u
 
 /* ----------------------------------------------------------- notifier */
 typedef struct dimple_event {
