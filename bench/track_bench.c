@@ -7,8 +7,11 @@
  * plain SQLite database and on a dimple database tracking the table (both
  * WAL, foreign_keys on, in DIMPLE_BENCH_DIR or /tmp), in the same process,
  * one after the other, and prints rows/s and tracked/plain for: insert,
- * one-column update, delete, and point reads; plus a table whose triggers
- * do nothing (the floor of any trigger-based capture). Then the change log's
+ * one-column update, delete, and point reads; plus two floors: a table
+ * whose triggers do nothing (the floor of any trigger-based capture) and
+ * one whose triggers append a row of just (op, key) to a log table in SQL
+ * (the floor of any capture that writes a row per change). Then the change
+ * log's
  * bytes per changed cell beyond the value itself, the per-cell clock's size
  * after a fold, and the cost of that fold.
  */
@@ -239,6 +242,30 @@ int main(int argc, char **argv)
                 "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN SELECT 1; END;"
                 "CREATE TRIGGER td AFTER DELETE ON todo BEGIN SELECT 1; END");
 
+    /* the floor of any capture that appends one row per change: triggers
+     * that log just the op and the key, in SQL, under an automatic rowid
+     * (cheaper than anything that records values or a clock) */
+    char logrow_path[600];
+    snprintf(logrow_path, sizeof logrow_path, "%s/track_bench_logrow.db",
+             dir ? dir : "/tmp");
+    for (int i = 0; i < 3; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s%s", logrow_path, suffix[i]);
+        unlink(p);
+    }
+    sqlite3 *logrow = NULL;
+    if (sqlite3_open(logrow_path, &logrow) != SQLITE_OK)
+        die("open", logrow);
+    exec(logrow, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
+    exec(logrow, schema);
+    exec(logrow, "CREATE TABLE log(seq INTEGER PRIMARY KEY, op INTEGER, k);"
+                 "CREATE TRIGGER ti AFTER INSERT ON todo BEGIN"
+                 " INSERT INTO log(op, k) VALUES (0, NEW.id); END;"
+                 "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN"
+                 " INSERT INTO log(op, k) VALUES (1, NEW.id); END;"
+                 "CREATE TRIGGER td AFTER DELETE ON todo BEGIN"
+                 " INSERT INTO log(op, k) VALUES (2, OLD.id); END");
+
     dimple *db = NULL;
     dimple_options o;
     memset(&o, 0, sizeof o);
@@ -260,6 +287,7 @@ int main(int argc, char **argv)
         snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", atoi(cache));
         exec(plain, sql);
         exec(empty, sql);
+        exec(logrow, sql);
         exec(tracked, sql);
     }
 
@@ -274,6 +302,7 @@ int main(int argc, char **argv)
         op_kind op = order[k];
         double p = run(plain, op, rows, txn);
         double f = run(empty, op, rows, txn);
+        double l = run(logrow, op, rows, txn);
         double t = run(tracked, op, rows, txn);
         double ratio = t / p;
         if (op == OP_INSERT)
@@ -281,8 +310,9 @@ int main(int argc, char **argv)
         if (op != OP_READ && ratio < worst)
             worst = ratio;
         printf("  %-13s plain %8.0f/s  empty trigger %8.0f/s (%.2fx)  "
-               "tracked %8.0f/s  tracked/plain %.2fx\n",
-               names[op], p, f, f / p, t, ratio);
+               "log-row trigger %8.0f/s (%.2fx)  tracked %8.0f/s  "
+               "tracked/plain %.2fx\n",
+               names[op], p, f, f / p, l, l / p, t, ratio);
         if (op == OP_UPDATE) {
             /* the log so far: inserts + updates, before the deletes */
             long log_bytes = table_bytes(tracked, "_dimple_log");
@@ -395,6 +425,7 @@ int main(int argc, char **argv)
     dimple_close(rep);
     sqlite3_close(plain);
     sqlite3_close(empty);
+    sqlite3_close(logrow);
     dimple_close(db);
     return 0;
 }

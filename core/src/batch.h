@@ -67,7 +67,7 @@ typedef struct dimple_batch {
     size_t n;
     dimple_change *changes;
     /* private */
-    void *root_;
+    char *arena_; /* the strings changes point into */
     dimple_value *vals_;
     const char **names_;
 } dimple_batch;

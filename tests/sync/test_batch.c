@@ -334,9 +334,17 @@ static void bad(const char *json, int code, const char *want)
     char err[1024];
     uint8_t first[16];
     make_id(first, 1);
+    char name[81]; /* the input, printable and short, names the check */
+    size_t i = 0;
+    for (; json[i] && i < sizeof name - 1; i++)
+        name[i] =
+            (unsigned char)json[i] < 0x20 || (unsigned char)json[i] >= 0x7f
+                ? '?'
+                : json[i];
+    name[i] = '\0';
     int rc = dimple_batch__decode(&b, "log/A/F.json", json, strlen(json),
                                   AUTHOR, first, err, sizeof err);
-    if (!test_check_(rc == code, json, __FILE__, __LINE__))
+    if (!test_check_(rc == code, name, __FILE__, __LINE__))
         printf("#   got %d (%s)\n", rc, err);
     if (!test_check_(strstr(err, want) && strstr(err, "log/A/F.json"), want,
                      __FILE__, __LINE__))
@@ -441,6 +449,382 @@ TEST(corrupt_batches_are_refused)
     bad(HEAD CH(",\"cols\":{\"\":1}") "]}", DIMPLE_ECORRUPT, "column name");
 }
 
+/* Decode json (len bytes) against AUTHOR and first id 1; prints the error. */
+static int good(const char *json, size_t len, dimple_batch *b)
+{
+    char err[1024];
+    uint8_t first[16];
+    make_id(first, 1);
+    int rc = dimple_batch__decode(b, "log/A/F.json", json, len, AUTHOR, first,
+                                  err, sizeof err);
+    if (rc)
+        printf("# decode: %s\n", err);
+    return rc;
+}
+
+TEST(escapes_whitespace_and_unknown_members)
+{
+    /* every escape, a surrogate pair, whitespace between every token,
+     * members in another order, and unknown members of every JSON kind
+     * (a later minor version's) at both levels, nested */
+    const char *json =
+        " \t\r\n{ \"x-obj\" : { \"a\" : [ 1 , -2.5e-3 , true , false , null , "
+        "{ \"b\" : \"\\u00e9\" , \"c\" : [ [ ] , { } ] } ] } ,\n"
+        "\"x-arr\":[[[[\"deep\"]]],{\"k\":{\"k\":{}}}],\"x-num\":-0.5E+3,"
+        "\"x-str\":\"\\ud83d\\ude00 \\\"\",\"x-t\":true,\"x-f\":false,"
+        "\"x-n\":null,\r\n"
+        "\"changes\"\t:\t[\n {\"cols\" : {\"t\\u00e9xt\" : "
+        "\"q\\\" b\\\\ s\\/ \\b\\f\\n\\r\\t \\u00e9\\u20AC\\ud83d\\ude00 "
+        "\\u0001\xe2\x82\xac\" , \"n\" : -7 , \"z\":0, \"e\":\"\" , "
+        "\"r\" : { \"$real\" : \"-0\" } } , \"x-ch\" : {\"id\":[1,{}]} , "
+        "\"op\" : \"upd\\u0061te\" , \"key\" : [ \"k\" , 9007199254740991 , "
+        "-9007199254740991 , { \"$int\" : \"9007199254740992\" } ] , "
+        "\"table\" : \"t\\u0041b\" , \"x-more\" : [ null , true , \"s\" ] , "
+        "\"id\" : \"01900000-0010-7000-8000-00000000000\\u0031\" , "
+        "\"x-num\" : 1e5 } ,\n"
+        "\t{\"id\":\"01900000-0010-7000-8000-000000000002\",\"table\":\"t\","
+        "\"op\":\"delete\",\"key\":[null],\"cols\":{ }} ] ,"
+        "\"author\" : \"0190f5c2-0000-7000-8000-00000000a11c\" , "
+        "\"format\" : 1.0 } \n\t ";
+    const char want_text[] = "q\" b\\ s/ \b\f\n\r\t \xc3\xa9\xe2\x82\xac"
+                             "\xf0\x9f\x98\x80 \x01\xe2\x82\xac";
+    dimple_batch b;
+    uint8_t id1[16], id2[16];
+    make_id(id1, 1);
+    make_id(id2, 2);
+    CHECK_RC(good(json, strlen(json), &b), DIMPLE_OK);
+    CHECK(b.n == 2);
+    if (b.n != 2)
+        return;
+    const dimple_change *c = &b.changes[0];
+    CHECK(memcmp(b.author, AUTHOR, 16) == 0);
+    CHECK(memcmp(c->id, id1, 16) == 0 && memcmp(c->author, AUTHOR, 16) == 0);
+    CHECK_STR(c->table, "tAb");
+    CHECK(c->op == DIMPLE_OP_UPDATE);
+    CHECK(c->n_key == 4);
+    CHECK(c->n_key == 4 && c->key[0].type == DIMPLE_TEXT && c->key[0].n == 1 &&
+          memcmp(c->key[0].p, "k", 1) == 0);
+    CHECK(c->n_key == 4 && c->key[1].type == DIMPLE_INTEGER &&
+          c->key[1].i == 9007199254740991);
+    CHECK(c->n_key == 4 && c->key[2].i == -9007199254740991);
+    CHECK(c->n_key == 4 && c->key[3].type == DIMPLE_INTEGER &&
+          c->key[3].i == 9007199254740992);
+    CHECK(c->n_cols == 5);
+    if (c->n_cols == 5) {
+        CHECK_STR(c->col_names[0], "t\xc3\xa9xt");
+        CHECK(c->cols[0].type == DIMPLE_TEXT &&
+              c->cols[0].n == sizeof want_text - 1 &&
+              memcmp(c->cols[0].p, want_text, sizeof want_text - 1) == 0);
+        CHECK(c->cols[1].type == DIMPLE_INTEGER && c->cols[1].i == -7);
+        CHECK(c->cols[2].type == DIMPLE_INTEGER && c->cols[2].i == 0);
+        CHECK(c->cols[3].type == DIMPLE_TEXT && c->cols[3].n == 0);
+        CHECK(c->cols[4].type == DIMPLE_REAL && c->cols[4].r == 0 &&
+              signbit(c->cols[4].r));
+    }
+    c = &b.changes[1];
+    CHECK(memcmp(c->id, id2, 16) == 0 && c->op == DIMPLE_OP_DELETE &&
+          c->n_key == 1 && c->key[0].type == DIMPLE_NULL && c->n_cols == 0);
+    dimple_batch__free(&b);
+    CHECK(b.n == 0 && b.changes == NULL);
+
+    /* unknown members nested 30 deep are fine (the limit is 32) */
+    char deep[512];
+    int k = snprintf(deep, sizeof deep, "{\"format\":1," A ",\"x\":");
+    for (int i = 0; i < 15; i++)
+        k += snprintf(deep + k, sizeof deep - (size_t)k, "{\"a\":[");
+    for (int i = 0; i < 15; i++)
+        k += snprintf(deep + k, sizeof deep - (size_t)k, "]}");
+    k += snprintf(deep + k, sizeof deep - (size_t)k,
+                  ",\"changes\":[" CH(",\"cols\":{}") "]}");
+    CHECK_RC(good(deep, (size_t)k, &b), DIMPLE_OK);
+    dimple_batch__free(&b);
+}
+
+/* The string reader works 8 bytes at a time: an escape, a non-ASCII
+ * character, the closing quote and a refused control character at every
+ * offset of that window (and past it) must come out exactly. */
+TEST(strings_at_every_offset)
+{
+    static const char *const mid[] = {"\\n",      "\\\"",           "\\u00e9",
+                                      "\xc3\xa9", "\\ud83d\\ude00", ""};
+    static const char *const out[] = {
+        "\n", "\"", "\xc3\xa9", "\xc3\xa9", "\xf0\x9f\x98\x80", ""};
+    int all_ok = 1, all_refused = 1;
+    for (size_t m = 0; m < sizeof mid / sizeof mid[0]; m++) {
+        for (int k = 0; k < 20; k++) {
+            char json[512], want[64];
+            int n = snprintf(json, sizeof json,
+                             HEAD "{" ID1 ",\"table\":\"t\",\"op\":"
+                                  "\"insert\",\"key\":[1],\"cols\":{\"a\":\""
+                                  "%.*s%s%.*s\"}}]}",
+                             k, "abcdefghijklmnopqrstuvwxyz", mid[m], 19 - k,
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+            snprintf(want, sizeof want, "%.*s%s%.*s", k,
+                     "abcdefghijklmnopqrstuvwxyz", out[m], 19 - k,
+                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+            dimple_batch b;
+            if (good(json, (size_t)n, &b) != DIMPLE_OK) {
+                all_ok = 0;
+                continue;
+            }
+            const dimple_value *v = &b.changes[0].cols[0];
+            if (v->type != DIMPLE_TEXT || v->n != strlen(want) ||
+                memcmp(v->p, want, v->n) != 0) {
+                printf("# %zu at %d: got '%.*s'\n", m, k, (int)v->n,
+                       (const char *)v->p);
+                all_ok = 0;
+            }
+            dimple_batch__free(&b);
+            /* the same with a raw control character there: refused */
+            n = snprintf(json, sizeof json,
+                         HEAD "{" ID1 ",\"table\":\"t\",\"op\":"
+                              "\"insert\",\"key\":[1],\"cols\":{\"a\":\""
+                              "%.*s\x01%.*s\"}}]}",
+                         k, "abcdefghijklmnopqrstuvwxyz", 19 - k,
+                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+            char err[512];
+            if (dimple_batch__decode(&b, "x", json, (size_t)n, NULL, NULL, err,
+                                     sizeof err) != DIMPLE_ECORRUPT ||
+                !strstr(err, "control character"))
+                all_refused = 0;
+        }
+    }
+    CHECK(all_ok);
+    CHECK(all_refused);
+}
+
+TEST(json_syntax_is_strict)
+{
+    /* where: the byte offset of the error */
+    bad("{\"format\":1,", DIMPLE_ECORRUPT,
+        "not valid JSON (truncated or corrupt) near byte 12");
+    bad("{\"format\":tru}", DIMPLE_ECORRUPT,
+        "not valid JSON (truncated or corrupt) near byte 10");
+    bad(" \n\t ", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("\xef\xbb\xbf{\"format\":1}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("\"str\"", DIMPLE_ECORRUPT, "not a JSON object");
+    bad("{} {}", DIMPLE_ECORRUPT, "trailing bytes after the JSON object");
+    bad("{\"format\":1}}", DIMPLE_ECORRUPT, "trailing bytes");
+    /* whitespace is space, tab, CR, LF only */
+    bad("{\"format\":1,\f\"x\":1}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"format\":1,\"x\":1,}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"format\":1 \"x\":1}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"format\" 1}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{format:1}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":[1,]}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":[1 2]}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":nul}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":True}", DIMPLE_ECORRUPT, "not valid JSON");
+    /* numbers: the RFC grammar */
+    bad("{\"x\":01}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":1.}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":.5}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":+1}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":-}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":1e}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":1e+}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":0x10}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":NaN}", DIMPLE_ECORRUPT, "not valid JSON");
+    /* 63 characters is the most (cJSON's buffer), 64 is refused */
+    char num[128];
+    strcpy(num, "{\"x\":1.");
+    memset(num + 7, '0', 60);
+    strcpy(num + 67, "1,\"format\":1}"); /* "1." + 60 + "1": 63 */
+    bad(num, DIMPLE_ECORRUPT, "'author' missing");
+    strcpy(num + 7, "0");
+    memset(num + 7, '0', 61);
+    strcpy(num + 68, "1,\"format\":1}");
+    bad(num, DIMPLE_ECORRUPT, "a number of more than 63 characters");
+    /* strings: escapes, surrogates, control characters, UTF-8 */
+    bad("{\"x\":\"a\\x\"}", DIMPLE_ECORRUPT, "bad escape");
+    bad("{\"x\":\"a\\u12G4\"}", DIMPLE_ECORRUPT, "bad \\u escape");
+    bad("{\"x\":\"a\\u12\"}", DIMPLE_ECORRUPT, "not valid JSON");
+    bad("{\"x\":\"\\ud83d\"}", DIMPLE_ECORRUPT, "lone UTF-16 surrogate");
+    bad("{\"x\":\"\\ud83dx\"}", DIMPLE_ECORRUPT, "lone UTF-16 surrogate");
+    bad("{\"x\":\"\\ud83d\\u0041\"}", DIMPLE_ECORRUPT, "lone UTF-16 surrogate");
+    bad("{\"x\":\"\\ude00\"}", DIMPLE_ECORRUPT, "lone UTF-16 surrogate");
+    bad("{\"x\":\"a\tb\"}", DIMPLE_ECORRUPT, "control character");
+    bad("{\"x\":\"a\nb\"}", DIMPLE_ECORRUPT, "control character");
+    bad("{\"x\":\"\xc3\"}", DIMPLE_ECORRUPT, "invalid UTF-8");
+    bad("{\"x\":\"\xed\xa0\x80\"}", DIMPLE_ECORRUPT, "invalid UTF-8");
+    bad("{\"\xff\":1}", DIMPLE_ECORRUPT, "invalid UTF-8");
+    bad("{\"x\":{\"\xc0\xaf\":1}}", DIMPLE_ECORRUPT, "invalid UTF-8");
+    bad("{\"x\":\"abc", DIMPLE_ECORRUPT, "truncated or corrupt");
+    bad("{\"x\":\"abc\\", DIMPLE_ECORRUPT, "truncated or corrupt");
+    /* \u0000 cannot hide in a name (cJSON cut names there) */
+    bad("{\"format\\u0000x\":2," A ",\"changes\":[]}", DIMPLE_ECORRUPT,
+        "\\u0000 in a member name");
+    bad(HEAD "{\"id\\u0000\":1," ID1 ",\"table\":\"t\",\"op\":\"insert\","
+             "\"key\":[1],\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "\\u0000 in a member name");
+    bad(HEAD CH(",\"cols\":{\"a\\u0000b\":1}") "]}", DIMPLE_ECORRUPT,
+        "column name: must be 1 to 1024 bytes of UTF-8");
+    bad(HEAD CH(",\"cols\":{\"a\":\"x\\u0000y\"}") "]}", DIMPLE_ECORRUPT,
+        "column 'a': text holds \\u0000");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":\"1\\u0000\"}}") "]}",
+        DIMPLE_ECORRUPT, "$int");
+    bad(HEAD "{" ID1 ",\"table\":\"t\\u0000\",\"op\":\"insert\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'table'");
+    bad(HEAD "{" ID1 ",\"table\":\"\xff\",\"op\":\"insert\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'table': must be 1 to 1024 bytes of UTF-8");
+    bad(HEAD CH(",\"cols\":{\"\xe2\x82\":1}") "]}", DIMPLE_ECORRUPT,
+        "column name");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"insert\\u0000\",\"key\":[1],"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "unknown op");
+
+    /* nesting: hostile depth is refused before it costs stack */
+    static char deep[200100];
+    strcpy(deep, "{\"format\":1,\"x\":");
+    size_t k = strlen(deep);
+    memset(deep + k, '[', 100000);
+    memset(deep + k + 100000, ']', 100000);
+    strcpy(deep + k + 200000, "}");
+    bad(deep, DIMPLE_ECORRUPT, "nested deeper than 32 levels");
+    /* exactly over the limit: 33 containers in all */
+    strcpy(deep, "{\"x\":");
+    k = strlen(deep);
+    memset(deep + k, '[', 32);
+    memset(deep + k + 32, ']', 32);
+    strcpy(deep + k + 64, "}");
+    bad(deep, DIMPLE_ECORRUPT, "nested deeper than 32 levels");
+    /* 32 in all is fine as JSON (then the batch is not one) */
+    strcpy(deep, "{\"x\":");
+    k = strlen(deep);
+    memset(deep + k, '[', 31);
+    memset(deep + k + 31, ']', 31);
+    strcpy(deep + k + 62, "}");
+    bad(deep, DIMPLE_ECORRUPT, "'format' missing");
+}
+
+TEST(error_precedence_and_limits)
+{
+    /* syntax anywhere comes before a bad change */
+    bad(HEAD CH(",\"cols\":{\"a\":true}") "]", DIMPLE_ECORRUPT,
+        "not valid JSON");
+    bad(HEAD CH(",\"cols\":{\"a\":true}") "],\"x\":[}", DIMPLE_ECORRUPT,
+        "not valid JSON");
+    /* the batch's members come before its changes, wherever they are */
+    bad("{\"changes\":[" CH(",\"cols\":{\"a\":true}") "],\"format\":2," A "}",
+        DIMPLE_EFORMAT, "format 2 is newer");
+    bad("{\"changes\":[" CH(",\"cols\":{\"a\":true}") "],\"format\":1}",
+        DIMPLE_ECORRUPT, "'author' missing");
+    bad("{\"format\":1,\"format\":1," A
+        ",\"changes\":[" CH(",\"cols\":{}") "]}",
+        DIMPLE_ECORRUPT, "duplicate member 'format'");
+    bad("{\"format\":1," A "," A ",\"changes\":[" CH(",\"cols\":{}") "]}",
+        DIMPLE_ECORRUPT, "duplicate member 'author'");
+    bad(HEAD CH(",\"cols\":{}") "],\"changes\":[]}", DIMPLE_ECORRUPT,
+        "duplicate member 'changes'");
+    bad("{\"format\":1.5," A ",\"changes\":[]}", DIMPLE_ECORRUPT, "'format'");
+    bad("{\"format\":0," A ",\"changes\":[]}", DIMPLE_ECORRUPT, "'format'");
+    bad("{\"format\":1,\"author\":\"0190F5C2-0000-7000-8000-00000000A11C\","
+        "\"changes\":[]}",
+        DIMPLE_ECORRUPT, "'author' missing or not a UUID");
+    /* the first bad change is the one named */
+    bad(HEAD CH(",\"cols\":{\"a\":true}") ",{" ID2 ",\"table\":\"t\","
+                                          "\"op\":\"nope\",\"key\":[1]}]}",
+        DIMPLE_ECORRUPT, "column 'a': wrong type");
+    bad(HEAD CH(",\"cols\":{\"a\":[1],\"x\":}") "]}", DIMPLE_ECORRUPT,
+        "not valid JSON");
+    /* a change's members in any order; the old checks' order within it */
+    bad(HEAD "{\"cols\":{\"a\":true},\"op\":\"nope\",\"table\":\"t\","
+             "\"key\":[1]," ID1 "}]}",
+        DIMPLE_ECORRUPT, "unknown op 'nope'");
+    bad(HEAD "{\"cols\":{},\"op\":\"insert\",\"table\":\"t\"," ID1
+             ",\"key\":[1,true]}]}",
+        DIMPLE_ECORRUPT, "key[1]: wrong type");
+    bad(HEAD "{\"key\":[1],\"table\":\"t\",\"op\":\"insert\",\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "changes[0]: 'id' missing");
+    bad(HEAD "{" ID1 ",\"op\":\"insert\",\"key\":[1],\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'table' missing");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"key\":[1],\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'op' missing");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"insert\",\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'key' missing");
+    bad(HEAD "{" ID1 ",\"table\":\"t\",\"op\":\"insert\",\"key\":{\"a\":1},"
+             "\"cols\":{}}]}",
+        DIMPLE_ECORRUPT, "'key' missing or not a non-empty array");
+    bad(HEAD CH(",\"cols\":[]") "]}", DIMPLE_ECORRUPT,
+        "'cols' missing or not an object");
+    bad(HEAD CH(",\"cols\":{},\"cols\":{}") "]}", DIMPLE_ECORRUPT,
+        "duplicate member 'cols'");
+    bad(HEAD CH(",\"cols\":{\"a\":{}}") "]}", DIMPLE_ECORRUPT,
+        "one string member");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$int\":\"1\",\"$int\":\"1\"}}") "]}",
+        DIMPLE_ECORRUPT, "one string member");
+    bad(HEAD CH(",\"cols\":{\"a\":{\"$text\":\"YQ\"}}") "]}", DIMPLE_ECORRUPT,
+        "$text is not base64");
+    bad(HEAD CH(",\"cols\":{\"a\":-0.0,\"b\":1e300}") "]}", DIMPLE_ECORRUPT,
+        "column 'b': a bare number");
+    bad(HEAD CH(",\"cols\":{\"a\":-9007199254740992}") "]}", DIMPLE_ECORRUPT,
+        "bare number");
+
+    /* duplicate columns: few (pairwise) and many (sorted) */
+    bad(HEAD CH(",\"cols\":{\"a\":1,\"b\":2,\"c\":3,\"b\":4}") "]}",
+        DIMPLE_ECORRUPT, "a column appears twice");
+    bad(HEAD CH(",\"cols\":{\"a\":1,\"b\":2,\"c\":3,\"d\":4,\"e\":5,\"f\":6,"
+                "\"g\":7,\"h\":8,\"i\":9,\"j\":10,\"e\":11}") "]}",
+        DIMPLE_ECORRUPT, "a column appears twice");
+
+    /* limits: key values, columns, changes */
+    size_t cap = 12 * 1000 * 1000;
+    char *s = malloc(cap);
+    size_t k = (size_t)sprintf(s, HEAD "{" ID1 ",\"table\":\"t\",\"op\":"
+                                       "\"insert\",\"cols\":{},\"key\":[0");
+    for (int i = 1; i < 65; i++)
+        k += (size_t)sprintf(s + k, ",%d", i);
+    strcpy(s + k, "]}]}");
+    bad(s, DIMPLE_ECORRUPT, "more than 64 key values");
+    k = (size_t)sprintf(s, HEAD "{" ID1 ",\"table\":\"t\",\"op\":"
+                                "\"insert\",\"key\":[1],\"cols\":{");
+    for (int i = 0; i <= DIMPLE_BATCH_MAX_COLS; i++)
+        k += (size_t)sprintf(s + k, "%s\"c%d\":%d", i ? "," : "", i, i);
+    strcpy(s + k, "}}]}");
+    bad(s, DIMPLE_ECORRUPT, "more than 32767 columns");
+    /* 32767 distinct columns decode (and the sort finds no duplicate) */
+    k = (size_t)sprintf(s, HEAD "{" ID1 ",\"table\":\"t\",\"op\":"
+                                "\"insert\",\"key\":[1],\"cols\":{");
+    for (int i = 0; i < DIMPLE_BATCH_MAX_COLS; i++)
+        k += (size_t)sprintf(s + k, "%s\"c%d\":%d", i ? "," : "", i, i);
+    strcpy(s + k, "}}]}");
+    dimple_batch b;
+    CHECK_RC(good(s, strlen(s), &b), DIMPLE_OK);
+    CHECK(b.n == 1 && b.changes[0].n_cols == DIMPLE_BATCH_MAX_COLS &&
+          strcmp(b.changes[0].col_names[32766], "c32766") == 0 &&
+          b.changes[0].cols[32766].i == 32766);
+    dimple_batch__free(&b);
+    /* 100 001 changes: refused as too many, even with a bad one earlier */
+    k = (size_t)sprintf(s, HEAD);
+    for (unsigned i = 1; i <= DIMPLE_BATCH_MAX_CHANGES + 1; i++) {
+        uint8_t id[16];
+        char t[37];
+        make_id(id, i);
+        dimple_batch__uuid_format(id, t);
+        k += (size_t)sprintf(s + k,
+                             "%s{\"id\":\"%s\",\"table\":\"t\",\"op\":"
+                             "\"delete\",\"key\":[%s]}",
+                             i > 1 ? "," : "", t, i == 5 ? "true" : "1");
+    }
+    strcpy(s + k, "]}");
+    bad(s, DIMPLE_ECORRUPT, "more than 100000 changes");
+    /* and exactly 100 000 (the bad one fixed) decode */
+    s[k - 1 - strlen("]}")] = '\0'; /* drop the last change: find its start */
+    char *last = strrchr(s, '{');
+    strcpy(last - 1, "]}");
+    char *t = strstr(s, "[true]");
+    memcpy(t, "[1234]", 6);
+    CHECK_RC(good(s, strlen(s), &b), DIMPLE_OK);
+    CHECK(b.n == DIMPLE_BATCH_MAX_CHANGES);
+    CHECK(b.n == DIMPLE_BATCH_MAX_CHANGES &&
+          b.changes[DIMPLE_BATCH_MAX_CHANGES - 1].key[0].i == 1 &&
+          b.changes[4].key[0].i == 1234);
+    dimple_batch__free(&b);
+    free(s);
+}
+
 TEST(oversized_and_truncated)
 {
     /* an oversized value: a base64 string whose decoded size is too big */
@@ -538,6 +922,10 @@ int main(void)
     RUN(delete_and_many_changes);
     RUN(limits_split_batches);
     RUN(corrupt_batches_are_refused);
+    RUN(escapes_whitespace_and_unknown_members);
+    RUN(strings_at_every_offset);
+    RUN(json_syntax_is_strict);
+    RUN(error_precedence_and_limits);
     RUN(oversized_and_truncated);
     RUN(names_and_marker);
     return test_done();
