@@ -239,7 +239,8 @@ bool dimple_value__same(const dimple_value *a, const dimple_value *b)
     }
 }
 
-int dimple_value__bind(sqlite3_stmt *st, int i, const dimple_value *v)
+static int value_bind(sqlite3_stmt *st, int i, const dimple_value *v,
+                      void (*keep)(void *))
 {
     switch (v->type) {
     case DIMPLE_INTEGER:
@@ -247,14 +248,23 @@ int dimple_value__bind(sqlite3_stmt *st, int i, const dimple_value *v)
     case DIMPLE_REAL:
         return sqlite3_bind_double(st, i, v->r);
     case DIMPLE_TEXT:
-        return sqlite3_bind_text64(st, i, v->p ? v->p : "", v->n,
-                                   SQLITE_TRANSIENT, SQLITE_UTF8);
+        return sqlite3_bind_text64(st, i, v->p ? v->p : "", v->n, keep,
+                                   SQLITE_UTF8);
     case DIMPLE_BLOB:
-        return sqlite3_bind_blob64(st, i, v->p ? v->p : "", v->n,
-                                   SQLITE_TRANSIENT);
+        return sqlite3_bind_blob64(st, i, v->p ? v->p : "", v->n, keep);
     default:
         return sqlite3_bind_null(st, i);
     }
+}
+
+int dimple_value__bind(sqlite3_stmt *st, int i, const dimple_value *v)
+{
+    return value_bind(st, i, v, SQLITE_TRANSIENT);
+}
+
+int dimple_value__bind_static(sqlite3_stmt *st, int i, const dimple_value *v)
+{
+    return value_bind(st, i, v, SQLITE_STATIC);
 }
 
 void dimple_value__column(sqlite3_stmt *st, int i, dimple_value *out)

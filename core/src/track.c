@@ -1013,7 +1013,7 @@ static int bind_key(dimple *db, sqlite3_stmt *st, const dimple_value *kv,
                     size_t nk, int first)
 {
     for (size_t i = 0; i < nk; i++) {
-        int rc = dimple_value__bind(st, first + (int)i, &kv[i]);
+        int rc = dimple_value__bind_static(st, first + (int)i, &kv[i]);
         if (rc != SQLITE_OK)
             return dimple__sqlerr(db, rc, "change tracking: bind key");
     }
@@ -1049,9 +1049,10 @@ static int tbl_delete(dimple *db, const dimple_ttable *tt,
         wst_add(tr, st);
     }
     int r = bind_key(db, st, kv, tt->n_key, 1);
-    if (r)
-        return r;
-    return step_done(db, st, "change tracking: merge delete");
+    if (r == DIMPLE_OK)
+        r = step_done(db, st, "change tracking: merge delete");
+    sqlite3_clear_bindings(st); /* the key was bound without a copy */
+    return r;
 }
 
 /* A merge source for cell values: the change being merged (its decoded
@@ -1070,7 +1071,7 @@ static int bind_cell(dimple *db, sqlite3_stmt *st, int idx, int64_t seq,
     if (x && seq == x->seq) {
         for (size_t i = 0; i < x->n; i++)
             if (x->cids[i] == cid) {
-                int rc = dimple_value__bind(st, idx, &x->vals[i]);
+                int rc = dimple_value__bind_static(st, idx, &x->vals[i]);
                 return rc == SQLITE_OK
                            ? DIMPLE_OK
                            : dimple__sqlerr(db, rc, "change tracking: bind");
@@ -1133,6 +1134,7 @@ static int tbl_write(dimple *db, const dimple_ttable *tt,
 {
     bool upsert = mode != W_UPDATE;
     struct dimple_track *tr = T(db);
+    sqlite3_stmt *st = NULL;
     size_t ncol = 0;
     size_t idx[512];
     size_t *cols = idx;
@@ -1169,7 +1171,7 @@ static int tbl_write(dimple *db, const dimple_ttable *tt,
         goto out;
     }
     wst_key(tr, mode, tt, cols, ncol);
-    sqlite3_stmt *st = wst_find(tr);
+    st = wst_find(tr);
     if (st)
         goto bind;
     sqlite3_str *s = sqlite3_str_new(db->sql);
@@ -1235,6 +1237,8 @@ bind:
     }
     sqlite3_reset(st);
 out:
+    if (st)
+        sqlite3_clear_bindings(st); /* values were bound without a copy */
     free(heap);
     free(heap2);
     if (r && db->errcode == r && !strstr(db->errmsg, tt->name)) {
