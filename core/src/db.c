@@ -510,8 +510,20 @@ int dimple_schema_version(dimple *db, int *out)
 
 /* One migration in its own transaction, with user_version bumped in it;
  * a failure rolls all of it back and the error names the migration. */
+static int migrate_one_tx(dimple *db, const char *sql, size_t version,
+                          const char *label);
+
+/* Writes inside a migration are not tracked, whatever way it ends. */
 static int migrate_one(dimple *db, const char *sql, size_t version,
                        const char *label)
+{
+    int rc = migrate_one_tx(db, sql, version, label);
+    dimple_track__migration_end(db);
+    return rc;
+}
+
+static int migrate_one_tx(dimple *db, const char *sql, size_t version,
+                          const char *label)
 {
     char *err = NULL, bump[64], msg[sizeof db->errmsg];
     int rc = sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);

@@ -117,6 +117,8 @@ int dimple_track__refresh(dimple *db);
  * migrations (rows of newly tracked tables are adopted, see
  * docs/tracking.md). */
 int dimple_track__migration_begin(dimple *db);
+/* After a migration, committed or not: tracking of every write resumes. */
+void dimple_track__migration_end(dimple *db);
 void dimple_track__close(dimple *db);
 int dimple_live__open(dimple *db);
 void dimple_live__close(dimple *db);

@@ -11,6 +11,7 @@
  * id is ahead of our clock ("behind") does the trigger fold at once, and
  * the fold restores the winning values.
  */
+#include "replace.h" /* first: it enables the preupdate hook API */
 #include "track_impl.h"
 
 #include "clock.h"
@@ -1662,6 +1663,14 @@ static int log_local(dimple *db, int64_t t, int op, const dimple_pbuf *k,
     return log_append(db, (int64_t)*seq, tr->me, t, op, k, v, NULL);
 }
 
+/* A delete that fired no trigger (OR REPLACE; replace.c), logged now. */
+static int log_replaced(dimple *db, int64_t t, const dimple_pbuf *key)
+{
+    uint64_t seq;
+    int r = log_local(db, t, DIMPLE_OP_DELETE, key, NULL, &seq);
+    return r ? r : local_end(db, seq);
+}
+
 static void fn_ins(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     dimple *db = sqlite3_user_data(ctx);
@@ -1669,6 +1678,8 @@ static void fn_ins(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     if (tr->muted)
         return;
     int r = local_begin(db);
+    if (r == DIMPLE_OK)
+        r = dimple_replace__flush(db, log_replaced);
     if (r)
         goto fail;
     if (argc < 3)
@@ -1716,6 +1727,8 @@ static void fn_del(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         goto fail;
     r = log_local(db, t, DIMPLE_OP_DELETE, &tr->kbuf, NULL, &seq);
     if (r == DIMPLE_OK)
+        dimple_replace__taken(db, t, &tr->kbuf);
+    if (r == DIMPLE_OK)
         r = local_end(db, seq);
     if (r)
         goto fail;
@@ -1734,6 +1747,8 @@ static void fn_upd(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     if (tr->muted)
         return;
     int r = local_begin(db);
+    if (r == DIMPLE_OK)
+        r = dimple_replace__flush(db, log_replaced);
     if (r)
         goto fail;
     if (argc < 4)
@@ -2315,6 +2330,7 @@ static void table_free(dimple_ttable *tt)
 
 static void tables_free(struct dimple_track *tr)
 {
+    dimple_replace__tables_changed(tr->db);
     for (size_t i = 0; i < tr->n_tables; i++)
         table_free(&tr->tables[i]);
     free(tr->tables);
@@ -2946,6 +2962,15 @@ int dimple_track__refresh(dimple *db)
     return r == DIMPLE_OK ? dimple__ok(db) : r;
 }
 
+void dimple_track__migration_end(dimple *db)
+{
+    struct dimple_track *tr = T(db);
+    if (!tr)
+        return;
+    tr->migrating = false;
+    dimple_replace__forget(db);
+}
+
 int dimple_track__migration_begin(dimple *db)
 {
     struct dimple_track *tr = T(db);
@@ -2957,6 +2982,7 @@ int dimple_track__migration_begin(dimple *db)
     int r = dimple_track__fold(db);
     if (r)
         return r;
+    tr->migrating = true; /* no delete notes (replace.c) until the end */
     /* refresh recreates exactly what the schema needs */
     return triggers_sync(db, NULL, 0);
 }
@@ -3111,6 +3137,8 @@ int dimple_track__open(dimple *db)
     r = savepoint_run(db, setup_locked, "change tracking: open");
     if (r)
         return r;
+    if ((r = dimple_replace__install(db)))
+        return r;
     tr->ready = true;
     if ((r = check_copied(db)))
         return r;
@@ -3137,6 +3165,8 @@ void dimple_track__close(dimple *db)
     free(tr->authors);
     free(tr->author_known);
     tables_free(tr);
+    dimple_replace__free(tr->replace);
+    tr->replace = NULL;
     dimple_pbuf__free(&tr->kbuf);
     dimple_pbuf__free(&tr->kbuf2);
     dimple_pbuf__free(&tr->vbuf);

@@ -96,7 +96,10 @@ struct dimple_track {
     size_t cap_kv, cap_cv;
     int64_t *lseq, *lauth; /* local rows in an apply's id range */
     size_t n_l, cap_l;
-    char fnerr[1024]; /* message of a failed trigger function */
+    char fnerr[1024];               /* message of a failed trigger function */
+    struct dimple_replace *replace; /* deletes without a trigger (replace.c) */
+    bool replace_lost; /* a delete could not be noted: refuse the write */
+    bool migrating;    /* inside a migration: its writes are not tracked */
 };
 
 /* A cached prepared statement for sql (reset, bindings cleared). NULL on

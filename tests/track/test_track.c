@@ -935,6 +935,70 @@ TEST(two_handles_one_file)
     dimple_close(b);
 }
 
+/* OR REPLACE that removes a row through a UNIQUE constraint other than the
+ * key fires no DELETE trigger; the delete is logged all the same (the
+ * preupdate hook notes it), so a replica that pulls ends without the row;
+ * a statement undone after the hook ran logs nothing; a migration's own
+ * deletes stay untracked. */
+TEST(or_replace_through_unique_is_tracked)
+{
+    dimple *a = tu_open("repl-a.db", "*"), *b = tu_open("repl-b.db", "*");
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    const char *m[] = {"CREATE TABLE u(k TEXT PRIMARY KEY, email TEXT UNIQUE,"
+                       " n INTEGER)"};
+    CHECK_RC(dimple_migrate(a, m, 1), DIMPLE_OK);
+    CHECK_RC(dimple_migrate(b, m, 1), DIMPLE_OK);
+    CHECK_RC(tu_exec(a, "INSERT INTO u VALUES('k1', 'x@y', 1),"
+                        " ('k2', 'z@y', 2)"),
+             DIMPLE_OK);
+    /* k1 goes: its email is taken by k3 */
+    CHECK_RC(tu_exec(a, "INSERT OR REPLACE INTO u VALUES('k3', 'x@y', 3)"),
+             DIMPLE_OK);
+    char *h = tu_history(a);
+    CHECK(strstr(h, " u 3 [t2:6b31]") != NULL); /* op 3: a delete of k1 */
+    free(h);
+    /* UPDATE OR REPLACE: k2 takes k3's email, k3 goes */
+    CHECK_RC(tu_exec(a, "UPDATE OR REPLACE u SET email = 'x@y' WHERE"
+                        " k = 'k2'"),
+             DIMPLE_OK);
+    h = tu_history(a);
+    CHECK(strstr(h, " u 3 [t2:6b33]") != NULL);
+    free(h);
+    uint8_t cur[16];
+    int have = 0;
+    CHECK_RC(tu_pull(b, a, cur, &have, -1), DIMPLE_OK);
+    char *da = tu_dump(a, "u"), *db_ = tu_dump(b, "u");
+    CHECK_STR(db_, da);
+    CHECK(strstr(db_, "k=t2:6b31") == NULL &&
+          strstr(db_, "k=t2:6b33") == NULL && strstr(db_, "k=t2:6b32"));
+    free(da);
+    free(db_);
+    /* undone: the REPLACE deletes k2, then a trigger of the app aborts
+     * the statement, which rolls the delete back */
+    CHECK_RC(tu_exec(a, "CREATE TRIGGER no_k4 AFTER INSERT ON u WHEN"
+                        " NEW.k = 'k4' BEGIN SELECT RAISE(ABORT, 'no k4');"
+                        " END"),
+             DIMPLE_OK);
+    CHECK(tu_exec(a, "INSERT OR REPLACE INTO u VALUES('k4', 'x@y', 4)") !=
+          DIMPLE_OK);
+    CHECK_RC(tu_exec(a, "INSERT INTO u VALUES('k5', 'q@y', 5)"), DIMPLE_OK);
+    h = tu_history(a);
+    CHECK(strstr(h, " u 3 [t2:6b32]") == NULL); /* k2 is still there */
+    free(h);
+    /* a migration's deletes are its own: not logged, now or later */
+    const char *m2[] = {m[0], "DELETE FROM u WHERE k = 'k5'"};
+    CHECK_RC(dimple_migrate(a, m2, 2), DIMPLE_OK);
+    CHECK_RC(tu_exec(a, "INSERT INTO u VALUES('k6', 'w@y', 6)"), DIMPLE_OK);
+    h = tu_history(a);
+    CHECK(strstr(h, " u 3 [t2:6b35]") == NULL);
+    free(h);
+out:
+    dimple_close(a);
+    dimple_close(b);
+}
+
 int main(void)
 {
     tu_init();
@@ -955,6 +1019,7 @@ int main(void)
     RUN(migration_changes_primary_key);
     RUN(out_of_order_constraints);
     RUN(two_handles_one_file);
+    RUN(or_replace_through_unique_is_tracked);
     tu_cleanup();
     return test_done();
 }

@@ -1,0 +1,277 @@
+/*
+ * replace.c — deletes that fire no trigger: `INSERT OR REPLACE` (or any
+ * OR REPLACE) that removes a row through a UNIQUE constraint. SQLite runs
+ * DELETE triggers for those only with recursive_triggers, which would
+ * change what an app's own self-updating triggers do, so the log would
+ * miss the delete and replicas would diverge.
+ *
+ * SQLite's preupdate hook sees every row change, triggers or not. For a
+ * delete on a tracked table it notes the key as pending; the table's AFTER
+ * DELETE trigger (dimple_del) takes its note back. A note still pending
+ * when the next tracked insert or update is logged (the REPLACE's own row
+ * comes right after its deletes) was a trigger-less delete: it is logged
+ * as a delete first, if the row is really gone (a statement that failed
+ * after the hook ran leaves a note for a row that is still there).
+ */
+#include "replace.h"
+
+#include "pack.h"
+#include "track_impl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct pending {
+    int64_t t;    /* table's interned id */
+    size_t at, n; /* the packed key in keys */
+} pending;
+
+struct dimple_replace {
+    pending *p;
+    size_t n, cap;
+    dimple_pbuf keys;
+    dimple_pbuf scratch;
+    /* per tracked table: its key columns' positions as SQLite counts
+     * them (generated columns included), found once */
+    struct colpos {
+        const dimple_ttable *tt;
+        int *pos;
+    } * cols;
+    size_t n_cols;
+};
+
+static const int *key_positions(dimple *db, struct dimple_replace *r,
+                                const dimple_ttable *tt)
+{
+    for (size_t i = 0; i < r->n_cols; i++)
+        if (r->cols[i].tt == tt)
+            return r->cols[i].pos;
+    int *pos = calloc(tt->n_key ? tt->n_key : 1, sizeof *pos);
+    struct colpos *c = realloc(r->cols, (r->n_cols + 1) * sizeof *c);
+    if (!pos || !c) {
+        free(pos);
+        if (c)
+            r->cols = c;
+        return NULL;
+    }
+    r->cols = c;
+    sqlite3_stmt *st = NULL;
+    /* table_xinfo's cid counts every column, as the preupdate hook does */
+    if (sqlite3_prepare_v2(db->sql,
+                           "SELECT cid FROM pragma_table_xinfo(?1, 'main')"
+                           " WHERE name = ?2 COLLATE NOCASE",
+                           -1, &st, NULL) != SQLITE_OK) {
+        free(pos);
+        return NULL;
+    }
+    for (size_t k = 0; k < tt->n_key; k++) {
+        sqlite3_bind_text(st, 1, tt->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, tt->cname[tt->key_col[k]], -1, SQLITE_STATIC);
+        pos[k] =
+            sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+        sqlite3_reset(st);
+        if (pos[k] < 0) {
+            sqlite3_finalize(st);
+            free(pos);
+            return NULL;
+        }
+    }
+    sqlite3_finalize(st);
+    r->cols[r->n_cols].tt = tt;
+    r->cols[r->n_cols].pos = pos;
+    r->n_cols++;
+    return pos;
+}
+
+static struct dimple_replace *state(dimple *db)
+{
+    struct dimple_track *tr = db->track;
+    if (!tr->replace)
+        tr->replace = calloc(1, sizeof *tr->replace);
+    return tr->replace;
+}
+
+static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
+                         const char *ztab, sqlite3_int64 k1, sqlite3_int64 k2)
+{
+    dimple *db = ctx;
+    struct dimple_track *tr = db->track;
+    (void)k1;
+    (void)k2;
+    if (op != SQLITE_DELETE || !tr || !tr->ready || tr->muted ||
+        tr->migrating || strcmp(zdb, "main") != 0)
+        return;
+    const dimple_ttable *tt = dimple_track__table(db, ztab);
+    struct dimple_replace *r = tt ? state(db) : NULL;
+    const int *pos = r ? key_positions(db, r, tt) : NULL;
+    if (!pos) {
+        /* out of memory: remember that a note is missing, so the next
+         * logged write fails instead of losing a delete */
+        tr->replace_lost = tt != NULL;
+        return;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        pending *p = realloc(r->p, cap * sizeof *p);
+        if (!p) {
+            tr->replace_lost = true;
+            return;
+        }
+        r->p = p;
+        r->cap = cap;
+    }
+    size_t at = r->keys.n;
+    for (size_t k = 0; k < tt->n_key; k++) {
+        sqlite3_value *v = NULL;
+        if (sqlite3_preupdate_old(s, pos[k], &v) != SQLITE_OK || !v) {
+            r->keys.n = at;
+            tr->replace_lost = true;
+            return;
+        }
+        dimple_pack__sqlite(&r->keys, v);
+    }
+    if (r->keys.oom) {
+        tr->replace_lost = true;
+        return;
+    }
+    r->p[r->n++] = (pending){tt->tid, at, r->keys.n - at};
+}
+
+int dimple_replace__install(dimple *db)
+{
+    /* the connection's one preupdate hook: docs/tracking.md says apps
+     * must not set their own on dimple_sqlite() */
+    sqlite3_preupdate_hook(db->sql, on_preupdate, db);
+    return DIMPLE_OK;
+}
+
+void dimple_replace__taken(dimple *db, int64_t t, const dimple_pbuf *key)
+{
+    struct dimple_track *tr = db->track;
+    struct dimple_replace *r = tr ? tr->replace : NULL;
+    if (!r || !r->n)
+        return;
+    /* usually the newest note: the trigger runs right after its delete */
+    for (size_t i = r->n; i-- > 0;) {
+        pending *e = &r->p[i];
+        if (e->t == t && e->n == key->n &&
+            memcmp(r->keys.p + e->at, key->p, key->n) == 0) {
+            memmove(e, e + 1, (r->n - i - 1) * sizeof *e);
+            r->n--;
+            break;
+        }
+    }
+    if (!r->n)
+        r->keys.n = 0;
+}
+
+/* Is the row with this packed key still in the table? */
+static int row_exists(dimple *db, const dimple_ttable *tt, const uint8_t *p,
+                      size_t n, bool *out)
+{
+    sqlite3_str *s = sqlite3_str_new(db->sql);
+    sqlite3_str_appendf(s, "SELECT 1 FROM \"%w\"", tt->name);
+    for (size_t k = 0; k < tt->n_key; k++)
+        sqlite3_str_appendf(s, "%s\"%w\" IS ?%d", k ? " AND " : " WHERE ",
+                            tt->cname[tt->key_col[k]], (int)k + 1);
+    char *sql = sqlite3_str_finish(s);
+    if (!sql)
+        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+    sqlite3_stmt *st = dimple_track__stmt(db, sql);
+    sqlite3_free(sql);
+    if (!st)
+        return db->errcode;
+    size_t at = 0;
+    for (size_t k = 0; k < tt->n_key; k++) {
+        dimple_value v;
+        if (!dimple_unpack__value(p, n, &at, &v))
+            return dimple__seterr(db, DIMPLE_ECORRUPT,
+                                  "change tracking: a noted key is malformed");
+        dimple_value__bind(st, (int)k + 1, &v);
+    }
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return dimple__sqlerr(db, rc, "change tracking: read a replaced row");
+    *out = rc == SQLITE_ROW;
+    return DIMPLE_OK;
+}
+
+int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log)
+{
+    struct dimple_track *tr = db->track;
+    struct dimple_replace *r = tr->replace;
+    if (tr->replace_lost) {
+        tr->replace_lost = false;
+        if (r) {
+            r->n = 0;
+            r->keys.n = 0;
+        }
+        return dimple__seterr(db, DIMPLE_ENOMEM,
+                              "change tracking: out of memory noting a"
+                              " deleted row; the write is refused so that"
+                              " no delete goes unlogged");
+    }
+    if (!r || !r->n)
+        return DIMPLE_OK;
+    int rc = DIMPLE_OK;
+    for (size_t i = 0; i < r->n && rc == DIMPLE_OK; i++) {
+        pending *e = &r->p[i];
+        const dimple_ttable *tt = NULL;
+        for (size_t j = 0; j < tr->n_tables; j++)
+            if (tr->tables[j].tid == e->t)
+                tt = &tr->tables[j];
+        if (!tt)
+            continue;
+        bool exists = false;
+        rc = row_exists(db, tt, r->keys.p + e->at, e->n, &exists);
+        if (rc || exists)
+            continue; /* the deleting statement was undone */
+        dimple_pbuf__reset(&r->scratch);
+        dimple_pbuf__add(&r->scratch, r->keys.p + e->at, e->n);
+        if (r->scratch.oom)
+            rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+        else
+            rc = log(db, e->t, &r->scratch);
+    }
+    r->n = 0;
+    r->keys.n = 0;
+    return rc;
+}
+
+void dimple_replace__free(struct dimple_replace *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_cols; i++)
+        free(r->cols[i].pos);
+    free(r->cols);
+    free(r->p);
+    dimple_pbuf__free(&r->keys);
+    dimple_pbuf__free(&r->scratch);
+    free(r);
+}
+
+void dimple_replace__forget(dimple *db)
+{
+    struct dimple_track *tr = db->track;
+    struct dimple_replace *r = tr ? tr->replace : NULL;
+    if (tr)
+        tr->replace_lost = false;
+    if (r) {
+        r->n = 0;
+        r->keys.n = 0;
+    }
+}
+
+void dimple_replace__tables_changed(dimple *db)
+{
+    struct dimple_replace *r = db->track ? db->track->replace : NULL;
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_cols; i++)
+        free(r->cols[i].pos);
+    free(r->cols);
+    r->cols = NULL;
+    r->n_cols = 0;
+}

@@ -1,0 +1,35 @@
+/*
+ * replace.h — logging the deletes of OR REPLACE, which fire no DELETE
+ * trigger (replace.c says how and why).
+ */
+#ifndef DIMPLE_REPLACE_H
+#define DIMPLE_REPLACE_H
+
+/* The preupdate hook needs this before sqlite3.h (Debian's SQLite has it
+ * compiled in; meson checks for sqlite3_preupdate_hook). */
+#ifndef SQLITE_ENABLE_PREUPDATE_HOOK
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
+#endif
+
+#include "internal.h"
+#include "pack.h"
+
+struct dimple_replace;
+
+/* Set the connection's preupdate hook. */
+int dimple_replace__install(dimple *db);
+/* The AFTER DELETE trigger logged this row: its note is done. */
+void dimple_replace__taken(dimple *db, int64_t t, const dimple_pbuf *key);
+/* Log every note left (a delete without a trigger) through log(), for
+ * rows that are gone; called before a tracked insert or update is logged.
+ * Fails when a note could not be taken (out of memory). */
+typedef int dimple_replace_log_fn(dimple *db, int64_t t,
+                                  const dimple_pbuf *key);
+int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log);
+/* Drop every note (the writes of a migration are not tracked). */
+void dimple_replace__forget(dimple *db);
+/* The tracked tables were reloaded: forget the cached key positions. */
+void dimple_replace__tables_changed(dimple *db);
+void dimple_replace__free(struct dimple_replace *r);
+
+#endif /* DIMPLE_REPLACE_H */
