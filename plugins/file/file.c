@@ -41,8 +41,11 @@
 #define TMP_PREFIX_LEN 5
 #define CHUNK (64 * 1024)
 /* A concurrent remove may prune the folder a put is writing into: the put
- * then walks again. Bounded so a broken file system cannot loop forever. */
-#define PUT_ATTEMPTS 16
+ * then walks again, after a growing pause (two processes in lockstep could
+ * otherwise lose the same race every time: seen under valgrind). Bounded
+ * so a broken file system cannot loop forever: ~0.2 s of pauses in all. */
+#define PUT_ATTEMPTS 32
+#define PUT_PAUSE_NS 20000L /* times the attempt number */
 
 typedef struct file_self {
     const dimple_host *host;
@@ -301,6 +304,8 @@ static int store(file_self *f, const char *op, const char *key,
         for (size_t i = 1; i <= k.nopen; i++)
             close(k.fds[i]);
         k.nopen = 0;
+        struct timespec pause = {0, PUT_PAUSE_NS * (attempt + 1)};
+        nanosleep(&pause, NULL);
     }
     have_tmp = true;
 
