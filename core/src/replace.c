@@ -56,10 +56,19 @@ static const int *key_positions(dimple *db, struct dimple_replace *r,
     }
     r->cols = c;
     sqlite3_stmt *st = NULL;
-    /* table_xinfo's cid counts every column, as the preupdate hook does */
+    /* How sqlite3_preupdate_old() (3.40) numbers columns: in table order
+     * for a WITHOUT ROWID table; as the record stores them for a rowid
+     * table, where a VIRTUAL generated column (hidden 2) has no place.
+     * (Measured; the test covers both.) */
     if (sqlite3_prepare_v2(db->sql,
-                           "SELECT cid FROM pragma_table_xinfo(?1, 'main')"
-                           " WHERE name = ?2 COLLATE NOCASE",
+                           "SELECT CASE WHEN (SELECT wr FROM"
+                           " pragma_table_list(?1) WHERE schema = 'main')"
+                           " THEN c.cid"
+                           " ELSE (SELECT count(*) FROM"
+                           " pragma_table_xinfo(?1, 'main') AS o"
+                           " WHERE o.cid < c.cid AND o.hidden <> 2) END"
+                           " FROM pragma_table_xinfo(?1, 'main') AS c"
+                           " WHERE c.name = ?2 COLLATE NOCASE",
                            -1, &st, NULL) != SQLITE_OK) {
         free(pos);
         return NULL;
@@ -207,10 +216,11 @@ int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log)
             r->n = 0;
             r->keys.n = 0;
         }
-        return dimple__seterr(db, DIMPLE_ENOMEM,
-                              "change tracking: out of memory noting a"
-                              " deleted row; the write is refused so that"
-                              " no delete goes unlogged");
+        return dimple__seterr(db, DIMPLE_ERROR,
+                              "change tracking: a row deleted by OR REPLACE"
+                              " could not be noted (out of memory, or its"
+                              " key could not be read); the write is"
+                              " refused so that no delete goes unlogged");
     }
     if (!r || !r->n)
         return DIMPLE_OK;

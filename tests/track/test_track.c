@@ -987,9 +987,39 @@ TEST(or_replace_through_unique_is_tracked)
     h = tu_history(a);
     CHECK(strstr(h, " u 3 [t2:6b32]") == NULL); /* k2 is still there */
     free(h);
+    /* a composite key of a WITHOUT ROWID table, and VIRTUAL generated
+     * columns before the key (the preupdate hook numbers columns one way
+     * for rowid tables, another for WITHOUT ROWID): the note reads the
+     * right key columns */
+    const char *m3[] = {m[0],
+                        "CREATE TABLE w(v TEXT, a INTEGER NOT NULL, e TEXT"
+                        " UNIQUE, b TEXT NOT NULL, PRIMARY KEY(b, a))"
+                        " WITHOUT ROWID;"
+                        "CREATE TABLE g(x INTEGER, y INTEGER GENERATED ALWAYS"
+                        " AS (x * 2) VIRTUAL, id TEXT PRIMARY KEY, e TEXT"
+                        " UNIQUE);"
+                        "CREATE TABLE gw(v TEXT, z INTEGER GENERATED ALWAYS AS"
+                        " (a * 2) VIRTUAL, a INTEGER NOT NULL, e TEXT UNIQUE,"
+                        " b TEXT NOT NULL, PRIMARY KEY(b, a)) WITHOUT ROWID"};
+    CHECK_RC(dimple_migrate(a, m3, 2), DIMPLE_OK);
+    CHECK_RC(tu_exec(a,
+                     "INSERT INTO w VALUES('v1', 1, 'e1', 'B1');"
+                     "INSERT OR REPLACE INTO w VALUES('v3', 3, 'e1', 'B3');"
+                     "INSERT INTO g(x, id, e) VALUES(1, 'g1', 'm1');"
+                     "INSERT OR REPLACE INTO g(x, id, e) VALUES(2, 'g2',"
+                     " 'm1');"
+                     "INSERT INTO gw(v, a, e, b) VALUES('v1', 1, 'e1', 'B1');"
+                     "INSERT OR REPLACE INTO gw(v, a, e, b) VALUES('v3', 3,"
+                     " 'e1', 'B3')"),
+             DIMPLE_OK);
+    h = tu_history(a);
+    CHECK(strstr(h, " w 3 [t2:4231i1]") != NULL);  /* ('B1', 1) */
+    CHECK(strstr(h, " g 3 [t2:6731]") != NULL);    /* 'g1' */
+    CHECK(strstr(h, " gw 3 [t2:4231i1]") != NULL); /* ('B1', 1) */
+    free(h);
     /* a migration's deletes are its own: not logged, now or later */
-    const char *m2[] = {m[0], "DELETE FROM u WHERE k = 'k5'"};
-    CHECK_RC(dimple_migrate(a, m2, 2), DIMPLE_OK);
+    const char *m2[] = {m[0], m3[1], "DELETE FROM u WHERE k = 'k5'"};
+    CHECK_RC(dimple_migrate(a, m2, 3), DIMPLE_OK);
     CHECK_RC(tu_exec(a, "INSERT INTO u VALUES('k6', 'w@y', 6)"), DIMPLE_OK);
     h = tu_history(a);
     CHECK(strstr(h, " u 3 [t2:6b35]") == NULL);
