@@ -31,66 +31,7 @@ struct dimple_replace {
     size_t n, cap;
     dimple_pbuf keys;
     dimple_pbuf scratch;
-    /* per tracked table: its key columns' positions as SQLite counts
-     * them (generated columns included), found once */
-    struct colpos {
-        const dimple_ttable *tt;
-        int *pos;
-    } * cols;
-    size_t n_cols;
 };
-
-static const int *key_positions(dimple *db, struct dimple_replace *r,
-                                const dimple_ttable *tt)
-{
-    for (size_t i = 0; i < r->n_cols; i++)
-        if (r->cols[i].tt == tt)
-            return r->cols[i].pos;
-    int *pos = calloc(tt->n_key ? tt->n_key : 1, sizeof *pos);
-    struct colpos *c = realloc(r->cols, (r->n_cols + 1) * sizeof *c);
-    if (!pos || !c) {
-        free(pos);
-        if (c)
-            r->cols = c;
-        return NULL;
-    }
-    r->cols = c;
-    sqlite3_stmt *st = NULL;
-    /* How sqlite3_preupdate_old() (3.40) numbers columns: in table order
-     * for a WITHOUT ROWID table; as the record stores them for a rowid
-     * table, where a VIRTUAL generated column (hidden 2) has no place.
-     * (Measured; the test covers both.) */
-    if (sqlite3_prepare_v2(db->sql,
-                           "SELECT CASE WHEN (SELECT wr FROM"
-                           " pragma_table_list(?1) WHERE schema = 'main')"
-                           " THEN c.cid"
-                           " ELSE (SELECT count(*) FROM"
-                           " pragma_table_xinfo(?1, 'main') AS o"
-                           " WHERE o.cid < c.cid AND o.hidden <> 2) END"
-                           " FROM pragma_table_xinfo(?1, 'main') AS c"
-                           " WHERE c.name = ?2 COLLATE NOCASE",
-                           -1, &st, NULL) != SQLITE_OK) {
-        free(pos);
-        return NULL;
-    }
-    for (size_t k = 0; k < tt->n_key; k++) {
-        sqlite3_bind_text(st, 1, tt->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, tt->cname[tt->key_col[k]], -1, SQLITE_STATIC);
-        pos[k] =
-            sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-        sqlite3_reset(st);
-        if (pos[k] < 0) {
-            sqlite3_finalize(st);
-            free(pos);
-            return NULL;
-        }
-    }
-    sqlite3_finalize(st);
-    r->cols[r->n_cols].tt = tt;
-    r->cols[r->n_cols].pos = pos;
-    r->n_cols++;
-    return pos;
-}
 
 static struct dimple_replace *state(dimple *db)
 {
@@ -111,12 +52,13 @@ static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
         tr->migrating || strcmp(zdb, "main") != 0)
         return;
     const dimple_ttable *tt = dimple_track__table(db, ztab);
-    struct dimple_replace *r = tt ? state(db) : NULL;
-    const int *pos = r ? key_positions(db, r, tt) : NULL;
-    if (!pos) {
+    if (!tt)
+        return;
+    struct dimple_replace *r = state(db);
+    if (!r) {
         /* out of memory: remember that a note is missing, so the next
          * logged write fails instead of losing a delete */
-        tr->replace_lost = tt != NULL;
+        tr->replace_lost = true;
         return;
     }
     if (r->n == r->cap) {
@@ -132,7 +74,9 @@ static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
     size_t at = r->keys.n;
     for (size_t k = 0; k < tt->n_key; k++) {
         sqlite3_value *v = NULL;
-        if (sqlite3_preupdate_old(s, pos[k], &v) != SQLITE_OK || !v) {
+        if (sqlite3_preupdate_old(s, tt->pre_col[tt->key_col[k]], &v) !=
+                SQLITE_OK ||
+            !v) {
             r->keys.n = at;
             tr->replace_lost = true;
             return;
@@ -227,10 +171,7 @@ int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log)
     int rc = DIMPLE_OK;
     for (size_t i = 0; i < r->n && rc == DIMPLE_OK; i++) {
         pending *e = &r->p[i];
-        const dimple_ttable *tt = NULL;
-        for (size_t j = 0; j < tr->n_tables; j++)
-            if (tr->tables[j].tid == e->t)
-                tt = &tr->tables[j];
+        const dimple_ttable *tt = dimple_track__table_by_tid(db, e->t);
         if (!tt)
             continue;
         bool exists = false;
@@ -253,9 +194,6 @@ void dimple_replace__free(struct dimple_replace *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_cols; i++)
-        free(r->cols[i].pos);
-    free(r->cols);
     free(r->p);
     dimple_pbuf__free(&r->keys);
     dimple_pbuf__free(&r->scratch);
@@ -272,16 +210,4 @@ void dimple_replace__forget(dimple *db)
         r->n = 0;
         r->keys.n = 0;
     }
-}
-
-void dimple_replace__tables_changed(dimple *db)
-{
-    struct dimple_replace *r = db->track ? db->track->replace : NULL;
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->n_cols; i++)
-        free(r->cols[i].pos);
-    free(r->cols);
-    r->cols = NULL;
-    r->n_cols = 0;
 }

@@ -28,8 +28,6 @@ typedef int dimple_replace_log_fn(dimple *db, int64_t t,
 int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log);
 /* Drop every note (the writes of a migration are not tracked). */
 void dimple_replace__forget(dimple *db);
-/* The tracked tables were reloaded: forget the cached key positions. */
-void dimple_replace__tables_changed(dimple *db);
 void dimple_replace__free(struct dimple_replace *r);
 
 #endif /* DIMPLE_REPLACE_H */

@@ -1250,9 +1250,10 @@ out:
     return r;
 }
 
-static const dimple_ttable *table_by_tid(struct dimple_track *tr, int64_t t)
+const dimple_ttable *dimple_track__table_by_tid(dimple *db, int64_t t)
 {
-    for (size_t i = 0; i < tr->n_tables; i++)
+    struct dimple_track *tr = T(db);
+    for (size_t i = 0; tr && i < tr->n_tables; i++)
         if (tr->tables[i].tid == t)
             return &tr->tables[i];
     return NULL;
@@ -1443,7 +1444,7 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         return r;
     bool before = state_alive(tr);
     bool any_lost = false;
-    const dimple_ttable *tt = table_by_tid(tr, t);
+    const dimple_ttable *tt = dimple_track__table_by_tid(db, t);
     bool want_buf[512], *want = want_buf, *want_heap = NULL;
     if (tt && tt->n_cols > 512) {
         want_heap = calloc(tt->n_cols, sizeof *want_heap);
@@ -2077,7 +2078,7 @@ int dimple_track__apply(dimple *db, const dimple_change *changes, size_t n)
             break;
         if ((r = name_intern(db, c->table, &tid)))
             break;
-        const dimple_ttable *tt = table_by_tid(tr, tid);
+        const dimple_ttable *tt = dimple_track__table_by_tid(db, tid);
         if (tt && c->n_key != tt->n_key) {
             /* a change held already (from before a migration changed the
              * key) is skipped like any held change, not refused */
@@ -2325,12 +2326,12 @@ static void table_free(dimple_ttable *tt)
     free(tt->cid);
     free(tt->is_key);
     free(tt->key_col);
+    free(tt->pre_col);
     memset(tt, 0, sizeof *tt);
 }
 
 static void tables_free(struct dimple_track *tr)
 {
-    dimple_replace__tables_changed(tr->db);
     for (size_t i = 0; i < tr->n_tables; i++)
         table_free(&tr->tables[i]);
     free(tr->tables);
@@ -2385,8 +2386,17 @@ static int table_load(dimple *db, const char *name, bool without_rowid,
         r = oom(db);
         goto out;
     }
+    /* how sqlite3_preupdate_old() (3.40) numbers columns, measured: in
+     * table order for a WITHOUT ROWID table; as the record stores them
+     * for a rowid table, where a VIRTUAL generated column (hidden 2) has
+     * no place (replace.c reads keys of deleted rows by these) */
+    int n_all = 0, n_stored = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (sqlite3_column_int(st, 3) != 0)
+        int hidden = sqlite3_column_int(st, 3);
+        int pre = without_rowid ? n_all : n_stored;
+        n_all++;
+        n_stored += hidden != 2;
+        if (hidden != 0)
             continue; /* generated columns cannot be written */
         if (tt->n_cols == cap) {
             cap = cap ? cap * 2 : 16;
@@ -2402,7 +2412,10 @@ static int table_load(dimple *db, const char *name, bool without_rowid,
             size_t *kc = realloc(tt->key_col, cap * sizeof *kc);
             if (kc)
                 tt->key_col = kc;
-            if (!cn || !ci || !ik || !kc) {
+            int *pc = realloc(tt->pre_col, cap * sizeof *pc);
+            if (pc)
+                tt->pre_col = pc;
+            if (!cn || !ci || !ik || !kc || !pc) {
                 r = oom(db);
                 goto out;
             }
@@ -2413,6 +2426,7 @@ static int table_load(dimple *db, const char *name, bool without_rowid,
             r = oom(db);
             goto out;
         }
+        tt->pre_col[i] = pre;
         tt->n_cols++;
         int pk = sqlite3_column_int(st, 2);
         tt->is_key[i] = pk > 0;

@@ -20,6 +20,7 @@ typedef struct dimple_ttable {
     bool *is_key;
     size_t n_key;
     size_t *key_col; /* column index of each key part, in key order */
+    int *pre_col;    /* each column as sqlite3_preupdate_old() numbers it */
 } dimple_ttable;
 
 /* One entry of a row's clock: c = 0 the newest tombstone, 1 the newest
@@ -114,6 +115,8 @@ const uint8_t *dimple_track__author_uuid(dimple *db, int64_t idx);
 int64_t dimple_track__author_idx(dimple *db, const uint8_t uuid[16]);
 /* The tracked table with that name (case-insensitive), or NULL. */
 const dimple_ttable *dimple_track__table(dimple *db, const char *name);
+/* The tracked table with that interned id, or NULL. */
+const dimple_ttable *dimple_track__table_by_tid(dimple *db, int64_t tid);
 
 /* The 16-byte id of a log row from its columns seq, author, id. */
 void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
