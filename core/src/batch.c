@@ -503,8 +503,7 @@ dec_err(dec *d, int code, const char *fmt, ...)
     return code;
 }
 
-/* Strict "-?(0|[1-9][0-9]*)" within int64. */
-static int parse_int(const char *s, int64_t *out)
+int dimple_batch__parse_int(const char *s, int64_t *out)
 {
     const char *p = s;
     char *end;
@@ -523,8 +522,7 @@ static int parse_int(const char *s, int64_t *out)
     return 0;
 }
 
-/* Strict decimal "-?digits[.digits][e[+-]digits]", "inf", "-inf". */
-static int parse_real(const char *s, double *out)
+int dimple_batch__parse_real(const char *s, double *out)
 {
     const char *p = s;
     char *end;
@@ -1092,13 +1090,13 @@ static int dec_value(dec *d, jnode *j, dimple_value *v, const where *w)
         char *s = t->u.s;
         size_t tl = t->keylen;
         if (KEY_IS(tag, tl, "$int")) {
-            if ((t->flags & S_NUL) || parse_int(s, &v->i))
+            if ((t->flags & S_NUL) || dimple_batch__parse_int(s, &v->i))
                 VFAIL("%s: $int is not a 64-bit decimal integer", what);
             v->type = DIMPLE_INTEGER;
             return 0;
         }
         if (KEY_IS(tag, tl, "$real")) {
-            if ((t->flags & S_NUL) || parse_real(s, &v->r))
+            if ((t->flags & S_NUL) || dimple_batch__parse_real(s, &v->r))
                 VFAIL("%s: $real is not a finite decimal, inf or "
                       "-inf",
                       what);

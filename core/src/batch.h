@@ -83,6 +83,12 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
                          const uint8_t *want_first, char *err, size_t errlen);
 void dimple_batch__free(dimple_batch *b);
 
+/* The text of a $int value: strict "-?(0|[1-9][0-9]*)" within int64; of a
+ * $real: strict decimal "-?digits[.digits][e[+-]digits]", "inf", "-inf"
+ * (finite otherwise). Return 0, or -1 with *out untouched. */
+int dimple_batch__parse_int(const char *s, int64_t *out);
+int dimple_batch__parse_real(const char *s, double *out);
+
 /* UUID text (36 lowercase chars) <-> 16 bytes. parse takes exactly n
  * chars; want_v7 also requires version 7 and variant 10. Returns 0 or -1. */
 void dimple_batch__uuid_format(const uint8_t id[16], char out[37]);
