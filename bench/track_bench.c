@@ -200,72 +200,60 @@ static int apply_one(void *payload, const dimple_change *c)
     return 0;
 }
 
+/* DIMPLE_BENCH_DIR (or /tmp)/track_bench_NAME.db into out, with the
+ * database and its -wal and -shm files removed. */
+static void fresh_path(const char *name, char *out, size_t cap)
+{
+    const char *dir = getenv("DIMPLE_BENCH_DIR");
+    snprintf(out, cap, "%s/track_bench_%s.db", dir ? dir : "/tmp", name);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s%s", out, suffix[i]);
+        unlink(p);
+    }
+}
+
+/* A fresh plain SQLite database set up as dimple sets up its own (WAL,
+ * foreign keys), with the schema and then extra (may be NULL). */
+static sqlite3 *open_plain(const char *name, const char *extra)
+{
+    char path[600];
+    fresh_path(name, path, sizeof path);
+    sqlite3 *s = NULL;
+    if (sqlite3_open(path, &s) != SQLITE_OK)
+        die("open", s);
+    exec(s, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
+    exec(s, schema);
+    if (extra)
+        exec(s, extra);
+    return s;
+}
+
 /* One round: fresh databases, every operation on each; ratio[op] gets
  * tracked/plain. The first round also prints the log's size, the fold and
  * the apply measurements. */
 static int bench_round(long rows, long txn, int round, double ratio_out[4])
 {
-    const char *dir = getenv("DIMPLE_BENCH_DIR");
-    char plain_path[512], tracked_path[512];
-    snprintf(plain_path, sizeof plain_path, "%s/track_bench_plain.db",
-             dir ? dir : "/tmp");
-    snprintf(tracked_path, sizeof tracked_path, "%s/track_bench_tracked.db",
-             dir ? dir : "/tmp");
-    const char *suffix[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        char p[600];
-        snprintf(p, sizeof p, "%s%s", plain_path, suffix[i]);
-        unlink(p);
-        snprintf(p, sizeof p, "%s%s", tracked_path, suffix[i]);
-        unlink(p);
-    }
-
-    sqlite3 *plain = NULL;
-    if (sqlite3_open(plain_path, &plain) != SQLITE_OK)
-        die("open", plain);
-    exec(plain, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
-    exec(plain, schema);
+    sqlite3 *plain = open_plain("plain", NULL);
     /* the floor of any trigger-based capture: triggers that do nothing */
-    char empty_path[600];
-    snprintf(empty_path, sizeof empty_path, "%s/track_bench_empty.db",
-             dir ? dir : "/tmp");
-    for (int i = 0; i < 3; i++) {
-        char p[700];
-        snprintf(p, sizeof p, "%s%s", empty_path, suffix[i]);
-        unlink(p);
-    }
-    sqlite3 *empty = NULL;
-    if (sqlite3_open(empty_path, &empty) != SQLITE_OK)
-        die("open", empty);
-    exec(empty, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
-    exec(empty, schema);
-    exec(empty, "CREATE TRIGGER ti AFTER INSERT ON todo BEGIN SELECT 1; END;"
-                "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN SELECT 1; END;"
-                "CREATE TRIGGER td AFTER DELETE ON todo BEGIN SELECT 1; END");
-
+    sqlite3 *empty = open_plain(
+        "empty", "CREATE TRIGGER ti AFTER INSERT ON todo BEGIN SELECT 1; END;"
+                 "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN SELECT 1; END;"
+                 "CREATE TRIGGER td AFTER DELETE ON todo BEGIN SELECT 1; END");
     /* the floor of any capture that appends one row per change: triggers
      * that log just the op and the key, in SQL, under an automatic rowid
      * (cheaper than anything that records values or a clock) */
-    char logrow_path[600];
-    snprintf(logrow_path, sizeof logrow_path, "%s/track_bench_logrow.db",
-             dir ? dir : "/tmp");
-    for (int i = 0; i < 3; i++) {
-        char p[700];
-        snprintf(p, sizeof p, "%s%s", logrow_path, suffix[i]);
-        unlink(p);
-    }
-    sqlite3 *logrow = NULL;
-    if (sqlite3_open(logrow_path, &logrow) != SQLITE_OK)
-        die("open", logrow);
-    exec(logrow, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON");
-    exec(logrow, schema);
-    exec(logrow, "CREATE TABLE log(seq INTEGER PRIMARY KEY, op INTEGER, k);"
-                 "CREATE TRIGGER ti AFTER INSERT ON todo BEGIN"
-                 " INSERT INTO log(op, k) VALUES (0, NEW.id); END;"
-                 "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN"
-                 " INSERT INTO log(op, k) VALUES (1, NEW.id); END;"
-                 "CREATE TRIGGER td AFTER DELETE ON todo BEGIN"
-                 " INSERT INTO log(op, k) VALUES (2, OLD.id); END");
+    sqlite3 *logrow = open_plain(
+        "logrow", "CREATE TABLE log(seq INTEGER PRIMARY KEY, op INTEGER, k);"
+                  "CREATE TRIGGER ti AFTER INSERT ON todo BEGIN"
+                  " INSERT INTO log(op, k) VALUES (0, NEW.id); END;"
+                  "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN"
+                  " INSERT INTO log(op, k) VALUES (1, NEW.id); END;"
+                  "CREATE TRIGGER td AFTER DELETE ON todo BEGIN"
+                  " INSERT INTO log(op, k) VALUES (2, OLD.id); END");
+    char tracked_path[600];
+    fresh_path("tracked", tracked_path, sizeof tracked_path);
 
     dimple *db = NULL;
     dimple_options o;
@@ -371,14 +359,8 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4])
 
     /* the merge path: a second replica applies every change (what a sync
      * pull does), against the plain insert rate of this run */
-    char replica_path[512];
-    snprintf(replica_path, sizeof replica_path, "%s/track_bench_replica.db",
-             dir ? dir : "/tmp");
-    for (int i = 0; i < 3; i++) {
-        char p[600];
-        snprintf(p, sizeof p, "%s%s", replica_path, suffix[i]);
-        unlink(p);
-    }
+    char replica_path[600];
+    fresh_path("replica", replica_path, sizeof replica_path);
     dimple *rep = NULL;
     if (dimple_open_path(&rep, replica_path, &o) != DIMPLE_OK ||
         dimple_migrate(rep, m, 1) != DIMPLE_OK) {
@@ -390,11 +372,7 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4])
             /* again on a fresh replica, 1000 changes per apply call (a
              * sync pull applies a whole batch per call) */
             dimple_close(rep);
-            for (int i = 0; i < 3; i++) {
-                char p[600];
-                snprintf(p, sizeof p, "%s%s", replica_path, suffix[i]);
-                unlink(p);
-            }
+            fresh_path("replica", replica_path, sizeof replica_path);
             rep = NULL;
             if (dimple_open_path(&rep, replica_path, &o) != DIMPLE_OK ||
                 dimple_migrate(rep, m, 1) != DIMPLE_OK) {
