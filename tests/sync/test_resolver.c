@@ -6,9 +6,8 @@
  * any order, any number of times, ends with the same winner.
  */
 #include "loader.h"
+#include "plugin_load.h"
 #include "sync_util.h"
-
-#include <dlfcn.h>
 
 static char *dir;
 static uint64_t rng = 99;
@@ -217,19 +216,9 @@ static int lww_counted_resolve(void *self, const dimple_cell *current,
 
 static int register_counted_lww(void)
 {
-    const char *path = getenv("DIMPLE_PLUGIN_PATH");
-    void *dl = NULL;
-    char file[1024];
-    for (const char *d = path; d && *d && !dl;) {
-        size_t n = strcspn(d, ":");
-        snprintf(file, sizeof file, "%.*s/dimple-lww.so", (int)n, d);
-        dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
-        d += n + (d[n] == ':');
-    }
-    dimple_plugin_entry_fn *entry =
-        dl ? (dimple_plugin_entry_fn *)dlsym(dl, "dimple_plugin_entry") : NULL;
-    const dimple_plugin *p = entry ? entry() : NULL;
-    if (!p || p->kind != DIMPLE_KIND_RESOLVER)
+    void *dl = NULL; /* kept open: the registered plugin lives in it */
+    const dimple_plugin *p = test_plugin_load("lww", &dl);
+    if (p->kind != DIMPLE_KIND_RESOLVER)
         return -1;
     lww_real = p->vt.resolver;
     lww_counted_vt = *lww_real;

@@ -10,11 +10,10 @@
  * pulls everything: the dumps of the tables and of the history must be
  * identical, and equal to a fresh model replica that applied the union.
  */
+#include "plugin_load.h"
 #include "util.h"
 
 #include "tmax.h"
-
-#include <dlfcn.h>
 
 #define N_REPLICAS 3
 #define N_KEYS 6
@@ -99,19 +98,9 @@ static int lwwvt_resolve(void *self, const dimple_cell *current,
 
 static int register_lwwvt(void)
 {
-    void *dl = NULL;
-    const dimple_plugin *p = NULL;
-    const char *path = getenv("DIMPLE_PLUGIN_PATH");
-    char file[1024];
-    for (const char *d = path; d && *d && !dl;) {
-        size_t n = strcspn(d, ":");
-        snprintf(file, sizeof file, "%.*s/dimple-lww.so", (int)n, d);
-        dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
-        d += n + (d[n] == ':');
-    }
-    dimple_plugin_entry_fn *entry =
-        dl ? (dimple_plugin_entry_fn *)dlsym(dl, "dimple_plugin_entry") : NULL;
-    if (!entry || !(p = entry()) || p->kind != DIMPLE_KIND_RESOLVER)
+    void *dl = NULL; /* kept open: the registered plugin lives in it */
+    const dimple_plugin *p = test_plugin_load("lww", &dl);
+    if (p->kind != DIMPLE_KIND_RESOLVER)
         return -1;
     lww_vt = p->vt.resolver;
     lwwvt_vt = *lww_vt;
