@@ -30,7 +30,6 @@ struct dimple_replace {
     pending *p;
     size_t n, cap;
     dimple_pbuf keys;
-    dimple_pbuf scratch;
 };
 
 static struct dimple_replace *state(dimple *db)
@@ -118,48 +117,12 @@ void dimple_replace__taken(dimple *db, int64_t t, const dimple_pbuf *key)
         r->keys.n = 0;
 }
 
-/* Is the row with this packed key still in the table? */
-static int row_exists(dimple *db, const dimple_ttable *tt, const uint8_t *p,
-                      size_t n, bool *out)
-{
-    sqlite3_str *s = sqlite3_str_new(db->sql);
-    sqlite3_str_appendf(s, "SELECT 1 FROM \"%w\"", tt->name);
-    for (size_t k = 0; k < tt->n_key; k++)
-        sqlite3_str_appendf(s, "%s\"%w\" IS ?%d", k ? " AND " : " WHERE ",
-                            tt->cname[tt->key_col[k]], (int)k + 1);
-    char *sql = sqlite3_str_finish(s);
-    if (!sql)
-        return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
-    sqlite3_stmt *st = dimple_track__stmt(db, sql);
-    sqlite3_free(sql);
-    if (!st)
-        return db->errcode;
-    size_t at = 0;
-    for (size_t k = 0; k < tt->n_key; k++) {
-        dimple_value v;
-        if (!dimple_unpack__value(p, n, &at, &v))
-            return dimple__seterr(db, DIMPLE_ECORRUPT,
-                                  "change tracking: a noted key is malformed");
-        dimple_value__bind(st, (int)k + 1, &v);
-    }
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return dimple__sqlerr(db, rc, "change tracking: read a replaced row");
-    *out = rc == SQLITE_ROW;
-    return DIMPLE_OK;
-}
-
 int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log)
 {
     struct dimple_track *tr = db->track;
     struct dimple_replace *r = tr->replace;
     if (tr->replace_lost) {
-        tr->replace_lost = false;
-        if (r) {
-            r->n = 0;
-            r->keys.n = 0;
-        }
+        dimple_replace__forget(db);
         return dimple__seterr(db, DIMPLE_ERROR,
                               "change tracking: a row deleted by OR REPLACE"
                               " could not be noted (out of memory, or its"
@@ -174,19 +137,16 @@ int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log)
         const dimple_ttable *tt = dimple_track__table_by_tid(db, e->t);
         if (!tt)
             continue;
+        /* a view into keys: nothing notes while this runs (the log's
+         * merges run muted) */
+        dimple_pbuf key = {r->keys.p + e->at, e->n, 0, false};
         bool exists = false;
-        rc = row_exists(db, tt, r->keys.p + e->at, e->n, &exists);
+        rc = dimple_track__row_exists(db, tt, &key, &exists);
         if (rc || exists)
             continue; /* the deleting statement was undone */
-        dimple_pbuf__reset(&r->scratch);
-        dimple_pbuf__add(&r->scratch, r->keys.p + e->at, e->n);
-        if (r->scratch.oom)
-            rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
-        else
-            rc = log(db, e->t, &r->scratch);
+        rc = log(db, e->t, &key);
     }
-    r->n = 0;
-    r->keys.n = 0;
+    dimple_replace__forget(db);
     return rc;
 }
 
@@ -196,7 +156,6 @@ void dimple_replace__free(struct dimple_replace *r)
         return;
     free(r->p);
     dimple_pbuf__free(&r->keys);
-    dimple_pbuf__free(&r->scratch);
     free(r);
 }
 

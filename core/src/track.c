@@ -1003,11 +1003,13 @@ static void wst_add(struct dimple_track *tr, sqlite3_stmt *st)
     tr->wst[b] = e;
 }
 
-static void sql_key_where(sqlite3_str *s, const dimple_ttable *tt, int first)
+/* " WHERE k1 <op> ?first AND k2 <op> ?first+1 ..." over the key. */
+static void sql_key_where(sqlite3_str *s, const dimple_ttable *tt, int first,
+                          const char *op)
 {
     for (size_t i = 0; i < tt->n_key; i++)
-        sqlite3_str_appendf(s, "%s\"%w\" = ?%d", i ? " AND " : " WHERE ",
-                            tt->cname[tt->key_col[i]], first + (int)i);
+        sqlite3_str_appendf(s, "%s\"%w\" %s ?%d", i ? " AND " : " WHERE ",
+                            tt->cname[tt->key_col[i]], op, first + (int)i);
 }
 
 static int bind_key(dimple *db, sqlite3_stmt *st, const dimple_value *kv,
@@ -1042,7 +1044,7 @@ static int tbl_delete(dimple *db, const dimple_ttable *tt,
     if (!st) {
         sqlite3_str *s = sqlite3_str_new(db->sql);
         sqlite3_str_appendf(s, "DELETE FROM \"%w\"", tt->name);
-        sql_key_where(s, tt, 1);
+        sql_key_where(s, tt, 1, "=");
         st = stmt_str(db, s);
         if (!st)
             return db->errcode;
@@ -1052,6 +1054,36 @@ static int tbl_delete(dimple *db, const dimple_ttable *tt,
     int r = bind_key(db, st, kv, tt->n_key, 1);
     if (r == DIMPLE_OK)
         r = step_done(db, st, "change tracking: merge delete");
+    sqlite3_clear_bindings(st); /* the key was bound without a copy */
+    return r;
+}
+
+int dimple_track__row_exists(dimple *db, const dimple_ttable *tt,
+                             const dimple_pbuf *key, bool *out)
+{
+    size_t nk;
+    int r = decode_key(db, key->p, key->n, &nk);
+    if (r)
+        return r;
+    if (nk != tt->n_key)
+        return dimple__seterr(db, DIMPLE_ECORRUPT,
+                              "change tracking: a key of table \"%s\" has"
+                              " %zu values, not %zu",
+                              tt->name, nk, tt->n_key);
+    sqlite3_str *s = sqlite3_str_new(db->sql);
+    sqlite3_str_appendf(s, "SELECT 1 FROM \"%w\"", tt->name);
+    sql_key_where(s, tt, 1, "IS");
+    sqlite3_stmt *st = stmt_str(db, s);
+    if (!st)
+        return db->errcode;
+    if ((r = bind_key(db, st, T(db)->kv, nk, 1)) == DIMPLE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+            *out = rc == SQLITE_ROW;
+        else
+            r = dimple__sqlerr(db, rc, "change tracking: read a replaced row");
+    }
+    sqlite3_reset(st);
     sqlite3_clear_bindings(st); /* the key was bound without a copy */
     return r;
 }
@@ -1204,7 +1236,7 @@ static int tbl_write(dimple *db, const dimple_ttable *tt,
         for (size_t i = 0; i < ncol; i++)
             sqlite3_str_appendf(s, "%s\"%w\" = ?%d", i ? ", " : "",
                                 tt->cname[cols[i]], (int)(tt->n_key + i) + 1);
-        sql_key_where(s, tt, 1);
+        sql_key_where(s, tt, 1, "=");
     }
     st = stmt_str(db, s);
     if (!st) {

@@ -117,6 +117,10 @@ int64_t dimple_track__author_idx(dimple *db, const uint8_t uuid[16]);
 const dimple_ttable *dimple_track__table(dimple *db, const char *name);
 /* The tracked table with that interned id, or NULL. */
 const dimple_ttable *dimple_track__table_by_tid(dimple *db, int64_t tid);
+/* Does tt hold a row with this packed key? (Uses the merge scratch: not
+ * during a merge.) */
+int dimple_track__row_exists(dimple *db, const dimple_ttable *tt,
+                             const dimple_pbuf *key, bool *out);
 
 /* The 16-byte id of a log row from its columns seq, author, id. */
 void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
