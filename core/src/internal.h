@@ -68,6 +68,7 @@ struct dimple {
     dimple_log_cb logger;     /* dimple_set_logger(); NULL: nowhere */
     void *logger_payload;
 
+    unsigned rowhook; /* DIMPLE_ROWHOOK_* users of the preupdate hook */
     struct dimple_track *track;
     struct dimple_live *live;
     struct dimple_sync *sync;
@@ -126,8 +127,10 @@ void dimple_live__close(dimple *db);
  * (dimple_exec, dimple_migrate*, dimple_save/delete, dimple_sync, ...)
  * just before it returns: re-runs affected live queries and feeds the
  * notifiers. Live owns sqlite3_{update,commit,rollback,wal}_hook on db->sql;
- * no other module may set them. */
+ * no other module may set them. The preupdate hook is shared (rowhook.h). */
 void dimple_live__flush(dimple *db);
+/* A row of schema.table is about to change (rowhook.c calls it). */
+void dimple_live__row(dimple *db, const char *schema, const char *table);
 int dimple_sync__open(dimple *db);
 void dimple_sync__close(dimple *db);
 

@@ -5,8 +5,9 @@
  *  - Dependencies: the tables SQLite's authorizer reports (SQLITE_READ)
  *    while the statement is prepared. Views arrive as their base tables,
  *    CTEs and subqueries as the tables they read: no SQL parsing.
- *  - Writes on db->sql: the preupdate hook (or, where libsqlite3 lacks it,
- *    the update hook) collects the tables the open transaction touched;
+ *  - Writes on db->sql: the preupdate hook, shared with change tracking
+ *    through rowhook.c (or, under DIMPLE_LIVE_NO_PREUPDATE, the update
+ *    hook) collects the tables the open transaction touched;
  *    the commit hook moves them to `dirty`; the rollback hook drops them.
  *    Hooks only record: queries run later in dimple_live__flush (end of
  *    every public call that may write) or dimple_dispatch, never inside a
@@ -31,9 +32,9 @@
 #include "internal.h"
 #include "json.h"
 #include "remote.h"
+#include "rowhook.h"
 #include "track.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -198,14 +199,10 @@ struct dimple_live {
     tset ours;    /* committed since the last notify (notifier filter) */
     int oom;      /* a hook could not record: treat as "all dirty" */
     int all_dirty;
-    int committed; /* a commit since the last notify */
-    int row_hooks; /* row hook installed */
-    int ddl_on;    /* ddl_watch installed */
-    void *(*preupdate_hook)(sqlite3 *,
-                            void (*)(void *, sqlite3 *, int, const char *,
-                                     const char *, sqlite3_int64,
-                                     sqlite3_int64),
-                            void *);
+    int committed;     /* a commit since the last notify */
+    int row_hooks;     /* row hook installed */
+    int ddl_on;        /* ddl_watch installed */
+    int use_preupdate; /* rows seen through rowhook.c, not the update hook */
 
     sqlite3_stmt *ver; /* PRAGMA data_version */
     int64_t data_version;
@@ -252,14 +249,10 @@ static void note_write(struct dimple_live *L, const char *schema,
         L->oom = 1;
 }
 
-static void on_preupdate(void *arg, sqlite3 *sql, int op, const char *schema,
-                         const char *table, sqlite3_int64 k1, sqlite3_int64 k2)
+void dimple_live__row(dimple *db, const char *schema, const char *table)
 {
-    (void)sql;
-    (void)op;
-    (void)k1;
-    (void)k2;
-    note_write(arg, schema, table);
+    if (db->live)
+        note_write(db->live, schema, table);
 }
 
 static void on_update(void *arg, int op, const char *schema, const char *table,
@@ -345,8 +338,8 @@ static void set_row_hooks(struct dimple_live *L)
     }
     if (want == L->row_hooks)
         return;
-    if (L->preupdate_hook)
-        L->preupdate_hook(db->sql, want ? on_preupdate : NULL, want ? L : NULL);
+    if (L->use_preupdate)
+        dimple_rowhook__want(db, DIMPLE_ROWHOOK_LIVE, want);
     else
         sqlite3_update_hook(db->sql, want ? on_update : NULL, want ? L : NULL);
     L->row_hooks = want;
@@ -368,12 +361,11 @@ int dimple_live__open(dimple *db)
     L->efd = -1;
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);
-    /* Debian's libsqlite3 has the preupdate hook, which (unlike the update
-     * hook) also reports WITHOUT ROWID tables. Found at run time so a
-     * library built without it still works (see live_without_rowid). */
-    if (!getenv("DIMPLE_LIVE_NO_PREUPDATE"))
-        *(void **)&L->preupdate_hook =
-            dlsym(RTLD_DEFAULT, "sqlite3_preupdate_hook");
+    /* The preupdate hook (meson requires it) also reports WITHOUT ROWID
+     * tables, which the update hook does not; DIMPLE_LIVE_NO_PREUPDATE
+     * runs the update-hook path that remains for them (test:
+     * live_without_rowid). */
+    L->use_preupdate = !getenv("DIMPLE_LIVE_NO_PREUPDATE");
     L->seq = dimple_track__last_seq(db);
     /* a read-only database that dimple never wrote has no author */
     L->have_author = dimple_track__author(db, L->author) == DIMPLE_OK;
@@ -1284,7 +1276,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
         snprintf(q->dep_names[i], len, "%s.%s", t->schema ? t->schema : "*",
                  t->table);
     }
-    if (!L->preupdate_hook && (rc = find_without_rowid(db, q)) < 0)
+    if (!L->use_preupdate && (rc = find_without_rowid(db, q)) < 0)
         goto out;
     vtab_deps(db, q);
     if (L->n_q == L->cap_q) {

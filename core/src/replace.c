@@ -16,6 +16,7 @@
 #include "replace.h"
 
 #include "pack.h"
+#include "rowhook.h"
 #include "track_impl.h"
 
 #include <stdlib.h>
@@ -40,13 +41,10 @@ static struct dimple_replace *state(dimple *db)
     return tr->replace;
 }
 
-static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
-                         const char *ztab, sqlite3_int64 k1, sqlite3_int64 k2)
+void dimple_replace__row(dimple *db, sqlite3 *s, int op, const char *zdb,
+                         const char *ztab)
 {
-    dimple *db = ctx;
     struct dimple_track *tr = db->track;
-    (void)k1;
-    (void)k2;
     if (op != SQLITE_DELETE || !tr || !tr->ready || tr->muted ||
         tr->migrating || strcmp(zdb, "main") != 0)
         return;
@@ -91,9 +89,9 @@ static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
 
 int dimple_replace__install(dimple *db)
 {
-    /* the connection's one preupdate hook: docs/tracking.md says apps
-     * must not set their own on dimple_sqlite() */
-    sqlite3_preupdate_hook(db->sql, on_preupdate, db);
+    /* docs/tracking.md says apps must not set their own preupdate hook
+     * on dimple_sqlite() */
+    dimple_rowhook__want(db, DIMPLE_ROWHOOK_REPLACE, true);
     return DIMPLE_OK;
 }
 

@@ -16,8 +16,11 @@
 
 struct dimple_replace;
 
-/* Set the connection's preupdate hook. */
+/* Start noting deletes (through rowhook.c's hook). */
 int dimple_replace__install(dimple *db);
+/* The preupdate hook's part for tracking (rowhook.c calls it). */
+void dimple_replace__row(dimple *db, sqlite3 *s, int op, const char *zdb,
+                         const char *ztab);
 /* The AFTER DELETE trigger logged this row: its note is done. */
 void dimple_replace__taken(dimple *db, int64_t t, const dimple_pbuf *key);
 /* Log every note left (a delete without a trigger) through log(), for

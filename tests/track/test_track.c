@@ -1029,6 +1029,66 @@ out:
     dimple_close(b);
 }
 
+static void live_cb(void *payload, dimple_live_query *q, const dimple_result *r)
+{
+    (void)q;
+    (void)r;
+    ++*(int *)payload;
+}
+
+/* The REPLACE delete of k1 (through the UNIQUE email) is in the log, in
+ * either recursive_triggers mode (on: SQLite fires the DELETE trigger; off:
+ * it does not, and the preupdate hook catches it), with a live query
+ * open, and after one was opened and closed (live.c watches writes
+ * through the same hook: neither may push the other out). */
+TEST(or_replace_logged_in_every_hook_state)
+{
+    static const char *const pragma[] = {"PRAGMA recursive_triggers = OFF",
+                                         "PRAGMA recursive_triggers = ON"};
+    for (int rt = 0; rt < 2; rt++)
+        for (int live = 0; live < 3; live++) { /* none, open, closed */
+            dimple *a = tu_open("repl-modes.db", "*");
+            CHECK(a != NULL);
+            if (!a)
+                return;
+            const char *m[] = {"CREATE TABLE u(k TEXT PRIMARY KEY,"
+                               " email TEXT UNIQUE, n INTEGER)"};
+            CHECK_RC(dimple_migrate(a, m, 1), DIMPLE_OK);
+            CHECK_RC(tu_exec(a, "%s", pragma[rt]), DIMPLE_OK);
+            int calls = 0;
+            dimple_live_query *q = NULL;
+            if (live)
+                CHECK_RC(dimple_live_open(&q, a, "SELECT k FROM u ORDER BY k",
+                                          NULL, 0, live_cb, &calls, NULL),
+                         DIMPLE_OK);
+            if (live == 2) {
+                dimple_live_close(q);
+                q = NULL;
+            }
+            CHECK_RC(tu_exec(a, "INSERT INTO u VALUES('k1', 'x@y', 1)"),
+                     DIMPLE_OK);
+            CHECK_RC(tu_exec(a, "INSERT OR REPLACE INTO u"
+                                " VALUES('k3', 'x@y', 3)"),
+                     DIMPLE_OK);
+            char *h = tu_history(a);
+            if (!strstr(h, " u 3 [t2:6b31]"))
+                fprintf(stderr,
+                        "  %s, live query %s: the delete of k1 is"
+                        " not logged\n",
+                        pragma[rt],
+                        live == 0   ? "none"
+                        : live == 1 ? "open"
+                                    : "closed");
+            CHECK(strstr(h, " u 3 [t2:6b31]") != NULL);
+            free(h);
+            if (live == 1)
+                CHECK(calls == 3); /* initial, insert, replace */
+            dimple_live_close(q);
+            dimple_close(a);
+            unlink(tu_path("repl-modes.db"));
+        }
+}
+
 int main(void)
 {
     tu_init();
@@ -1050,6 +1110,7 @@ int main(void)
     RUN(out_of_order_constraints);
     RUN(two_handles_one_file);
     RUN(or_replace_through_unique_is_tracked);
+    RUN(or_replace_logged_in_every_hook_state);
     tu_cleanup();
     return test_done();
 }
