@@ -7,10 +7,13 @@
  * plain SQLite database and on a dimple database tracking the table (both
  * WAL, foreign_keys on, in DIMPLE_BENCH_DIR or /tmp), in the same process,
  * one after the other, and prints rows/s and tracked/plain for: insert,
- * one-column update, delete, and point reads; plus two floors: a table
- * whose triggers do nothing (the floor of any trigger-based capture) and
- * one whose triggers append a row of just (op, key) to a log table in SQL
- * (the floor of any capture that writes a row per change). Three rounds on
+ * one-column update, delete, and point reads; plus three floors: a table
+ * whose triggers do nothing (the floor of any trigger-based capture), one
+ * whose triggers append a row of just (op, key) to a log table in SQL
+ * (the floor of any capture that writes a row per change), and the same
+ * with the key passed through a C function (the floor of any capture whose
+ * trigger calls C, as a clock must: SQLite then journals each statement,
+ * see docs/tracking.md, Performance). Three rounds on
  * fresh databases; the median round per operation is the figure (the
  * machine's drift moves a single run's plain rate by 1.5x). The first
  * round also prints the change log's bytes per changed cell beyond the
@@ -214,6 +217,13 @@ static void fresh_path(const char *name, char *out, size_t cap)
     }
 }
 
+/* The C-call floor's function: returns its argument. */
+static void pass_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    sqlite3_result_value(ctx, argv[0]);
+}
+
 /* A fresh plain SQLite database set up as dimple sets up its own (WAL,
  * foreign keys), with the schema and then extra (may be NULL). */
 static sqlite3 *open_plain(const char *name, const char *extra)
@@ -233,7 +243,8 @@ static sqlite3 *open_plain(const char *name, const char *extra)
 /* One round: fresh databases, every operation on each; ratio[op] gets
  * tracked/plain. The first round also prints the log's size, the fold and
  * the apply measurements. */
-static int bench_round(long rows, long txn, int round, double ratio_out[4])
+static int bench_round(long rows, long txn, int round, double ratio_out[4],
+                       double floor_out[4])
 {
     sqlite3 *plain = open_plain("plain", NULL);
     /* the floor of any trigger-based capture: triggers that do nothing */
@@ -252,6 +263,22 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4])
                   " INSERT INTO log(op, k) VALUES (1, NEW.id); END;"
                   "CREATE TRIGGER td AFTER DELETE ON todo BEGIN"
                   " INSERT INTO log(op, k) VALUES (2, OLD.id); END");
+    /* the floor of any capture whose trigger calls C (a clock, or
+     * anything packed, needs that): the same log row, its key passed
+     * through a C function that returns it. Calling a function makes
+     * SQLite give every write statement a statement journal, which costs
+     * the most in one large transaction (docs/tracking.md, Performance) */
+    sqlite3 *ccall = open_plain(
+        "ccall", "CREATE TABLE log(seq INTEGER PRIMARY KEY, op INTEGER, k);"
+                 "CREATE TRIGGER ti AFTER INSERT ON todo BEGIN"
+                 " INSERT INTO log(op, k) VALUES (0, pass(NEW.id)); END;"
+                 "CREATE TRIGGER tu AFTER UPDATE ON todo BEGIN"
+                 " INSERT INTO log(op, k) VALUES (1, pass(NEW.id)); END;"
+                 "CREATE TRIGGER td AFTER DELETE ON todo BEGIN"
+                 " INSERT INTO log(op, k) VALUES (2, pass(OLD.id)); END");
+    if (sqlite3_create_function_v2(ccall, "pass", 1, SQLITE_UTF8, NULL, pass_fn,
+                                   NULL, NULL, NULL) != SQLITE_OK)
+        die("create function", ccall);
     char tracked_path[600];
     fresh_path("tracked", tracked_path, sizeof tracked_path);
 
@@ -270,14 +297,13 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4])
         return 1;
     }
     sqlite3 *tracked = dimple_sqlite(db);
-    const char *cache = getenv("TRACK_BENCH_CACHE_KIB");
-    if (cache) {
-        char sql[64];
-        snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", atoi(cache));
-        exec(plain, sql);
-        exec(empty, sql);
-        exec(logrow, sql);
-        exec(tracked, sql);
+    /* the same settings on every database, to see what they change:
+     * TRACK_BENCH_SQL="PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536" */
+    const char *extra = getenv("TRACK_BENCH_SQL");
+    if (extra) {
+        sqlite3 *all[] = {plain, empty, logrow, ccall, tracked};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            exec(all[i], extra);
     }
 
     printf("round %d\n", round + 1);
@@ -288,17 +314,19 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4])
         double p = run(plain, op, rows, txn);
         double f = run(empty, op, rows, txn);
         double l = run(logrow, op, rows, txn);
+        double c = run(ccall, op, rows, txn);
         double t = run(tracked, op, rows, txn);
         double ratio = t / p;
         ratio_out[op] = ratio;
+        floor_out[op] = c / p;
         if (op == OP_INSERT)
             plain_insert = p;
         if (op != OP_READ && ratio < worst)
             worst = ratio;
-        printf("  %-13s plain %8.0f/s  empty trigger %8.0f/s (%.2fx)  "
-               "log-row trigger %8.0f/s (%.2fx)  tracked %8.0f/s  "
-               "tracked/plain %.2fx\n",
-               names[op], p, f, f / p, l, l / p, t, ratio);
+        printf("  %-13s plain %8.0f/s  floors: empty trigger %.2fx,"
+               " log-row trigger %.2fx, C-call trigger %.2fx;  tracked"
+               " %8.0f/s  tracked/plain %.2fx\n",
+               names[op], p, f / p, l / p, c / p, t, ratio);
         if (op == OP_UPDATE) {
             /* the log so far: inserts + updates, before the deletes */
             long log_bytes = table_bytes(tracked, "_dimple_log");
@@ -353,6 +381,7 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4])
         sqlite3_close(plain);
         sqlite3_close(empty);
         sqlite3_close(logrow);
+        sqlite3_close(ccall);
         dimple_close(db);
         return 0;
     }
@@ -414,6 +443,7 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4])
     sqlite3_close(plain);
     sqlite3_close(empty);
     sqlite3_close(logrow);
+    sqlite3_close(ccall);
     dimple_close(db);
     return 0;
 }
@@ -436,13 +466,15 @@ int main(int argc, char **argv)
     printf("track_bench: %ld rows of 4 columns (TEXT uuid key), %ld rows"
            " per transaction, SQLite %s, %d rounds on fresh databases\n",
            rows, txn, sqlite3_libversion(), ROUNDS);
-    double r[4][ROUNDS];
+    double r[4][ROUNDS], fl[4][ROUNDS];
     for (int k = 0; k < ROUNDS; k++) {
-        double one[4];
-        if (bench_round(rows, txn, k, one))
+        double one[4], floor[4];
+        if (bench_round(rows, txn, k, one, floor))
             return 1;
-        for (int op = 0; op < 4; op++)
+        for (int op = 0; op < 4; op++) {
             r[op][k] = one[op];
+            fl[op][k] = floor[op];
+        }
     }
     double worst = 1e9;
     printf("median of %d rounds, tracked/plain:", ROUNDS);
@@ -455,5 +487,11 @@ int main(int argc, char **argv)
             worst = med;
     }
     printf("\n  worst write ratio (median) %.2fx (target >= 0.50x)\n", worst);
+    printf("  C-call trigger floor (median):");
+    for (int op = 0; op < 3; op++) {
+        qsort(fl[op], ROUNDS, sizeof fl[op][0], cmp_double);
+        printf("  %s %.2fx", names[op], fl[op][ROUNDS / 2]);
+    }
+    printf("\n");
     return 0;
 }
