@@ -950,9 +950,8 @@ TEST(or_replace_through_unique_is_tracked)
                        " n INTEGER)"};
     CHECK_RC(dimple_migrate(a, m, 1), DIMPLE_OK);
     CHECK_RC(dimple_migrate(b, m, 1), DIMPLE_OK);
-    /* SQLite's usual default, and Apple's and Android's: these deletes
-     * fire no trigger (Debian's build turns recursive triggers on; the
-     * next test covers both) */
+    /* SQLite's default, said outright: these deletes fire no trigger
+     * (the next test also covers recursive triggers on) */
     CHECK_RC(tu_exec(a, "PRAGMA recursive_triggers = OFF"), DIMPLE_OK);
     CHECK_RC(tu_exec(a, "INSERT INTO u VALUES('k1', 'x@y', 1),"
                         " ('k2', 'z@y', 2)"),
