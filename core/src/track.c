@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "rowhook.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -3197,6 +3198,7 @@ void dimple_track__close(dimple *db)
     struct dimple_track *tr = db ? db->track : NULL;
     if (!tr)
         return;
+    dimple_rowhook__want(db, DIMPLE_ROWHOOK_REPLACE, false);
     sqlite3_finalize(tr->log_ins);
     sqlite3_finalize(tr->log_ins_remote);
     sqlite3_finalize(tr->res_fetch);
