@@ -48,6 +48,7 @@ typedef struct dimple_options {
     const char *tables;  /* synced tables: "*" (default), "a,b", "" none */
     int busy_timeout_ms; /* 0: default 5000 */
     int read_only;       /* open without creating or writing */
+    int cache_size_kib;  /* page cache limit; 0: SQLite's (2000 KiB) */
 } dimple_options;
 
 /* Open (creating if needed) the SQLite database at db_path with no

@@ -15,8 +15,8 @@
  * plugin's create(). To accept a new core key, add it here and document it
  * in conf/dimple.conf and docs/config.md. */
 static const char *const dimple_keys[] = {
-    "database",        "tables",         "plugin_dir", "migrations",
-    "busy_timeout_ms", "max_clock_skew", NULL};
+    "database",        "tables",         "plugin_dir",     "migrations",
+    "busy_timeout_ms", "max_clock_skew", "cache_size_kib", NULL};
 static const char *const sync_keys[] = {"batch_max_changes", "batch_max_bytes",
                                         NULL};
 

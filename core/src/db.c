@@ -127,6 +127,13 @@ int dimple_db__open(dimple *db)
     }
     if ((rc = run_simple(db, "PRAGMA foreign_keys=ON")) < 0)
         goto out;
+    if (db->cache_size_kib > 0) {
+        /* negative: a size in KiB, not a page count */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA cache_size=-%d", db->cache_size_kib);
+        if ((rc = run_simple(db, sql)) < 0)
+            goto out;
+    }
     rc = DIMPLE_OK;
 out:
     sqlite3_finalize(st);

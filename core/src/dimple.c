@@ -12,6 +12,8 @@
 #include <string.h>
 
 #define DEFAULT_BUSY_MS 5000
+/* 16 GiB: far beyond any device, small enough for an int */
+#define MAX_CACHE_KIB (16 * 1024 * 1024)
 
 enum { OPENED_TRACK = 1u, OPENED_LIVE = 2u, OPENED_SYNC = 4u };
 
@@ -152,6 +154,10 @@ static int read_core_keys(dimple *db, int need_database)
                                  DEFAULT_BUSY_MS, 0, 3600000, &n)) < 0)
         return rc;
     db->busy_timeout_ms = (int)n;
+    if ((rc = dimple_config__int(db, "dimple", "cache_size_kib", 0, 0,
+                                 MAX_CACHE_KIB, &n)) < 0)
+        return rc;
+    db->cache_size_kib = (int)n;
     /* Consumed by other modules; validated here so `config check` and
      * every open report a bad value at once. */
     if ((rc = dimple_config__int(db, "dimple", "max_clock_skew", 0, 0,
@@ -243,6 +249,9 @@ int dimple_open_path(dimple **out, const char *db_path,
     if (o.busy_timeout_ms < 0)
         return dimple__seterr(db, DIMPLE_EINVAL,
                               "busy_timeout_ms must not be negative");
+    if (o.cache_size_kib < 0 || o.cache_size_kib > MAX_CACHE_KIB)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "cache_size_kib must be in 0..%d", MAX_CACHE_KIB);
     db->path = strdup(db_path);
     db->tables = strdup(o.tables ? o.tables : "*");
     if (!db->path || !db->tables)
@@ -250,6 +259,7 @@ int dimple_open_path(dimple **out, const char *db_path,
     if (o.busy_timeout_ms)
         db->busy_timeout_ms = o.busy_timeout_ms;
     db->read_only = o.read_only != 0;
+    db->cache_size_kib = o.cache_size_kib;
     if ((rc = dimple_db__open(db)) < 0 || (rc = open_modules(db)) < 0)
         return rc;
     return dimple__ok(db);

@@ -59,6 +59,7 @@ struct dimple {
     /* Foundation bookkeeping (dimple.c, loader.c, remote.c). */
     char *migrations_dir; /* [dimple] migrations, resolved, or NULL */
     int busy_timeout_ms;
+    int cache_size_kib; /* 0: SQLite's default page cache */
     int read_only;
     uint64_t remote_requests; /* storage calls made (remote.c) */
     int plugin_err;           /* set when a plugin reported an error

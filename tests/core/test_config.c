@@ -208,6 +208,27 @@ TEST(open_validates_core_keys)
     CHECK_CONTAINS(dimple_errmsg(h), ":3: [dimple] max_clock_skew");
     dimple_close(h);
 
+    p = write_tmp("i.conf", "[dimple]\ndatabase = i.db\n"
+                            "cache_size_kib = -1\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
+    CHECK_CONTAINS(dimple_errmsg(h), ":3: [dimple] cache_size_kib must be an"
+                                     " integer in 0..16777216");
+    dimple_close(h);
+
+    /* a valid one reaches the connection */
+    p = write_tmp("i.conf", "[dimple]\ndatabase = i.db\n"
+                            "cache_size_kib = 65536\n");
+    CHECK_RC(dimple_open(&h, p), DIMPLE_OK);
+    {
+        sqlite3_stmt *st = NULL;
+        CHECK(sqlite3_prepare_v2(dimple_sqlite(h), "PRAGMA cache_size", -1, &st,
+                                 NULL) == SQLITE_OK &&
+              sqlite3_step(st) == SQLITE_ROW &&
+              sqlite3_column_int(st, 0) == -65536);
+        sqlite3_finalize(st);
+    }
+    dimple_close(h);
+
     p = write_tmp("i.conf", "[dimple]\ntables = *\n");
     CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
     CHECK_CONTAINS(dimple_errmsg(h), "[dimple] database = FILE is not set");

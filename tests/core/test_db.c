@@ -52,6 +52,7 @@ TEST(open_sets_pragmas)
     CHECK_STR(scalar(db, "PRAGMA journal_mode"), "wal");
     CHECK_STR(scalar(db, "PRAGMA foreign_keys"), "1");
     CHECK_STR(scalar(db, "PRAGMA busy_timeout"), "5000");
+    CHECK_STR(scalar(db, "PRAGMA cache_size"), "-2000"); /* SQLite's */
     CHECK_STR(dimple_errmsg(db), "ok");
     CHECK(dimple_errcode(db) == DIMPLE_OK);
     CHECK(dimple_sqlite(db) != NULL);
@@ -62,6 +63,22 @@ TEST(open_sets_pragmas)
     CHECK_STR(dimple_errstr(DIMPLE_EBUSY), "DIMPLE_EBUSY");
     CHECK_STR(dimple_errstr(12345), "DIMPLE_E(unknown)");
     dimple_close(NULL);
+}
+
+/* dimple_options.cache_size_kib sets the page cache (KiB); out of range
+ * is refused before anything opens. */
+TEST(cache_size_option)
+{
+    dimple *db = NULL;
+    dimple_options o = {.size = sizeof o, .cache_size_kib = 32768};
+    unlink(tmp_path("cs.db"));
+    CHECK_RC(dimple_open_path(&db, tmp_path("cs.db"), &o), DIMPLE_OK);
+    CHECK_STR(scalar(db, "PRAGMA cache_size"), "-32768");
+    dimple_close(db);
+    o.cache_size_kib = -1;
+    CHECK_RC(dimple_open_path(&db, tmp_path("cs.db"), &o), DIMPLE_EINVAL);
+    CHECK_STR(dimple_errmsg(db), "cache_size_kib must be in 0..16777216");
+    dimple_close(db);
 }
 
 TEST(foreign_keys_enforced)
@@ -104,7 +121,7 @@ TEST(exec_untrackable_table_refused)
 TEST(exec_and_params)
 {
     dimple *db = NULL;
-    dimple_options untracked = {sizeof untracked, "", 0, 0};
+    dimple_options untracked = {.size = sizeof untracked, .tables = ""};
     dimple_value p[3];
     unlink(tmp_path("b.db"));
     CHECK_RC(dimple_open_path(&db, tmp_path("b.db"), &untracked), DIMPLE_OK);
@@ -267,7 +284,7 @@ TEST(locked_database)
     dimple *db = NULL;
     sqlite3 *other = NULL;
     /* untracked: the raw connection below runs no dimple code */
-    dimple_options o = {sizeof o, "", 100, 0};
+    dimple_options o = {.size = sizeof o, .tables = "", .busy_timeout_ms = 100};
     const char *path = tmp_path("lock.db");
     unlink(path);
     CHECK_RC(dimple_open_path(&db, path, &o), DIMPLE_OK);
@@ -338,7 +355,7 @@ TEST(unreadable_database)
 TEST(read_only)
 {
     dimple *db = open_fresh("ro.db");
-    dimple_options o = {sizeof o, NULL, 0, 1};
+    dimple_options o = {.size = sizeof o, .read_only = 1};
     CHECK_RC(dimple_exec(db, "CREATE TABLE t(x TEXT PRIMARY KEY)", NULL, 0,
                          NULL, NULL),
              DIMPLE_OK);
@@ -364,6 +381,7 @@ TEST(config_check_handle_has_no_database)
 int main(void)
 {
     RUN(open_sets_pragmas);
+    RUN(cache_size_option);
     RUN(foreign_keys_enforced);
     RUN(exec_untrackable_table_refused);
     RUN(exec_and_params);

@@ -67,7 +67,7 @@ static void *writer_b(void *arg)
     writer_arg *w = arg;
     dimple *b = NULL;
     dimple_live_query *q = NULL;
-    dimple_options o = {sizeof o, "", 0, 0};
+    dimple_options o = {.size = sizeof o, .tables = ""};
     w->seen.thread = pthread_self();
     if (dimple_open_path(&b, path, &o) != DIMPLE_OK ||
         dimple_live_open(&q, b, "SELECT count(*) FROM t WHERE src = 'b'", NULL,
@@ -114,7 +114,7 @@ TEST(event_loop_thread_with_writers_elsewhere)
     dimple *a = NULL;
     dimple_live_query *q = NULL;
     dimple_live_options lo = {sizeof lo, DIMPLE_LIVE_DISPATCH};
-    dimple_options o = {sizeof o, "", 0, 0};
+    dimple_options o = {.size = sizeof o, .tables = ""};
     counter seen = {0};
     writer_arg wb = {
         0, {0}, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
