@@ -364,7 +364,7 @@ int dimple_live__open(dimple *db)
     /* The preupdate hook (meson requires it) also reports WITHOUT ROWID
      * tables, which the update hook does not; DIMPLE_LIVE_NO_PREUPDATE
      * runs the update-hook path that remains for them (test:
-     * live_without_rowid). */
+     * update_hook_fallback_handles_without_rowid). */
     L->use_preupdate = !getenv("DIMPLE_LIVE_NO_PREUPDATE");
     L->seq = dimple_track__last_seq(db);
     /* a read-only database that dimple never wrote has no author */
