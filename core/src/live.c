@@ -362,8 +362,9 @@ int dimple_live__open(dimple *db)
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);
     /* The preupdate hook (meson requires it) also reports WITHOUT ROWID
-     * tables, which the update hook does not; DIMPLE_LIVE_NO_PREUPDATE
-     * runs the update-hook path that remains for them (test:
+     * tables, which the update hook does not. DIMPLE_LIVE_NO_PREUPDATE
+     * switches live to the update hook instead, the path for a SQLite
+     * built without the preupdate hook (test:
      * update_hook_fallback_handles_without_rowid). */
     L->use_preupdate = !getenv("DIMPLE_LIVE_NO_PREUPDATE");
     L->seq = dimple_track__last_seq(db);
