@@ -240,6 +240,63 @@ static sqlite3 *open_plain(const char *name, const char *extra)
     return s;
 }
 
+/* A fresh dimple database tracking every table, with the schema. */
+static dimple *open_tracked(const char *name)
+{
+    char path[600];
+    fresh_path(name, path, sizeof path);
+    dimple *db = NULL;
+    dimple_options o = {.size = sizeof o, .tables = "*"};
+    const char *m[] = {schema};
+    if (dimple_open_path(&db, path, &o) != DIMPLE_OK ||
+        dimple_migrate(db, m, 1) != DIMPLE_OK) {
+        fprintf(stderr, "track_bench: %s\n", dimple_errmsg(db));
+        exit(1);
+    }
+    return db;
+}
+
+/* The merge path: a fresh replica applies every change of db (what a sync
+ * pull does), one per call and then 1000 per call (a sync pull applies a
+ * whole batch per call), against the plain insert rate of this run. */
+static int bench_apply(dimple *db, double plain_insert)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        dimple *rep = open_tracked("replica");
+        apply_ctx ac;
+        memset(&ac, 0, sizeof ac);
+        ac.db = rep;
+        ac.batch = mode ? 1000 : 1;
+        if (mode) {
+            ac.cap_vals = 1000 * 8;
+            ac.vals = calloc(ac.cap_vals, sizeof *ac.vals);
+            ac.ch = calloc(1000, sizeof *ac.ch);
+            ac.bytes = calloc(ac.cap_vals, sizeof *ac.bytes);
+        }
+        double t0 = now_s();
+        exec(dimple_sqlite(rep), "BEGIN");
+        int rc = dimple_track__each_local(db, NULL, apply_one, &ac);
+        if (rc == DIMPLE_OK)
+            rc = flush_batch(&ac);
+        if (rc != DIMPLE_OK) {
+            fprintf(stderr, "track_bench: apply: %s\n", dimple_errmsg(rep));
+            return 1;
+        }
+        exec(dimple_sqlite(rep), "COMMIT");
+        double dt = now_s() - t0;
+        printf("  apply on a replica, %s: %ld changes (insert, update,"
+               " delete of each row) at %.0f changes/s = %.2fx the plain"
+               " insert rate\n",
+               mode ? "1000 per call" : "one per call", ac.n, (double)ac.n / dt,
+               ((double)ac.n / dt) / plain_insert);
+        free(ac.vals);
+        free(ac.ch);
+        free(ac.bytes);
+        dimple_close(rep);
+    }
+    return 0;
+}
+
 /* One round: fresh databases, every operation on each; ratio[op] gets
  * tracked/plain. The first round also prints the log's size, the fold and
  * the apply measurements. */
@@ -279,23 +336,7 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4],
     if (sqlite3_create_function_v2(ccall, "pass", 1, SQLITE_UTF8, NULL, pass_fn,
                                    NULL, NULL, NULL) != SQLITE_OK)
         die("create function", ccall);
-    char tracked_path[600];
-    fresh_path("tracked", tracked_path, sizeof tracked_path);
-
-    dimple *db = NULL;
-    dimple_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
-    o.tables = "*";
-    if (dimple_open_path(&db, tracked_path, &o) != DIMPLE_OK) {
-        fprintf(stderr, "track_bench: %s\n", dimple_errmsg(db));
-        return 1;
-    }
-    const char *m[] = {schema};
-    if (dimple_migrate(db, m, 1) != DIMPLE_OK) {
-        fprintf(stderr, "track_bench: %s\n", dimple_errmsg(db));
-        return 1;
-    }
+    dimple *db = open_tracked("tracked");
     sqlite3 *tracked = dimple_sqlite(db);
     /* the same settings on every database, to see what they change:
      * TRACK_BENCH_SQL="PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536" */
@@ -377,75 +418,13 @@ static int bench_round(long rows, long txn, int round, double ratio_out[4],
     }
     printf("  worst write ratio %.2fx\n", worst);
     /* the apply measurements: first round only */
-    if (round > 0) {
-        sqlite3_close(plain);
-        sqlite3_close(empty);
-        sqlite3_close(logrow);
-        sqlite3_close(ccall);
-        dimple_close(db);
-        return 0;
-    }
-
-    /* the merge path: a second replica applies every change (what a sync
-     * pull does), against the plain insert rate of this run */
-    char replica_path[600];
-    fresh_path("replica", replica_path, sizeof replica_path);
-    dimple *rep = NULL;
-    if (dimple_open_path(&rep, replica_path, &o) != DIMPLE_OK ||
-        dimple_migrate(rep, m, 1) != DIMPLE_OK) {
-        fprintf(stderr, "track_bench: %s\n", dimple_errmsg(rep));
-        return 1;
-    }
-    for (int mode = 0; mode < 2; mode++) {
-        if (mode == 1) {
-            /* again on a fresh replica, 1000 changes per apply call (a
-             * sync pull applies a whole batch per call) */
-            dimple_close(rep);
-            fresh_path("replica", replica_path, sizeof replica_path);
-            rep = NULL;
-            if (dimple_open_path(&rep, replica_path, &o) != DIMPLE_OK ||
-                dimple_migrate(rep, m, 1) != DIMPLE_OK) {
-                fprintf(stderr, "track_bench: %s\n", dimple_errmsg(rep));
-                return 1;
-            }
-        }
-        apply_ctx ac;
-        memset(&ac, 0, sizeof ac);
-        ac.db = rep;
-        ac.batch = mode ? 1000 : 1;
-        if (mode) {
-            ac.cap_vals = 1000 * 8;
-            ac.vals = calloc(ac.cap_vals, sizeof *ac.vals);
-            ac.ch = calloc(1000, sizeof *ac.ch);
-            ac.bytes = calloc(ac.cap_vals, sizeof *ac.bytes);
-        }
-        double t0 = now_s();
-        exec(dimple_sqlite(rep), "BEGIN");
-        int rc = dimple_track__each_local(db, NULL, apply_one, &ac);
-        if (rc == DIMPLE_OK)
-            rc = flush_batch(&ac);
-        if (rc != DIMPLE_OK) {
-            fprintf(stderr, "track_bench: apply: %s\n", dimple_errmsg(rep));
-            return 1;
-        }
-        exec(dimple_sqlite(rep), "COMMIT");
-        double dt = now_s() - t0;
-        printf("  apply on a replica, %s: %ld changes (insert, update,"
-               " delete of each row) at %.0f changes/s = %.2fx the plain"
-               " insert rate\n",
-               mode ? "1000 per call" : "one per call", ac.n, (double)ac.n / dt,
-               ((double)ac.n / dt) / plain_insert);
-        free(ac.vals);
-        free(ac.ch);
-        free(ac.bytes);
-    }
-    dimple_close(rep);
+    int rc = round == 0 ? bench_apply(db, plain_insert) : 0;
     sqlite3_close(plain);
     sqlite3_close(empty);
     sqlite3_close(logrow);
     sqlite3_close(ccall);
     dimple_close(db);
-    return 0;
+    return rc;
 }
 
 static int cmp_double(const void *a, const void *b)
