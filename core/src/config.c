@@ -11,15 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keys the core itself reads. A plugin section's keys are checked by the
- * plugin's create(). To accept a new core key, add it here and document it
- * in conf/dimple.conf and docs/config.md. */
-static const char *const dimple_keys[] = {
-    "database",        "tables",         "plugin_dir",     "migrations",
-    "busy_timeout_ms", "max_clock_skew", "cache_size_kib", NULL};
-static const char *const sync_keys[] = {"batch_max_changes", "batch_max_bytes",
-                                        NULL};
-
 typedef struct section {
     char *name;
     int line;     /* of the [header] */
@@ -34,6 +25,8 @@ struct dimple_config {
     char *dir;
     section *s;
     size_t n, cap;
+    /* INT and BOOL keys of the table, parsed: the file's or the default */
+    int64_t num[DIMPLE_CONF_N_KEYS];
 };
 
 typedef struct parse_state {
@@ -59,13 +52,16 @@ static int is_plugin_section(const char *name)
     return 0;
 }
 
-static const char *const *core_keys(const char *name)
+/* A section whose every key is in the table ([dimple], [sync]); a plugin
+ * section's other keys are checked by the plugin's create(). */
+static int is_core_section(const char *name)
 {
-    if (strcmp(name, "dimple") == 0)
-        return dimple_keys;
-    if (strcmp(name, "sync") == 0)
-        return sync_keys;
-    return NULL;
+    if (is_plugin_section(name))
+        return 0;
+    for (size_t i = 0; i < DIMPLE_CONF_N_KEYS; i++)
+        if (strcmp(dimple_config__keys[i].section, name) == 0)
+            return 1;
+    return 0;
 }
 
 static section *find_section(const dimple_config *cfg, const char *name)
@@ -147,7 +143,7 @@ static void on_header(parse_state *st, const char *text)
             p++;
         memmove(name, p, strlen(p) + 1);
     }
-    if (!core_keys(name) && !is_plugin_section(name)) {
+    if (!is_core_section(name) && !is_plugin_section(name)) {
         fail(st, st->line, DIMPLE_ECONFIG, "unknown section [%s]", name);
         return;
     }
@@ -262,8 +258,10 @@ static int on_kv(void *user, const char *sec, const char *key,
 {
     parse_state *st = user;
     section *s;
-    const char *const *known;
+    const dimple_config_key *known;
     char *v = NULL, *k = NULL;
+    char why[128];
+    int64_t num = 0;
     if (st->code)
         return 1; /* already failed: report the first error only */
     if (!*sec) {
@@ -273,15 +271,11 @@ static int on_kv(void *user, const char *sec, const char *key,
     s = find_section(st->cfg, sec);
     if (!s) /* on_header refused it */
         return 1;
-    known = core_keys(sec);
-    if (known) {
-        while (*known && strcmp(*known, key) != 0)
-            known++;
-        if (!*known) {
-            fail(st, st->line, DIMPLE_ECONFIG, "unknown key '%s' in [%s]", key,
-                 sec);
-            return 1;
-        }
+    known = dimple_config__find_key(sec, key);
+    if (!known && is_core_section(sec)) {
+        fail(st, st->line, DIMPLE_ECONFIG, "unknown key '%s' in [%s]", key,
+             sec);
+        return 1;
     }
     if ((s->plugin && strcmp(key, "plugin") == 0) ||
         dimple_kv_find(s->kv, key)) {
@@ -294,7 +288,15 @@ static int on_kv(void *user, const char *sec, const char *key,
     }
     if (expand(st, sec, key, value, &v) < 0)
         return 1;
-    if (!known && strcmp(key, "plugin") == 0) {
+    if (known && dimple_config__parse(known, v, &num, why, sizeof why) < 0) {
+        free(v);
+        fail(st, st->line, DIMPLE_ECONFIG, "[%s] %s %s", sec, key, why);
+        return 1;
+    }
+    if (known &&
+        (known->type == DIMPLE_CONF_INT || known->type == DIMPLE_CONF_BOOL))
+        st->cfg->num[known - dimple_config__keys] = num;
+    if (known && known->type == DIMPLE_CONF_PLUGIN) {
         if (!*v) {
             free(v);
             fail(st, st->line, DIMPLE_ECONFIG, "empty plugin name in [%s]",
@@ -361,6 +363,8 @@ int dimple_config__load(dimple *db, const char *path, dimple_config **out)
     cfg = calloc(1, sizeof *cfg);
     if (!cfg)
         return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+    for (size_t i = 0; i < DIMPLE_CONF_N_KEYS; i++)
+        cfg->num[i] = dimple_config__int(NULL, (dimple_config_id)i);
     cfg->path = strdup(path);
     slash = strrchr(path, '/');
     cfg->dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path))
@@ -458,26 +462,16 @@ const char *dimple_config__section_name(const dimple_config *cfg, size_t i)
     return cfg && i < cfg->n ? cfg->s[i].name : NULL;
 }
 
-int dimple_config__int(dimple *db, const char *sec, const char *key,
-                       int64_t def, int64_t min, int64_t max, int64_t *out)
+int64_t dimple_config__int(const dimple_config *cfg, dimple_config_id id)
 {
-    const char *v = dimple_config__get(db ? db->conf : NULL, sec, key);
-    char *end;
-    long long n;
-    *out = def;
-    if (!v)
-        return DIMPLE_OK;
-    errno = 0;
-    n = strtoll(v, &end, 10);
-    if (errno || end == v || *end || n < min || n > max)
-        return dimple__seterr(db, DIMPLE_ECONFIG,
-                              "%s:%d: [%s] %s must be an integer in "
-                              "%lld..%lld",
-                              db->conf->path,
-                              dimple_config__line(db->conf, sec, key), sec, key,
-                              (long long)min, (long long)max);
-    *out = n;
-    return DIMPLE_OK;
+    const dimple_config_key *k = &dimple_config__keys[id];
+    int64_t v = 0;
+    char why[128];
+    if (cfg)
+        return cfg->num[id];
+    /* test-config checks that every default parses and is in range */
+    dimple_config__parse(k, k->def ? k->def : "0", &v, why, sizeof why);
+    return v;
 }
 
 char *dimple_config__resolve(const dimple_config *cfg, const char *path)

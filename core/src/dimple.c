@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_BUSY_MS 5000
-/* 16 GiB: far beyond any device, small enough for an int */
-#define MAX_CACHE_KIB (16 * 1024 * 1024)
+#define DEFAULT_BUSY_MS                                                        \
+    ((int)dimple_config__int(NULL, DIMPLE_CONF_BUSY_TIMEOUT_MS))
+#define MAX_CACHE_KIB ((int)dimple_config__keys[DIMPLE_CONF_CACHE_SIZE_KIB].max)
 
 enum { OPENED_TRACK = 1u, OPENED_LIVE = 2u, OPENED_SYNC = 4u };
 
@@ -121,13 +121,11 @@ static dimple *alloc_handle(void)
     return db;
 }
 
-/* The [dimple] and [sync] keys the core reads or validates for others. */
+/* The [dimple] keys the handle keeps (loading validated them all). */
 static int read_core_keys(dimple *db, int need_database)
 {
     const dimple_config *cfg = db->conf;
     const char *v;
-    int64_t n;
-    int rc;
     v = dimple_config__get(cfg, "dimple", "database");
     if (!v || !*v) {
         if (need_database)
@@ -150,23 +148,10 @@ static int read_core_keys(dimple *db, int need_database)
     v = dimple_config__get(cfg, "dimple", "migrations");
     if (v && *v && !(db->migrations_dir = dimple_config__resolve(cfg, v)))
         return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
-    if ((rc = dimple_config__int(db, "dimple", "busy_timeout_ms",
-                                 DEFAULT_BUSY_MS, 0, 3600000, &n)) < 0)
-        return rc;
-    db->busy_timeout_ms = (int)n;
-    if ((rc = dimple_config__int(db, "dimple", "cache_size_kib", 0, 0,
-                                 MAX_CACHE_KIB, &n)) < 0)
-        return rc;
-    db->cache_size_kib = (int)n;
-    /* Consumed by other modules; validated here so `config check` and
-     * every open report a bad value at once. */
-    if ((rc = dimple_config__int(db, "dimple", "max_clock_skew", 0, 0,
-                                 INT64_C(1) << 42, &n)) < 0 ||
-        (rc = dimple_config__int(db, "sync", "batch_max_changes", 1, 1,
-                                 INT64_C(1) << 31, &n)) < 0 ||
-        (rc = dimple_config__int(db, "sync", "batch_max_bytes", 1, 1,
-                                 INT64_C(1) << 40, &n)) < 0)
-        return rc;
+    db->busy_timeout_ms =
+        (int)dimple_config__int(cfg, DIMPLE_CONF_BUSY_TIMEOUT_MS);
+    db->cache_size_kib =
+        (int)dimple_config__int(cfg, DIMPLE_CONF_CACHE_SIZE_KIB);
     return DIMPLE_OK;
 }
 

@@ -302,6 +302,20 @@ int dimple_loader__fail(dimple_instance *inst, int rc, const char *what)
     return rc;
 }
 
+/* "file:line: " of role's `plugin = name` in db's configuration, so a
+ * refusal points at the line to fix; "" for a plugin the core picked (the
+ * default resolver). */
+static const char *where(const dimple *db, const char *role, const char *name,
+                         char *buf, size_t cap)
+{
+    const char *conf = dimple_config__get(db->conf, role, "plugin");
+    int line = dimple_config__line(db->conf, role, "plugin");
+    buf[0] = '\0';
+    if (conf && name && strcmp(conf, name) == 0 && line > 0)
+        snprintf(buf, cap, "%s:%d: ", dimple_config__path(db->conf), line);
+    return buf;
+}
+
 static int name_ok(const char *name)
 {
     return name && *name && !strchr(name, '/') && !strstr(name, "..") &&
@@ -315,16 +329,17 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
     static const dimple_kv none[] = {{NULL, NULL, 0}};
     dimple_instance *inst = NULL;
     const dimple_plugin *desc;
-    char err[1024], *store = NULL, *path = NULL;
+    char err[1024], at[512], *store = NULL, *path = NULL;
     const char *dirs[64];
     size_t n_dirs;
     int rc;
     *out = NULL;
+    where(db, role, name, at, sizeof at);
     if (!name_ok(name))
         return dimple__seterr(db, DIMPLE_EPLUGIN,
-                              "[%s]: plugin name '%s' refused (empty, too "
+                              "%s[%s]: plugin name '%s' refused (empty, too "
                               "long, or contains '/' or '..')",
-                              role, name ? name : "");
+                              at, role, name ? name : "");
     inst = calloc(1, sizeof *inst);
     if (!inst || !(inst->role = strdup(role))) {
         rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
@@ -335,7 +350,8 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
     if (desc) {
         rc = check(desc, "(built in)", kind, name, inst, err, sizeof err);
         if (rc < 0) {
-            rc = dimple__seterr(db, rc, "[%s] plugin %s %s", role, name, err);
+            rc = dimple__seterr(db, rc, "%s[%s] plugin %s %s", at, role, name,
+                                err);
             goto out;
         }
     } else {
@@ -360,7 +376,7 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
             rc = open_file(path, kind, name, inst, &inst->dl, &desc, err,
                            sizeof err);
             if (rc < 0) {
-                rc = dimple__seterr(db, rc, "[%s] %s", role, err);
+                rc = dimple__seterr(db, rc, "%s[%s] %s", at, role, err);
                 goto out;
             }
         }
@@ -374,9 +390,10 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
                 used += (size_t)w;
             }
             rc = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                                "[%s] plugin '%s' not found: no dimple-%s.so "
-                                "(searched: %s)",
-                                role, name, name, n_dirs ? list : "no folders");
+                                "%s[%s] plugin '%s' not found: no "
+                                "dimple-%s.so (searched: %s)",
+                                at, role, name, name,
+                                n_dirs ? list : "no folders");
             goto out;
         }
     }

@@ -724,7 +724,6 @@ int dimple_sync(dimple *db, const dimple_sync_options *opts,
 {
     run r;
     double t0 = now_s();
-    int64_t v;
     int rc;
 
     if (!db)
@@ -759,16 +758,11 @@ int dimple_sync(dimple *db, const dimple_sync_options *opts,
                             "sync applies batches in transactions of its own");
         goto done;
     }
-    if ((rc = dimple_config__int(db, "sync", "batch_max_changes",
-                                 DIMPLE_BATCH_DEFAULT_CHANGES, 1,
-                                 DIMPLE_BATCH_MAX_CHANGES, &v)) < 0)
-        goto done;
-    r.max_changes = (size_t)v;
-    if ((rc = dimple_config__int(db, "sync", "batch_max_bytes",
-                                 (int64_t)DIMPLE_BATCH_DEFAULT_BYTES, 1024,
-                                 (int64_t)DIMPLE_BATCH_MAX_OBJECT, &v)) < 0)
-        goto done;
-    r.max_bytes = (size_t)v;
+    /* validated against config_keys.c's table when the file was loaded */
+    r.max_changes =
+        (size_t)dimple_config__int(db->conf, DIMPLE_CONF_BATCH_MAX_CHANGES);
+    r.max_bytes =
+        (size_t)dimple_config__int(db->conf, DIMPLE_CONF_BATCH_MAX_BYTES);
     if (!db->resolver) {
         /* the default resolver, created when first needed */
         dimple_instance *inst = NULL;

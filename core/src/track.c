@@ -3134,13 +3134,7 @@ static int check_copied(dimple *db)
 
 static int64_t config_skew(dimple *db)
 {
-    int64_t v = DIMPLE_CLOCK_SKEW_DEFAULT_MS;
-    if (db->conf &&
-        dimple_config__int(db, "dimple", "max_clock_skew",
-                           DIMPLE_CLOCK_SKEW_DEFAULT_MS, 0,
-                           (int64_t)365 * 24 * 3600 * 1000, &v) != DIMPLE_OK)
-        return -1;
-    return v;
+    return dimple_config__int(db->conf, DIMPLE_CONF_MAX_CLOCK_SKEW);
 }
 
 int dimple_track__open(dimple *db)

@@ -3,8 +3,12 @@
  * with its file:line (config.c).
  */
 #include "../test.h"
+#include "batch.h"
+#include "clock.h"
 #include "config.h"
 #include "util.h"
+
+#include <dimple/sync.h>
 
 static dimple *db; /* receives error messages */
 
@@ -251,16 +255,180 @@ TEST(open_validates_core_keys)
     CHECK_STR(dimple_migrations_dir(h), tmp_path("mig"));
     CHECK_STR(dimple_tables(h), "*");
     {
-        int64_t skew = 0;
-        CHECK_RC(dimple_config__int(h, "dimple", "max_clock_skew", 1, 0,
-                                    1000000, &skew),
-                 DIMPLE_OK);
+        /* the file's value, else the table's default */
+        int64_t skew = dimple_config__int(h->conf, DIMPLE_CONF_MAX_CLOCK_SKEW);
         CHECK(skew == 5000);
-        CHECK_RC(dimple_config__int(h, "sync", "batch_max_changes", 77, 0,
-                                    1000000, &skew),
-                 DIMPLE_OK);
-        CHECK(skew == 77);
+        skew = dimple_config__int(h->conf, DIMPLE_CONF_BATCH_MAX_CHANGES);
+        CHECK(skew == DIMPLE_BATCH_DEFAULT_CHANGES);
     }
+    dimple_close(h);
+}
+
+/* A bad value of a core key fails `config check` and open alike, with the
+ * same file:line message: sync never meets a value it cannot use. */
+static void bad_value(const char *sec, const char *key, const char *value,
+                      const char *range)
+{
+    dimple *h = NULL;
+    char want[700];
+    /* the key on line 5 in either section */
+    const char *p =
+        strcmp(sec, "dimple") == 0
+            ? write_tmp("b.conf",
+                        "[sync]\n[dimple]\ndatabase = b.db\n\n%s = %s\n", key,
+                        value)
+            : write_tmp("b.conf",
+                        "[dimple]\ndatabase = b.db\n[%s]\n\n%s = %s\n", sec,
+                        key, value);
+    snprintf(want, sizeof want, "%s:5: [%s] %s must be an integer in %s", p,
+             sec, key, range);
+    CHECK_RC(dimple_config_check(&h, p), DIMPLE_ECONFIG);
+    CHECK_STR(dimple_errmsg(h), want);
+    dimple_close(h);
+    CHECK_RC(dimple_open(&h, p), DIMPLE_ECONFIG);
+    CHECK_STR(dimple_errmsg(h), want);
+    dimple_close(h);
+    CHECK(access(tmp_path("b.db"), F_OK) != 0);
+}
+
+TEST(bad_values_fail_check_and_open)
+{
+    bad_value("sync", "batch_max_changes", "0", "1..100000");
+    bad_value("sync", "batch_max_changes", "100001", "1..100000");
+    bad_value("sync", "batch_max_changes", "many", "1..100000");
+    bad_value("sync", "batch_max_bytes", "1023", "1024..67108864");
+    bad_value("sync", "batch_max_bytes", "67108865", "1024..67108864");
+    bad_value("sync", "batch_max_bytes", "1e6", "1024..67108864");
+    bad_value("dimple", "max_clock_skew", "31536000001", "0..31536000000");
+    bad_value("dimple", "max_clock_skew", "-1", "0..31536000000");
+    bad_value("dimple", "max_clock_skew", "+5", "0..31536000000");
+    bad_value("dimple", "max_clock_skew", "99999999999999999999",
+              "0..31536000000");
+    bad_value("dimple", "busy_timeout_ms", "3600001", "0..3600000");
+    bad_value("dimple", "cache_size_kib", "0x10", "0..16777216");
+}
+
+/* Both ends of every integer key's range open, and sync runs with them. */
+TEST(range_edges_pass)
+{
+    for (size_t i = 0; i < DIMPLE_CONF_N_KEYS; i++) {
+        const dimple_config_key *k = &dimple_config__keys[i];
+        int64_t edge[2] = {k->min, k->max};
+        if (k->type != DIMPLE_CONF_INT)
+            continue;
+        for (int e = 0; e < 2; e++) {
+            dimple *h = NULL;
+            const char *p = write_tmp(
+                "e.conf",
+                "[storage]\nplugin = memory\n[dimple]\ndatabase = :memory:\n"
+                "%s%s = %lld\n",
+                strcmp(k->section, "dimple") ? "[sync]\n" : "", k->key,
+                (long long)edge[e]);
+            if (!CHECK(dimple_config_check(&h, p) == DIMPLE_OK))
+                printf("#   %s\n", dimple_errmsg(h));
+            dimple_close(h);
+            if (!CHECK(dimple_open(&h, p) == DIMPLE_OK)) {
+                printf("#   %s\n", dimple_errmsg(h));
+                dimple_close(h);
+                continue;
+            }
+            CHECK(dimple_config__int(h->conf, (dimple_config_id)i) == edge[e]);
+            CHECK_RC(dimple_exec(h,
+                                 "CREATE TABLE t (id TEXT PRIMARY KEY, v TEXT);"
+                                 "INSERT INTO t VALUES ('a', 'x'), ('b', 'y')",
+                                 NULL, 0, NULL, NULL),
+                     DIMPLE_OK);
+            if (!CHECK(dimple_sync(h, NULL, NULL) == DIMPLE_OK))
+                printf("#   %s = %lld: %s\n", k->key, (long long)edge[e],
+                       dimple_errmsg(h));
+            dimple_close(h);
+        }
+    }
+}
+
+/* The table is sane: every default parses and lies in its range, and
+ * matches the constants the modules use without a configuration. */
+TEST(table_defaults)
+{
+    char why[128];
+    for (size_t i = 0; i < DIMPLE_CONF_N_KEYS; i++) {
+        const dimple_config_key *k = &dimple_config__keys[i];
+        int64_t v = -1;
+        CHECK(k->section && k->key && k->doc && *k->doc);
+        CHECK(dimple_config__find_key(k->section, k->key) == k);
+        if (k->type == DIMPLE_CONF_INT) {
+            CHECK(k->def != NULL && k->min <= k->max && k->unit);
+            CHECK_RC(dimple_config__parse(k, k->def, &v, why, sizeof why),
+                     DIMPLE_OK);
+            CHECK(dimple_config__int(NULL, (dimple_config_id)i) == v);
+        }
+    }
+    CHECK(dimple_config__int(NULL, DIMPLE_CONF_BATCH_MAX_BYTES) ==
+          (int64_t)DIMPLE_BATCH_DEFAULT_BYTES);
+    CHECK(dimple_config__int(NULL, DIMPLE_CONF_BATCH_MAX_CHANGES) ==
+          DIMPLE_BATCH_DEFAULT_CHANGES);
+    CHECK(dimple_config__int(NULL, DIMPLE_CONF_MAX_CLOCK_SKEW) ==
+          DIMPLE_CLOCK_SKEW_DEFAULT_MS);
+    CHECK(dimple_config__find_key("notifier.log", "plugin") ==
+          &dimple_config__keys[DIMPLE_CONF_NOTIFIER_PLUGIN]);
+    CHECK(dimple_config__find_key("notifier.", "plugin") == NULL);
+    CHECK(dimple_config__find_key("storage", "path") == NULL);
+}
+
+TEST(one_boolean_parser)
+{
+    static const char *const yes[] = {"true", "TRUE", "Yes", "on", "ON", "1"};
+    static const char *const no[] = {"false", "False", "no", "NO", "off", "0"};
+    static const char *const bad[] = {"", "2", "onn", "y", "t", "off ", "01"};
+    int b;
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        CHECK(dimple_config__parse_bool(yes[i], &b) == 0 && b == 1);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        CHECK(dimple_config__parse_bool(no[i], &b) == 0 && b == 0);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK(dimple_config__parse_bool(bad[i], &b) == -1);
+    {
+        dimple_config_key k = {"dimple", "flag", DIMPLE_CONF_BOOL, "off", 0, 0,
+                               0,        NULL,   "a test key"};
+        int64_t v = -1;
+        char why[128];
+        CHECK_RC(dimple_config__parse(&k, "Yes", &v, why, sizeof why),
+                 DIMPLE_OK);
+        CHECK(v == 1);
+        CHECK_RC(dimple_config__parse(&k, "maybe", &v, why, sizeof why),
+                 DIMPLE_ECONFIG);
+        CHECK_CONTAINS(why, "true/false, yes/no, on/off or 1/0");
+    }
+}
+
+/* An unknown plugin name points at its `plugin =` line and lists the
+ * folders searched, from `config check` and open alike. */
+TEST(unknown_plugin_has_file_line)
+{
+    dimple *h = NULL;
+    char want[700];
+    const char *p = write_tmp("u.conf",
+                              "[dimple]\ndatabase = u.db\n"
+                              "plugin_dir = %s\n\n[storage]\n"
+                              "; a typo\nplugin = fiel\n",
+                              tmp_dir());
+    snprintf(want, sizeof want,
+             "%s:7: [storage] plugin 'fiel' not found: no dimple-fiel.so "
+             "(searched: %s, ",
+             p, tmp_dir());
+    CHECK_RC(dimple_config_check(&h, p), DIMPLE_ENOTFOUND);
+    CHECK_CONTAINS(dimple_errmsg(h), want);
+    CHECK_CONTAINS(dimple_errmsg(h), DIMPLE_PLUGIN_INSTALL_DIR);
+    dimple_close(h);
+    CHECK_RC(dimple_open(&h, p), DIMPLE_ENOTFOUND);
+    CHECK_CONTAINS(dimple_errmsg(h), want);
+    dimple_close(h);
+
+    p = write_tmp("u.conf", "[dimple]\ndatabase = u.db\n[notifier.x]\n"
+                            "plugin = ../jsonl\n");
+    CHECK_RC(dimple_config_check(&h, p), DIMPLE_EPLUGIN);
+    snprintf(want, sizeof want, "%s:4: [notifier.x]: plugin name", p);
+    CHECK_CONTAINS(dimple_errmsg(h), want);
     dimple_close(h);
 }
 
@@ -273,6 +441,11 @@ int main(void)
     RUN(secrets_stay_out_of_messages);
     RUN(missing_file);
     RUN(open_validates_core_keys);
+    RUN(bad_values_fail_check_and_open);
+    RUN(range_edges_pass);
+    RUN(table_defaults);
+    RUN(one_boolean_parser);
+    RUN(unknown_plugin_has_file_line);
     dimple_close(db);
     tmp_cleanup();
     return test_done();
