@@ -3,7 +3,7 @@
  * listing with filters, one JSON line per change, rows as of a time, time
  * parsing, and the author API.
  */
-#include "track_impl.h"
+#include "track.h"
 
 #include "clock.h"
 #include "json.h"
@@ -146,8 +146,7 @@ int dimple_history(dimple *db, const dimple_history_query *q,
         return DIMPLE_EINVAL;
     if (!cb)
         return dimple__seterr(db, DIMPLE_EINVAL, "history: no callback");
-    struct dimple_track *tr = db->track;
-    if (!tr || !tr->ready)
+    if (!dimple_track__ready(db))
         return not_ready(db);
     dimple_history_query none;
     memset(&none, 0, sizeof none);
@@ -158,10 +157,9 @@ int dimple_history(dimple *db, const dimple_history_query *q,
     uint8_t since[16], until[16];
     if (q->table) {
         /* an unknown table has no history: an empty list, not an error */
-        tid = -1;
-        for (size_t i = 1; i < tr->n_names; i++)
-            if (tr->names[i] && sqlite3_stricmp(tr->names[i], q->table) == 0)
-                tid = (int64_t)i;
+        tid = dimple_track__name_id(db, q->table);
+        if (!tid)
+            tid = -1;
     }
     if (q->author) {
         uint8_t a[16];
@@ -421,8 +419,7 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
 {
     if (!db)
         return DIMPLE_EINVAL;
-    struct dimple_track *tr = db->track;
-    if (!tr || !tr->ready)
+    if (!dimple_track__ready(db))
         return not_ready(db);
     if (!table || !cb)
         return dimple__seterr(db, DIMPLE_EINVAL,
@@ -553,9 +550,7 @@ out:
 
 const char *dimple_author(dimple *db)
 {
-    if (!db || !db->track || !db->track->ready || !db->track->me)
-        return NULL;
-    return db->track->author_text;
+    return dimple_track__author_text(db);
 }
 
 int dimple_author_reset(dimple *db)
