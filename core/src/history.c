@@ -353,9 +353,13 @@ char *dimple_history_json(const dimple_history_entry *e)
 
 /* ---------------------------------------------------------------- as of */
 
+/* A cell as of the time asked, with the version that owns it (the
+ * resolver compares versions). */
 typedef struct asof_cell {
     dimple_value v;
     bool set;
+    uint8_t id[16];
+    char author[37];
 } asof_cell;
 
 typedef struct asof {
@@ -459,7 +463,8 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
     dimple_id__make(until, ((uint64_t)time_ms + 1) << 16, 0);
     int rc = sqlite3_prepare_v2(
         db->sql,
-        "SELECT k, op, v FROM _dimple_log WHERE t = ?1"
+        "SELECT k, op, v, dimple_id(seq, author, id), author"
+        " FROM _dimple_log WHERE t = ?1"
         " AND (?2 IS NULL OR k = ?2) AND dimple_id(seq, author, id) < ?3"
         " ORDER BY k, dimple_id(seq, author, id)",
         -1, &st, NULL);
@@ -473,9 +478,11 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
     sqlite3_bind_blob(st, 3, until, 16, SQLITE_STATIC);
     dimple_pbuf cur = {0};
     bool have_cur = false;
-    /* Replaying a row's changes in id order is the merge rule: the last
-     * write of a cell is the newest, the row exists when its last change
-     * is not a delete. */
+    /* A row's changes replayed in id order through the merge rule: the
+     * row exists when its last change is not a delete; a cell written
+     * again keeps the version the resolver picks (the newest without
+     * one), as the merge did for the table. */
+    const char *tname = dimple_track__name(db, tt->tid);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const uint8_t *k = sqlite3_column_blob(st, 0);
         size_t kn = (size_t)sqlite3_column_bytes(st, 0);
@@ -508,6 +515,18 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
             continue;
         }
         a.alive = true;
+        uint8_t id[16];
+        char author[37] = "";
+        if (sqlite3_column_bytes(st, 3) != 16) {
+            r = dimple__seterr(db, DIMPLE_ECORRUPT,
+                               "history as of: a change without an id");
+            break;
+        }
+        memcpy(id, sqlite3_column_blob(st, 3), 16);
+        const uint8_t *au =
+            dimple_track__author_uuid(db, sqlite3_column_int64(st, 4));
+        if (au)
+            dimple_uuid__format(au, author);
         const uint8_t *p = sqlite3_column_blob(st, 2);
         size_t n = (size_t)sqlite3_column_bytes(st, 2), pos = 0;
         while (pos < n) {
@@ -519,10 +538,24 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
                                    "history as of: malformed columns");
                 break;
             }
-            for (size_t i = 0; i < tt->n_cols; i++)
-                if (tt->cid[i] == (int64_t)cid && !tt->is_key[i] &&
-                    cell_set(&a.cells[i], &v))
-                    r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+            for (size_t i = 0; i < tt->n_cols && r == DIMPLE_OK; i++) {
+                if (tt->cid[i] != (int64_t)cid || tt->is_key[i])
+                    continue;
+                asof_cell *c = &a.cells[i];
+                bool take = true;
+                if (c->set) {
+                    const char *col = dimple_track__name(db, tt->cid[i]);
+                    dimple_cell owner = {tname, col, c->id, c->author, c->v};
+                    dimple_cell in = {tname, col, id, author, v};
+                    r = dimple_track__resolve(db, &owner, &in, &take);
+                }
+                if (r == DIMPLE_OK && take) {
+                    if (cell_set(c, &v))
+                        r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+                    memcpy(c->id, id, 16);
+                    memcpy(c->author, author, sizeof author);
+                }
+            }
             if (r)
                 break;
         }

@@ -106,6 +106,14 @@ int64_t dimple_track__author_idx(dimple *db, const uint8_t uuid[16]);
 void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
                           const void *id_blob, int id_len, uint8_t out[16]);
 
+/* The merge rule for one cell: which of two versions wins. current and
+ * incoming carry table, column, id, author (UUID text) and value; the
+ * configured resolver decides (the one the merge calls), or without one
+ * the greater id wins. *take is true when incoming wins. A resolver's
+ * failure or refused answer is an error set on db. */
+int dimple_track__resolve(dimple *db, const dimple_cell *current,
+                          const dimple_cell *incoming, bool *take);
+
 /* Bring the per-cell clock up to date with every logged change. */
 int dimple_track__fold(dimple *db);
 

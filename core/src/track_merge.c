@@ -326,12 +326,15 @@ bool dimple_track__local_may_lose(dimple *db)
     return r && !(r->vt.resolver.flags & DIMPLE_RESOLVE_NEWEST_WINS);
 }
 
-/* Ask the resolver which of two versions of a cell wins, and record the
- * winner in the cell's clock entry e. */
-static int resolve_answer(dimple *db, const dimple_instance *res,
-                          dimple_rcell *e, const dimple_cell *current,
-                          const dimple_cell *in, int64_t seq, bool *won)
+int dimple_track__resolve(dimple *db, const dimple_cell *current,
+                          const dimple_cell *in, bool *take)
 {
+    const dimple_instance *res = resolver(db);
+    *take = false;
+    if (!res) {
+        *take = id_cmp(in->id, current->id) > 0;
+        return DIMPLE_OK;
+    }
     const char *table = current->table ? current->table : "?";
     const char *column = current->column ? current->column : "?";
     dimple_value merged;
@@ -339,9 +342,7 @@ static int resolve_answer(dimple *db, const dimple_instance *res,
     db->plugin_err = 0;
     int v = res->vt.resolver.resolve(res->self, current, in, &merged);
     if (v == DIMPLE_TAKE_INCOMING) {
-        memcpy(e->id, in->id, 16);
-        e->seq = seq;
-        *won = true;
+        *take = true;
         return DIMPLE_OK;
     }
     if (v == DIMPLE_KEEP_CURRENT)
@@ -360,6 +361,20 @@ static int resolve_answer(dimple *db, const dimple_instance *res,
     }
     return dimple__seterr(db, DIMPLE_EPLUGIN, "resolver %s: unknown answer %d",
                           res->plugin->name, v);
+}
+
+/* Ask the resolver which of two versions of a cell wins, and record the
+ * winner in the cell's clock entry e. */
+static int resolve_answer(dimple *db, dimple_rcell *e,
+                          const dimple_cell *current, const dimple_cell *in,
+                          int64_t seq, bool *won)
+{
+    int r = dimple_track__resolve(db, current, in, won);
+    if (r == DIMPLE_OK && *won) {
+        memcpy(e->id, in->id, 16);
+        e->seq = seq;
+    }
+    return r;
 }
 
 /* cell_offer through the resolver: it sees both versions (value, id,
@@ -385,7 +400,7 @@ static int cell_resolve(dimple *db, int64_t t, uint64_t c, const uint8_t id[16],
         none.type = DIMPLE_NULL;
         dimple_cell current = {table, column, e->id, "", none};
         dimple_cell in = {table, column, id, "", none};
-        return resolve_answer(db, res, e, &current, &in, seq, won);
+        return resolve_answer(db, e, &current, &in, seq, won);
     }
     if (!tr->res_fetch &&
         sqlite3_prepare_v3(
@@ -436,7 +451,7 @@ static int cell_resolve(dimple *db, int64_t t, uint64_t c, const uint8_t id[16],
         dimple_uuid__format(ia, iat);
     dimple_cell current = {table, column, e->id, cat, cur};
     dimple_cell in = {table, column, id, iat, *incoming};
-    r = resolve_answer(db, res, e, &current, &in, seq, won);
+    r = resolve_answer(db, e, &current, &in, seq, won);
 out:
     sqlite3_reset(st);
     return r;
