@@ -177,8 +177,11 @@ int dimple_history(dimple *db, const dimple_history_query *q,
                                   "history: a key needs a table");
         for (size_t i = 0; i < q->n_key; i++)
             dimple_pack__value(&key, &q->key[i]);
-        if (key.oom)
+        if (key.oom) {
+            /* the values packed before the failed growth hold a block */
+            dimple_pbuf__free(&key);
             return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+        }
     }
     dimple_id__make(since, q->since_ms > 0 ? (uint64_t)q->since_ms << 16 : 0,
                     0);
