@@ -114,6 +114,11 @@ void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
 int dimple_track__resolve(dimple *db, const dimple_cell *current,
                           const dimple_cell *incoming, bool *take);
 
+/* Sync, as a run begins: local changes with ids up to pushed (NULL: none)
+ * have left this database. A pulled change that wins a cell over a later
+ * local write (one nobody else has seen) is logged as a warning. */
+void dimple_track__sync_begin(dimple *db, const uint8_t *pushed);
+
 /* Bring the per-cell clock up to date with every logged change. */
 int dimple_track__fold(dimple *db);
 

@@ -99,7 +99,9 @@ struct dimple_track {
     int64_t *lseq, *lauth; /* local rows in an apply's id range */
     size_t n_l, cap_l;
     struct dimple_replace *replace; /* deletes without a trigger (replace.c) */
-    bool migrating; /* inside a migration: its writes are not tracked */
+    bool migrating;     /* inside a migration: its writes are not tracked */
+    uint8_t pushed[16]; /* local ids up to this had left at sync start */
+    bool pushed_known;  /* false: no sync began; every local id unsynced */
 };
 
 static inline struct dimple_track *T(dimple *db)

@@ -7,6 +7,7 @@
 #include "track_impl.h"
 
 #include "clock.h"
+#include "json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,6 +458,81 @@ out:
     return r;
 }
 
+void dimple_track__sync_begin(dimple *db, const uint8_t *pushed)
+{
+    struct dimple_track *tr = T(db);
+    if (!tr)
+        return;
+    memset(tr->pushed, 0, 16);
+    if (pushed)
+        memcpy(tr->pushed, pushed, 16);
+    tr->pushed_known = true;
+}
+
+/* Is the version id a write of this database that had not left it when
+ * the current sync began (every local write, outside a sync)? A pulled
+ * change that beats it was made without seeing it. */
+static bool local_unsynced(struct dimple_track *tr, const uint8_t id[16])
+{
+    if (!tr->me || dimple_id__lo(id) != dimple_id__lo(tr->author))
+        return false;
+    return !tr->pushed_known || id_cmp(id, tr->pushed) > 0;
+}
+
+/* The author UUID of the version that owns cell c of the row in
+ * tr->cells, or NULL. */
+static const uint8_t *owner_author(dimple *db, uint64_t c)
+{
+    dimple_rcell *e = dimple_track__cell_find(T(db), c);
+    if (!e)
+        return NULL;
+    sqlite3_stmt *st = dimple_track__cstmt(
+        db, "SELECT author FROM _dimple_log WHERE seq = ?1");
+    if (!st)
+        return NULL;
+    sqlite3_bind_int64(st, 1, e->seq);
+    int64_t a =
+        sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return a ? dimple_track__author_uuid(db, a) : NULL;
+}
+
+/* A local write of a cell lost to another author's version: say so
+ * through the handle's logger, naming the cell and the winner, never a
+ * cell's value (values may be secrets; a key names the row). */
+static void warn_lost(dimple *db, int64_t t, const dimple_pbuf *k, int64_t cid,
+                      const uint8_t *winner, bool pulled)
+{
+    char who[37] = "(unknown)", msg[1024];
+    if (winner)
+        dimple_uuid__format(winner, who);
+    dimple_buf kb = {0};
+    size_t pos = 0;
+    int bad = dimple_buf__append(&kb, "[", 1);
+    for (int n = 0; pos < k->n && !bad; n++) {
+        dimple_value v;
+        if (!dimple_unpack__value(k->p, k->n, &pos, &v))
+            break;
+        if (n)
+            bad |= dimple_buf__append(&kb, ",", 1);
+        bad |= dimple_json__value(&kb, &v);
+    }
+    bad |= dimple_buf__append(&kb, "]", 2); /* with the NUL */
+    const char *table = dimple_track__name(db, t);
+    const char *column = dimple_track__name(db, cid);
+    const dimple_instance *res = resolver(db);
+    snprintf(msg, sizeof msg,
+             "table \"%s\", key %s, column \"%s\": a local write lost to %s"
+             " by author %s (%s%s); the table holds the winning version",
+             table ? table : "?", bad ? "?" : (const char *)kb.p,
+             column ? column : "?",
+             pulled ? "a pulled change" : "the version already held", who,
+             res ? "resolver " : "the newest change wins",
+             res ? res->plugin->name : "");
+    dimple_buf__free(&kb);
+    db->logger(db->logger_payload, DIMPLE_LOG_WARN, "change tracking", msg);
+}
+
 /*
  * The one merge rule, for one logged change (DESIGN §5): per cell the
  * greater id owns it; a tombstone orders against cell changes by id; the
@@ -512,6 +588,13 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         if ((r = cell_offer(db, C_ALIVE, id, seq, &won)))
             goto out;
         for (size_t i = 0; i < nc; i++) {
+            /* a pulled change about to replace a local write nobody else
+             * has seen (only looked for when someone listens) */
+            dimple_rcell *e =
+                !local && db->logger
+                    ? dimple_track__cell_find(tr, (uint64_t)tr->cids[i] + 1)
+                    : NULL;
+            bool unsynced = e && local_unsynced(tr, e->id);
             if (resolver(db))
                 r = cell_resolve(db, t, (uint64_t)tr->cids[i] + 1, id, seq,
                                  author, &tr->cv[i], &won);
@@ -519,6 +602,12 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
                 r = cell_offer(db, (uint64_t)tr->cids[i] + 1, id, seq, &won);
             if (r)
                 goto out;
+            if (unsynced && won)
+                warn_lost(db, t, k, tr->cids[i],
+                          dimple_track__author_uuid(db, author), true);
+            else if (local && !won && db->logger)
+                warn_lost(db, t, k, tr->cids[i],
+                          owner_author(db, (uint64_t)tr->cids[i] + 1), false);
             if (!tt)
                 continue;
             /* local: mark the lost cells (to repair); remote: the won */

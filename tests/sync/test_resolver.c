@@ -332,6 +332,78 @@ out:
     dimple_close(b);
 }
 
+/* Log lines kept by a test logger. */
+typedef struct loglines {
+    char text[4096];
+    int warnings;
+} loglines;
+
+static void keep_log(void *payload, int level, const char *source,
+                     const char *msg)
+{
+    loglines *l = payload;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%d %s: %s\n", level, source,
+             msg);
+    l->warnings += level == DIMPLE_LOG_WARN;
+}
+
+/* A local write that a pulled change beats before it ever left the
+ * device is lost: the logger hears it at warning level, with the table,
+ * key, column and winning author, and without the values. */
+TEST(a_lost_local_write_is_logged)
+{
+    char st[256];
+    snprintf(st, sizeof st, "plugin = file\npath = %s/loststore", dir);
+    dimple *a = su_open(dir, "losta", st, NULL);
+    dimple *b = su_open(dir, "lostb", st, NULL);
+    loglines la = {{0}, 0}, lb = {{0}, 0};
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    dimple_set_logger(a, keep_log, &la);
+    dimple_set_logger(b, keep_log, &lb);
+    CHECK_RC(su_exec(a, "INSERT INTO t VALUES('k1', 'x', 1, NULL)"), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK(lb.warnings == 0); /* nothing of b's was overwritten */
+    /* b writes first and keeps it; a writes later and syncs first */
+    CHECK_RC(su_exec(b, "UPDATE t SET a = 'secret-b' WHERE k = 'k1'"),
+             DIMPLE_OK);
+    usleep(2000);
+    CHECK_RC(su_exec(a, "UPDATE t SET a = 'secret-a' WHERE k = 'k1'"),
+             DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    printf("# b's log: %s", lb.text);
+    CHECK(lb.warnings == 1);
+    CHECK_CONTAINS(lb.text, "2 change tracking: ");
+    CHECK_CONTAINS(lb.text, "table \"t\"");
+    CHECK_CONTAINS(lb.text, "key [\"k1\"]");
+    CHECK_CONTAINS(lb.text, "column \"a\"");
+    CHECK_CONTAINS(lb.text, "a local write lost to a pulled change");
+    CHECK_CONTAINS(lb.text, dimple_author(a));
+    CHECK(!strstr(lb.text, "secret"));
+    /* a's write won: a pulling b's older one says nothing */
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK(la.warnings == 0);
+    char *da = su_dump(a), *db_ = su_dump(b);
+    CHECK(da && db_ && strcmp(da, db_) == 0 && strstr(da, "secret-a"));
+    free(da);
+    free(db_);
+    /* a change that was pushed before: overwriting it is plain sync */
+    CHECK_RC(su_exec(b, "UPDATE t SET b = 2 WHERE k = 'k1'"), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_exec(a, "UPDATE t SET b = 3 WHERE k = 'k1'"), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK(lb.warnings == 1);
+out:
+    dimple_close(a);
+    dimple_close(b);
+}
+
 int main(void)
 {
     dir = su_tmpdir("resolver");
@@ -341,6 +413,7 @@ int main(void)
     RUN(max_example_keeps_the_greatest_value);
     RUN(default_sync_decides_conflicts_through_dimple_lww);
     RUN(history_as_of_follows_the_resolver);
+    RUN(a_lost_local_write_is_logged);
     su_rmrf(dir);
     free(dir);
     return test_done();
