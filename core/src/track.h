@@ -44,7 +44,7 @@ int dimple_track__each_local(dimple *db, const uint8_t *after,
                              dimple_change_cb cb, void *payload);
 
 /* Apply changes from other authors through the one merge path (the same
- * per-cell clock rule as local writes; DESIGN §3, §5). The caller holds a
+ * per-cell clock rule as local writes; docs/tracking.md). The caller holds a
  * write transaction (BEGIN IMMEDIATE ... COMMIT) and commits it together
  * with its own bookkeeping (the sync cursor). Idempotent: a change whose id
  * is already held is ignored. Changes for unknown tables or columns are

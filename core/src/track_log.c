@@ -130,8 +130,9 @@ static int local_begin(dimple *db)
     return dimple_track__clock_sync(db);
 }
 
-/* After a local change: when a remote id is ahead of the clock, fold now
- * so the winning values are restored (DESIGN §3). */
+/* After a local change: when a remote id is ahead of the clock, or the
+ * resolver may let the write lose, fold now so the winning values are
+ * restored (docs/tracking.md, "The merge rule"). */
 static int local_end(dimple *db, uint64_t seq)
 {
     struct dimple_track *tr = T(db);

@@ -534,7 +534,7 @@ static void warn_lost(dimple *db, int64_t t, const dimple_pbuf *k, int64_t cid,
 }
 
 /*
- * The one merge rule, for one logged change (DESIGN §5): per cell the
+ * The one merge rule, for one logged change (docs/tracking.md): per cell the
  * greater id owns it; a tombstone orders against cell changes by id; the
  * row exists when its newest insert/update is newer than its newest
  * tombstone. local: the user table already shows the change as written

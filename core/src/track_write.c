@@ -154,9 +154,7 @@ static int bind_cell(dimple *db, sqlite3_stmt *st, int idx, int64_t seq,
     return r;
 }
 
-/* Write cells of tr->cells into the user table. upsert: insert the row if
- * missing (with every cell it has an owner for); else UPDATE only the
- * columns in want[] (NULL: all owned). */
+/* Write cells of tr->cells into the user table (mode: see track_impl.h). */
 int dimple_track__row_write(dimple *db, const dimple_ttable *tt,
                             const dimple_value *kv, int mode, const bool *want,
                             const dimple_merge_src *x, int *changes)
