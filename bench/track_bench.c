@@ -20,7 +20,7 @@
  * value itself, the per-cell clock's size after a fold, the cost of that
  * fold, and the rate at which a replica applies every change.
  */
-#include "track_impl.h"
+#include "track.h"
 
 #include <dimple.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * listing with filters, one JSON line per change, rows as of a time, time
  * parsing, and the author API.
  */
-#include "track_impl.h"
+#include "track.h"
 
 #include "clock.h"
 #include "json.h"
@@ -146,8 +146,7 @@ int dimple_history(dimple *db, const dimple_history_query *q,
         return DIMPLE_EINVAL;
     if (!cb)
         return dimple__seterr(db, DIMPLE_EINVAL, "history: no callback");
-    struct dimple_track *tr = db->track;
-    if (!tr || !tr->ready)
+    if (!dimple_track__ready(db))
         return not_ready(db);
     dimple_history_query none;
     memset(&none, 0, sizeof none);
@@ -158,10 +157,9 @@ int dimple_history(dimple *db, const dimple_history_query *q,
     uint8_t since[16], until[16];
     if (q->table) {
         /* an unknown table has no history: an empty list, not an error */
-        tid = -1;
-        for (size_t i = 1; i < tr->n_names; i++)
-            if (tr->names[i] && sqlite3_stricmp(tr->names[i], q->table) == 0)
-                tid = (int64_t)i;
+        tid = dimple_track__name_id(db, q->table);
+        if (!tid)
+            tid = -1;
     }
     if (q->author) {
         uint8_t a[16];
@@ -179,8 +177,11 @@ int dimple_history(dimple *db, const dimple_history_query *q,
                                   "history: a key needs a table");
         for (size_t i = 0; i < q->n_key; i++)
             dimple_pack__value(&key, &q->key[i]);
-        if (key.oom)
+        if (key.oom) {
+            /* the values packed before the failed growth hold a block */
+            dimple_pbuf__free(&key);
             return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+        }
     }
     dimple_id__make(since, q->since_ms > 0 ? (uint64_t)q->since_ms << 16 : 0,
                     0);
@@ -355,9 +356,13 @@ char *dimple_history_json(const dimple_history_entry *e)
 
 /* ---------------------------------------------------------------- as of */
 
+/* A cell as of the time asked, with the version that owns it (the
+ * resolver compares versions). */
 typedef struct asof_cell {
     dimple_value v;
     bool set;
+    uint8_t id[16];
+    char author[37];
 } asof_cell;
 
 typedef struct asof {
@@ -421,8 +426,7 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
 {
     if (!db)
         return DIMPLE_EINVAL;
-    struct dimple_track *tr = db->track;
-    if (!tr || !tr->ready)
+    if (!dimple_track__ready(db))
         return not_ready(db);
     if (!table || !cb)
         return dimple__seterr(db, DIMPLE_EINVAL,
@@ -462,7 +466,8 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
     dimple_id__make(until, ((uint64_t)time_ms + 1) << 16, 0);
     int rc = sqlite3_prepare_v2(
         db->sql,
-        "SELECT k, op, v FROM _dimple_log WHERE t = ?1"
+        "SELECT k, op, v, dimple_id(seq, author, id), author"
+        " FROM _dimple_log WHERE t = ?1"
         " AND (?2 IS NULL OR k = ?2) AND dimple_id(seq, author, id) < ?3"
         " ORDER BY k, dimple_id(seq, author, id)",
         -1, &st, NULL);
@@ -476,9 +481,11 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
     sqlite3_bind_blob(st, 3, until, 16, SQLITE_STATIC);
     dimple_pbuf cur = {0};
     bool have_cur = false;
-    /* Replaying a row's changes in id order is the merge rule: the last
-     * write of a cell is the newest, the row exists when its last change
-     * is not a delete. */
+    /* A row's changes replayed in id order through the merge rule: the
+     * row exists when its last change is not a delete; a cell written
+     * again keeps the version the resolver picks (the newest without
+     * one), as the merge did for the table. */
+    const char *tname = dimple_track__name(db, tt->tid);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const uint8_t *k = sqlite3_column_blob(st, 0);
         size_t kn = (size_t)sqlite3_column_bytes(st, 0);
@@ -511,6 +518,18 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
             continue;
         }
         a.alive = true;
+        uint8_t id[16];
+        char author[37] = "";
+        if (sqlite3_column_bytes(st, 3) != 16) {
+            r = dimple__seterr(db, DIMPLE_ECORRUPT,
+                               "history as of: a change without an id");
+            break;
+        }
+        memcpy(id, sqlite3_column_blob(st, 3), 16);
+        const uint8_t *au =
+            dimple_track__author_uuid(db, sqlite3_column_int64(st, 4));
+        if (au)
+            dimple_uuid__format(au, author);
         const uint8_t *p = sqlite3_column_blob(st, 2);
         size_t n = (size_t)sqlite3_column_bytes(st, 2), pos = 0;
         while (pos < n) {
@@ -522,10 +541,24 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
                                    "history as of: malformed columns");
                 break;
             }
-            for (size_t i = 0; i < tt->n_cols; i++)
-                if (tt->cid[i] == (int64_t)cid && !tt->is_key[i] &&
-                    cell_set(&a.cells[i], &v))
-                    r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+            for (size_t i = 0; i < tt->n_cols && r == DIMPLE_OK; i++) {
+                if (tt->cid[i] != (int64_t)cid || tt->is_key[i])
+                    continue;
+                asof_cell *c = &a.cells[i];
+                bool take = true;
+                if (c->set) {
+                    const char *col = dimple_track__name(db, tt->cid[i]);
+                    dimple_cell owner = {tname, col, c->id, c->author, c->v};
+                    dimple_cell in = {tname, col, id, author, v};
+                    r = dimple_track__resolve(db, &owner, &in, &take);
+                }
+                if (r == DIMPLE_OK && take) {
+                    if (cell_set(c, &v))
+                        r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+                    memcpy(c->id, id, 16);
+                    memcpy(c->author, author, sizeof author);
+                }
+            }
             if (r)
                 break;
         }
@@ -553,9 +586,7 @@ out:
 
 const char *dimple_author(dimple *db)
 {
-    if (!db || !db->track || !db->track->ready || !db->track->me)
-        return NULL;
-    return db->track->author_text;
+    return dimple_track__author_text(db);
 }
 
 int dimple_author_reset(dimple *db)

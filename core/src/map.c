@@ -2,7 +2,7 @@
  * map.c — struct <-> row mapping and JSON rows (dimple/map.h). Plain SQL
  * underneath, so every write is captured by the change-tracking triggers.
  */
-#include "track_impl.h"
+#include "track.h"
 
 #include "clock.h"
 #include "json.h"

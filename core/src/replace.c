@@ -17,7 +17,7 @@
 
 #include "pack.h"
 #include "rowhook.h"
-#include "track_impl.h"
+#include "track.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,38 +31,26 @@ struct dimple_replace {
     pending *p;
     size_t n, cap;
     dimple_pbuf keys;
+    bool lost; /* a delete could not be noted: refuse the next write */
 };
-
-static struct dimple_replace *state(dimple *db)
-{
-    struct dimple_track *tr = db->track;
-    if (!tr->replace)
-        tr->replace = calloc(1, sizeof *tr->replace);
-    return tr->replace;
-}
 
 void dimple_replace__row(dimple *db, sqlite3 *s, int op, const char *zdb,
                          const char *ztab)
 {
-    struct dimple_track *tr = db->track;
-    if (op != SQLITE_DELETE || !tr || !tr->ready || tr->muted ||
-        tr->migrating || strcmp(zdb, "main") != 0)
+    if (op != SQLITE_DELETE || !dimple_track__logging(db) ||
+        strcmp(zdb, "main") != 0)
         return;
     const dimple_ttable *tt = dimple_track__table(db, ztab);
-    if (!tt)
+    struct dimple_replace *r = dimple_track__replace(db);
+    if (!tt || !r)
         return;
-    struct dimple_replace *r = state(db);
-    if (!r) {
-        /* out of memory: remember that a note is missing, so the next
-         * logged write fails instead of losing a delete */
-        tr->replace_lost = true;
-        return;
-    }
+    /* out of memory below: remember that a note is missing, so the next
+     * logged write fails instead of losing a delete */
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 8;
         pending *p = realloc(r->p, cap * sizeof *p);
         if (!p) {
-            tr->replace_lost = true;
+            r->lost = true;
             return;
         }
         r->p = p;
@@ -75,20 +63,26 @@ void dimple_replace__row(dimple *db, sqlite3 *s, int op, const char *zdb,
                 SQLITE_OK ||
             !v) {
             r->keys.n = at;
-            tr->replace_lost = true;
+            r->lost = true;
             return;
         }
         dimple_pack__sqlite(&r->keys, v);
     }
     if (r->keys.oom) {
-        tr->replace_lost = true;
+        r->lost = true;
         return;
     }
     r->p[r->n++] = (pending){tt->tid, at, r->keys.n - at};
 }
 
-int dimple_replace__install(dimple *db)
+int dimple_replace__install(dimple *db, struct dimple_replace **notes)
 {
+    if (!*notes) {
+        *notes = calloc(1, sizeof **notes);
+        if (!*notes)
+            return dimple__seterr(db, DIMPLE_ENOMEM,
+                                  "change tracking: out of memory");
+    }
     /* docs/tracking.md says apps must not set their own preupdate hook
      * on dimple_sqlite() */
     dimple_rowhook__want(db, DIMPLE_ROWHOOK_REPLACE, true);
@@ -97,8 +91,7 @@ int dimple_replace__install(dimple *db)
 
 void dimple_replace__taken(dimple *db, int64_t t, const dimple_pbuf *key)
 {
-    struct dimple_track *tr = db->track;
-    struct dimple_replace *r = tr ? tr->replace : NULL;
+    struct dimple_replace *r = dimple_track__replace(db);
     if (!r || !r->n)
         return;
     /* usually the newest note: the trigger runs right after its delete */
@@ -117,9 +110,8 @@ void dimple_replace__taken(dimple *db, int64_t t, const dimple_pbuf *key)
 
 int dimple_replace__flush(dimple *db, dimple_replace_log_fn *log)
 {
-    struct dimple_track *tr = db->track;
-    struct dimple_replace *r = tr->replace;
-    if (tr->replace_lost) {
+    struct dimple_replace *r = dimple_track__replace(db);
+    if (r && r->lost) {
         dimple_replace__forget(db);
         return dimple__seterr(db, DIMPLE_ERROR,
                               "change tracking: a row deleted by OR REPLACE"
@@ -159,11 +151,9 @@ void dimple_replace__free(struct dimple_replace *r)
 
 void dimple_replace__forget(dimple *db)
 {
-    struct dimple_track *tr = db->track;
-    struct dimple_replace *r = tr ? tr->replace : NULL;
-    if (tr)
-        tr->replace_lost = false;
+    struct dimple_replace *r = dimple_track__replace(db);
     if (r) {
+        r->lost = false;
         r->n = 0;
         r->keys.n = 0;
     }

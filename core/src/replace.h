@@ -16,8 +16,10 @@
 
 struct dimple_replace;
 
-/* Start noting deletes (through rowhook.c's hook). */
-int dimple_replace__install(dimple *db);
+/* Start noting deletes (through rowhook.c's hook) into *notes, created
+ * here when NULL (the tracking state keeps it; dimple_track__replace()
+ * hands it back). */
+int dimple_replace__install(dimple *db, struct dimple_replace **notes);
 /* The preupdate hook's part for tracking (rowhook.c calls it). */
 void dimple_replace__row(dimple *db, sqlite3 *s, int op, const char *zdb,
                          const char *ztab);

@@ -683,6 +683,7 @@ static int pull_and_push(run *r)
             note(r, rc);
             goto out;
         }
+        dimple_track__sync_begin(db, s.has_pushed ? s.pushed : NULL);
         if (listed && s.has_pushed && !authors.own) {
             /* We pushed before, yet our folder is gone: the store was
              * wiped or replaced. Push the whole log again (and check the

@@ -1,13 +1,20 @@
 /*
- * track.h — the change log as the sync engine sees it (internal).
+ * track.h — the change-tracking module as the rest of the core sees it
+ * (internal): the change log for sync, live queries and history, the
+ * tracked tables' shapes, names and authors, and the one merge rule.
  *
- * Owned by the change-tracking module (track.c, clock.c, history.c); used by
- * sync.c. Ids are UUIDv7 as 16 raw bytes; byte order = time order (memcmp).
+ * Implemented by track.c and track_*.c (their shared state is in
+ * track_impl.h, which no other core file includes); clock.c holds the id
+ * arithmetic. Ids are UUIDv7 as 16 raw bytes; byte order = time order
+ * (memcmp).
  */
 #ifndef DIMPLE_TRACK_H
 #define DIMPLE_TRACK_H
 
 #include "internal.h"
+#include "pack.h"
+
+#include <stdbool.h>
 
 typedef enum dimple_op {
     DIMPLE_OP_INSERT = 1,
@@ -37,7 +44,7 @@ int dimple_track__each_local(dimple *db, const uint8_t *after,
                              dimple_change_cb cb, void *payload);
 
 /* Apply changes from other authors through the one merge path (the same
- * per-cell clock rule as local writes; DESIGN §3, §5). The caller holds a
+ * per-cell clock rule as local writes; docs/tracking.md). The caller holds a
  * write transaction (BEGIN IMMEDIATE ... COMMIT) and commits it together
  * with its own bookkeeping (the sync cursor). Idempotent: a change whose id
  * is already held is ignored. Changes for unknown tables or columns are
@@ -55,6 +62,79 @@ int64_t dimple_track__last_seq(dimple *db);
 
 /* This database's author id. */
 int dimple_track__author(dimple *db, uint8_t out[16]);
+
+/* Is change tracking set up on db (its metadata tables exist)? */
+bool dimple_track__ready(dimple *db);
+
+/* This database's author id as text, or NULL (not set up, or a read-only
+ * database without one). Valid until the author changes or db closes. */
+const char *dimple_track__author_text(dimple *db);
+
+/* A tracked table as the schema shows it (read-only for other modules;
+ * valid until the next refresh). */
+typedef struct dimple_ttable {
+    int64_t tid; /* interned name id */
+    char *name;
+    size_t n_cols; /* writable columns in table order */
+    int64_t *cid;  /* interned column name ids */
+    char **cname;
+    bool *is_key;
+    size_t n_key;
+    size_t *key_col; /* column index of each key part, in key order */
+    int *pre_col;    /* each column as sqlite3_preupdate_old() numbers it */
+} dimple_ttable;
+
+/* The tracked table with that name (case-insensitive), or NULL. */
+const dimple_ttable *dimple_track__table(dimple *db, const char *name);
+/* The tracked table with that interned id, or NULL. */
+const dimple_ttable *dimple_track__table_by_tid(dimple *db, int64_t tid);
+/* Does tt hold a row with this packed key? (Uses the merge scratch: not
+ * during a merge.) */
+int dimple_track__row_exists(dimple *db, const dimple_ttable *tt,
+                             const dimple_pbuf *key, bool *out);
+
+/* The name of an interned id, or NULL. */
+const char *dimple_track__name(dimple *db, int64_t id);
+/* The interned id of name (case-insensitive) without interning it, or 0
+ * when the log has never named it. */
+int64_t dimple_track__name_id(dimple *db, const char *name);
+/* The UUID of an author idx, or NULL. */
+const uint8_t *dimple_track__author_uuid(dimple *db, int64_t idx);
+/* An author's idx, or 0 when unknown. */
+int64_t dimple_track__author_idx(dimple *db, const uint8_t uuid[16]);
+/* The 16-byte id of a log row from its columns seq, author, id. */
+void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
+                          const void *id_blob, int id_len, uint8_t out[16]);
+
+/* The merge rule for one cell: which of two versions wins. current and
+ * incoming carry table, column, id, author (UUID text) and value; the
+ * configured resolver decides (the one the merge calls), or without one
+ * the greater id wins. *take is true when incoming wins. A resolver's
+ * failure or refused answer is an error set on db. */
+int dimple_track__resolve(dimple *db, const dimple_cell *current,
+                          const dimple_cell *incoming, bool *take);
+
+/* Sync, as a run begins: local changes with ids up to pushed (NULL: none)
+ * have left this database. A pulled change that wins a cell over a later
+ * local write (one nobody else has seen) is logged as a warning. */
+void dimple_track__sync_begin(dimple *db, const uint8_t *pushed);
+
+/* Bring the per-cell clock up to date with every logged change. */
+int dimple_track__fold(dimple *db);
+
+/* Tests: pretend the wall clock is off by ms (a skewed device). */
+void dimple_track__set_clock_offset(dimple *db, int64_t ms);
+
+/* Author remedies for a copied database file (history.h's API). */
+int dimple_track__author_reset(dimple *db);
+int dimple_track__author_keep(dimple *db);
+
+/* For replace.c: are local writes being logged now (tracking set up, no
+ * merge writing user tables, no migration running)? */
+bool dimple_track__logging(dimple *db);
+/* replace.c's notes of trigger-less deletes, kept with db's tracking
+ * state (created at open, freed at close), or NULL. */
+struct dimple_replace *dimple_track__replace(dimple *db);
 
 /* UUID text <-> bytes: "0190f5c2-7a8b-7c3d-8e9f-0123456789ab" (36 chars,
  * lowercase). parse returns DIMPLE_OK or DIMPLE_EINVAL. */

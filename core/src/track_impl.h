@@ -1,6 +1,20 @@
 /*
- * track_impl.h — state shared by track.c, history.c and map.c (internal to
- * the change-tracking module; other modules use track.h).
+ * track_impl.h — the state the change-tracking files share (track.c and
+ * track_*.c include it; every other file uses track.h). struct
+ * dimple_track is private to those files: what other modules need of it
+ * is a function in track.h.
+ *
+ * Who does what:
+ *   track.c         the module's life (open, close), its metadata, names
+ *                   and authors, the clock, the author remedies
+ *   track_stmt.c    the prepared-statement caches
+ *   track_schema.c  which tables are tracked, their keys and columns, the
+ *                   triggers' SQL, refresh and migrations
+ *   track_log.c     writing the change log (the SQL functions the
+ *                   triggers call) and walking it
+ *   track_merge.c   the per-cell clock, the merge rule and the resolver,
+ *                   folding local changes and applying pulled ones
+ *   track_write.c   writing merged cells into the user tables
  */
 #ifndef DIMPLE_TRACK_IMPL_H
 #define DIMPLE_TRACK_IMPL_H
@@ -9,19 +23,6 @@
 #include "track.h"
 
 #include <stdbool.h>
-
-/* A tracked table as the schema shows it. */
-typedef struct dimple_ttable {
-    int64_t tid; /* interned name id */
-    char *name;
-    size_t n_cols; /* writable columns in table order */
-    int64_t *cid;  /* interned column name ids */
-    char **cname;
-    bool *is_key;
-    size_t n_key;
-    size_t *key_col; /* column index of each key part, in key order */
-    int *pre_col;    /* each column as sqlite3_preupdate_old() numbers it */
-} dimple_ttable;
 
 /* One entry of a row's clock: c = 0 the newest tombstone, 1 the newest
  * insert/update, name id + 1 a column's owner. */
@@ -97,43 +98,126 @@ struct dimple_track {
     size_t cap_kv, cap_cv;
     int64_t *lseq, *lauth; /* local rows in an apply's id range */
     size_t n_l, cap_l;
-    char fnerr[1024];               /* message of a failed trigger function */
     struct dimple_replace *replace; /* deletes without a trigger (replace.c) */
-    bool replace_lost; /* a delete could not be noted: refuse the write */
-    bool migrating;    /* inside a migration: its writes are not tracked */
+    bool migrating;     /* inside a migration: its writes are not tracked */
+    uint8_t pushed[16]; /* local ids up to this had left at sync start */
+    bool pushed_known;  /* false: no sync began; every local id unsynced */
 };
+
+static inline struct dimple_track *T(dimple *db)
+{
+    return db->track;
+}
+
+static inline int oom(dimple *db)
+{
+    return dimple__seterr(db, DIMPLE_ENOMEM, "change tracking: out of memory");
+}
+
+/* ---------------------------------------------------------- track.c */
+
+/* The metadata table _dimple_meta: an integer under k (*found false when
+ * absent), and setting one. */
+int dimple_track__meta_get(dimple *db, const char *k, int64_t *out,
+                           bool *found);
+int dimple_track__meta_set(dimple *db, const char *k, int64_t v);
+/* Reload the name and author caches from their tables. */
+int dimple_track__names_load(dimple *db);
+int dimple_track__authors_load(dimple *db);
+/* The id of name / the idx of an author UUID, interned when new. */
+int dimple_track__name_intern(dimple *db, const char *name, int64_t *out);
+int dimple_track__author_intern(dimple *db, const uint8_t uuid[16],
+                                int64_t *out);
+/* The caches may hold names or authors of a transaction the caller rolled
+ * back: reload when the tables disagree with them. */
+int dimple_track__caches_check(dimple *db);
+/* The clock: re-read when another connection committed; the next value
+ * for a local change; a remote id raising it (up to the skew bound). */
+int dimple_track__clock_sync(dimple *db);
+uint64_t dimple_track__tick(struct dimple_track *tr);
+void dimple_track__observe(struct dimple_track *tr, const uint8_t id[16]);
+/* Run fn in a savepoint (BEGIN IMMEDIATE outside a transaction), rolled
+ * back when it fails, keeping its first error. */
+int dimple_track__savepoint(dimple *db, int (*fn)(dimple *), const char *what);
+
+/* ----------------------------------------------------- track_stmt.c */
 
 /* A cached prepared statement for sql (reset, bindings cleared). NULL on
  * error with db's error set. Never hand one out across a callback. */
 sqlite3_stmt *dimple_track__stmt(dimple *db, const char *sql);
+/* The same for a string literal, looked up by its address. */
+sqlite3_stmt *dimple_track__cstmt(dimple *db, const char *sql);
+/* Finalize every cached statement (close). */
+void dimple_track__stmts_clear(struct dimple_track *tr);
+/* Step a cached statement to completion (no rows expected), then reset. */
+int dimple_track__step(dimple *db, sqlite3_stmt *st, const char *what);
+/* sqlite3_exec with the error set on db as "<what>: <message>". */
+int dimple_track__exec(dimple *db, const char *sql, const char *what);
+/* The merge writes' statements by shape: build the shape in tr->wkey,
+ * find its statement (NULL: not cached), remember one for it. */
+void dimple_track__wst_key(struct dimple_track *tr, int kind,
+                           const dimple_ttable *tt, const size_t *cols,
+                           size_t ncol);
+sqlite3_stmt *dimple_track__wst_find(struct dimple_track *tr);
+void dimple_track__wst_add(struct dimple_track *tr, sqlite3_stmt *st);
 
-/* The name of an interned id, or NULL. */
-const char *dimple_track__name(dimple *db, int64_t id);
-/* The UUID of an author idx, or NULL. */
-const uint8_t *dimple_track__author_uuid(dimple *db, int64_t idx);
-/* An author's idx, or 0 when unknown. */
-int64_t dimple_track__author_idx(dimple *db, const uint8_t uuid[16]);
-/* The tracked table with that name (case-insensitive), or NULL. */
-const dimple_ttable *dimple_track__table(dimple *db, const char *name);
-/* The tracked table with that interned id, or NULL. */
-const dimple_ttable *dimple_track__table_by_tid(dimple *db, int64_t tid);
-/* Does tt hold a row with this packed key? (Uses the merge scratch: not
- * during a merge.) */
-int dimple_track__row_exists(dimple *db, const dimple_ttable *tt,
-                             const dimple_pbuf *key, bool *out);
+/* --------------------------------------------------- track_schema.c */
 
-/* The 16-byte id of a log row from its columns seq, author, id. */
-void dimple_track__row_id(dimple *db, int64_t seq, int64_t author,
-                          const void *id_blob, int id_len, uint8_t out[16]);
+/* Free the table list (close). */
+void dimple_track__tables_free(struct dimple_track *tr);
+/* Refresh's body, inside a savepoint (also the end of open). */
+int dimple_track__refresh_locked(dimple *db);
 
-/* Bring the per-cell clock up to date with every logged change. */
-int dimple_track__fold(dimple *db);
+/* ------------------------------------------------------ track_log.c */
 
-/* Tests: pretend the wall clock is off by ms (a skewed device). */
-void dimple_track__set_clock_offset(dimple *db, int64_t ms);
+/* Append a change; a remote change (id given) whose id the log already
+ * holds is not appended (*added false; added may be NULL). */
+int dimple_track__log_append(dimple *db, int64_t seq, int64_t author, int64_t t,
+                             int op, const dimple_pbuf *k, const dimple_pbuf *v,
+                             const uint8_t *id, bool *added);
+/* Register the SQL functions the triggers call (dimple_ins, ...). */
+int dimple_track__register_functions(dimple *db);
 
-/* Author remedies for a copied database file (history.h's API). */
-int dimple_track__author_reset(dimple *db);
-int dimple_track__author_keep(dimple *db);
+/* ---------------------------------------------------- track_merge.c */
+
+/* Decode a packed key into tr->kv (*nk values). */
+int dimple_track__decode_key(dimple *db, const uint8_t *p, size_t n,
+                             size_t *nk);
+/* Read the clock of row (t, k) into tr->cells. */
+int dimple_track__state_load(dimple *db, int64_t t, const dimple_pbuf *k,
+                             bool *exists);
+/* The clock entry c in tr->cells, or NULL. */
+dimple_rcell *dimple_track__cell_find(struct dimple_track *tr, uint64_t c);
+/* Does the clock in tr->cells say the row exists? */
+bool dimple_track__state_alive(struct dimple_track *tr);
+/* Must a local write be merged at once (it may lose to a version already
+ * held)? */
+bool dimple_track__local_may_lose(dimple *db);
+
+/* ---------------------------------------------------- track_write.c */
+
+/* A merge source for cell values: the change being merged (its decoded
+ * columns) or, for older owners, the log row of the owner. */
+typedef struct dimple_merge_src {
+    int64_t seq;
+    size_t n;
+    const int64_t *cids;
+    const dimple_value *vals;
+} dimple_merge_src;
+
+/* dimple_track__row_write's modes: update the row's columns in want[], or
+ * upsert the row (dimple_track__row_delete's statements use shape kind 3). */
+enum { DIMPLE_W_UPDATE = 0, DIMPLE_W_UPSERT = 1 };
+
+/* Write cells of tr->cells into the user table: DIMPLE_W_UPSERT inserts
+ * the row if missing (with every cell it has an owner for); DIMPLE_W_UPDATE
+ * updates only the columns in want[] (NULL: all owned). *changes: rows
+ * written. x (may be NULL) holds the values of the change being merged. */
+int dimple_track__row_write(dimple *db, const dimple_ttable *tt,
+                            const dimple_value *kv, int mode, const bool *want,
+                            const dimple_merge_src *x, int *changes);
+/* Delete the row with key kv from the user table. */
+int dimple_track__row_delete(dimple *db, const dimple_ttable *tt,
+                             const dimple_value *kv);
 
 #endif /* DIMPLE_TRACK_IMPL_H */

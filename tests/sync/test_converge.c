@@ -13,7 +13,7 @@
  * SYNC_SEEDS=N (default 100) sets the number of seeds; SYNC_SEED=S runs one.
  */
 #include "sync_util.h"
-#include "track_impl.h"
+#include "track.h"
 
 #define MAX_R 4
 

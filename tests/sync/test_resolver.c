@@ -5,6 +5,7 @@
  * must keep for replicas to converge: folding the versions of a cell in
  * any order, any number of times, ends with the same winner.
  */
+#include "clock.h"
 #include "loader.h"
 #include "plugin_load.h"
 #include "sync_util.h"
@@ -274,6 +275,135 @@ out:
     dimple_close(b);
 }
 
+/* The cell b of row k1 as history_as_of(now) sees it, as text. */
+static int asof_b_cb(void *payload, int n, const char *const *names,
+                     const dimple_value *vals)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], "b") == 0 && vals[i].type == DIMPLE_INTEGER)
+            snprintf(payload, 32, "%lld", (long long)vals[i].i);
+    return 0;
+}
+
+static void asof_b(dimple *db, char out[32])
+{
+    dimple_value key = dimple_text("k1");
+    snprintf(out, 32, "(none)");
+    if (dimple_history_as_of(db, "t", &key, 1, dimple_clock__now_ms() + 1000,
+                             asof_b_cb, out) != DIMPLE_OK)
+        printf("# as of: %s\n", dimple_errmsg(db));
+}
+
+/* History as of a time replays the log through the same resolver as the
+ * merge: with max, the greater value is what the table holds even though
+ * the smaller one was written later (replaying by id alone would show
+ * the later one). */
+TEST(history_as_of_follows_the_resolver)
+{
+    char st[256];
+    snprintf(st, sizeof st, "plugin = file\npath = %s/asofstore", dir);
+    dimple *a = su_open(dir, "asofa", st, "[resolver]\nplugin = max\n");
+    dimple *b = su_open(dir, "asofb", st, "[resolver]\nplugin = max\n");
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    CHECK_RC(su_exec(a, "INSERT INTO t VALUES('k1', 'x', 1, NULL)"), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    /* a writes 9 first, b writes 3 later (the greater id) */
+    CHECK_RC(su_exec(a, "UPDATE t SET b = 9 WHERE k = 'k1'"), DIMPLE_OK);
+    usleep(2000);
+    CHECK_RC(su_exec(b, "UPDATE t SET b = 3 WHERE k = 'k1'"), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    char *da = su_dump(a), *db_ = su_dump(b);
+    CHECK(da && db_ && strcmp(da, db_) == 0);
+    CHECK(da && strstr(da, "\"b\":9"));
+    free(da);
+    free(db_);
+    char va[32], vb[32];
+    asof_b(a, va);
+    asof_b(b, vb);
+    CHECK_STR(va, "9");
+    CHECK_STR(vb, "9");
+out:
+    dimple_close(a);
+    dimple_close(b);
+}
+
+/* Log lines kept by a test logger. */
+typedef struct loglines {
+    char text[4096];
+    int warnings;
+} loglines;
+
+static void keep_log(void *payload, int level, const char *source,
+                     const char *msg)
+{
+    loglines *l = payload;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%d %s: %s\n", level, source,
+             msg);
+    l->warnings += level == DIMPLE_LOG_WARN;
+}
+
+/* A local write that a pulled change beats before it ever left the
+ * device is lost: the logger hears it at warning level, with the table,
+ * key, column and winning author, and without the values. */
+TEST(a_lost_local_write_is_logged)
+{
+    char st[256];
+    snprintf(st, sizeof st, "plugin = file\npath = %s/loststore", dir);
+    dimple *a = su_open(dir, "losta", st, NULL);
+    dimple *b = su_open(dir, "lostb", st, NULL);
+    loglines la = {{0}, 0}, lb = {{0}, 0};
+    CHECK(a && b);
+    if (!a || !b)
+        goto out;
+    dimple_set_logger(a, keep_log, &la);
+    dimple_set_logger(b, keep_log, &lb);
+    CHECK_RC(su_exec(a, "INSERT INTO t VALUES('k1', 'x', 1, NULL)"), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK(lb.warnings == 0); /* nothing of b's was overwritten */
+    /* b writes first and keeps it; a writes later and syncs first */
+    CHECK_RC(su_exec(b, "UPDATE t SET a = 'secret-b' WHERE k = 'k1'"),
+             DIMPLE_OK);
+    usleep(2000);
+    CHECK_RC(su_exec(a, "UPDATE t SET a = 'secret-a' WHERE k = 'k1'"),
+             DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    printf("# b's log: %s", lb.text);
+    CHECK(lb.warnings == 1);
+    CHECK_CONTAINS(lb.text, "2 change tracking: ");
+    CHECK_CONTAINS(lb.text, "table \"t\"");
+    CHECK_CONTAINS(lb.text, "key [\"k1\"]");
+    CHECK_CONTAINS(lb.text, "column \"a\"");
+    CHECK_CONTAINS(lb.text, "a local write lost to a pulled change");
+    CHECK_CONTAINS(lb.text, dimple_author(a));
+    CHECK(!strstr(lb.text, "secret"));
+    /* a's write won: a pulling b's older one says nothing */
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK(la.warnings == 0);
+    char *da = su_dump(a), *db_ = su_dump(b);
+    CHECK(da && db_ && strcmp(da, db_) == 0 && strstr(da, "secret-a"));
+    free(da);
+    free(db_);
+    /* a change that was pushed before: overwriting it is plain sync */
+    CHECK_RC(su_exec(b, "UPDATE t SET b = 2 WHERE k = 'k1'"), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_exec(a, "UPDATE t SET b = 3 WHERE k = 'k1'"), DIMPLE_OK);
+    CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
+    CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
+    CHECK(lb.warnings == 1);
+out:
+    dimple_close(a);
+    dimple_close(b);
+}
+
 int main(void)
 {
     dir = su_tmpdir("resolver");
@@ -282,6 +412,8 @@ int main(void)
     RUN(lww_takes_the_greater_id);
     RUN(max_example_keeps_the_greatest_value);
     RUN(default_sync_decides_conflicts_through_dimple_lww);
+    RUN(history_as_of_follows_the_resolver);
+    RUN(a_lost_local_write_is_logged);
     su_rmrf(dir);
     free(dir);
     return test_done();

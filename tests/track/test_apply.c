@@ -6,7 +6,7 @@
  * held change with an outdated key shape after a migration (skipped) next
  * to a new one (refused).
  */
-#include "track_impl.h"
+#include "track.h"
 #include "internal.h"
 #include "clock.h"
 #include <dimple.h>

@@ -29,6 +29,13 @@ static const dimple_plugin bad_plugin = {DIMPLE_ABI,     DIMPLE_KIND_RESOLVER,
                                          "tmerged",      "1",
                                          "test: merges", {.resolver = &bad_vt}};
 
+static void hear(void *payload, int level, const char *source, const char *msg)
+{
+    char *out = payload;
+    size_t n = strlen(out);
+    snprintf(out + n, 1024 - n, "%d %s: %s\n", level, source, msg);
+}
+
 static dimple *open_with(const char *name, const char *resolver)
 {
     char conf[512];
@@ -67,11 +74,21 @@ TEST(custom_resolver_decides)
     uint8_t ca[16], cb[16];
     int ha = 0, hb = 0;
     CHECK_RC(tu_pull(b, a, cb, &hb, -1), 0);
-    /* b writes a smaller n later: under max it loses, even locally */
+    /* b writes a smaller n later: under max it loses, even locally,
+     * and the logger hears it (without the values) */
     calls = 0;
+    char heard[1024] = "";
+    dimple_set_logger(b, hear, heard);
     CHECK_RC(tu_exec(b, "UPDATE c SET n = 3, s = 'b' WHERE k = 'x'"),
              DIMPLE_OK);
+    dimple_set_logger(b, NULL, NULL);
     CHECK(calls > 0);
+    CHECK_CONTAINS(heard, "2 change tracking: table \"c\", key [\"x\"],"
+                          " column \"n\": a local write lost to the"
+                          " version already held by author ");
+    CHECK_CONTAINS(heard, dimple_author(a));
+    CHECK_CONTAINS(heard, "(resolver tmax)");
+    CHECK(!strstr(heard, "column \"s\"")); /* s won: nothing to say */
     char *d = tu_dump(b, "c");
     CHECK_STR(d, "k=t1:78 n=i5 s=t1:62\n");
     free(d);

@@ -3,6 +3,7 @@
 
 #include "clock.h"
 #include "pack.h"
+#include "track_impl.h" /* white-box: one check reads the clock bound */
 
 #include <float.h>
 #include <math.h>

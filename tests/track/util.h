@@ -8,7 +8,7 @@
 
 #include "test.h"
 
-#include "track_impl.h"
+#include "track.h"
 
 #include <dimple.h>
 #include <stdarg.h>
