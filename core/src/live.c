@@ -1,13 +1,13 @@
 /*
- * live.c — live queries and notifiers (DESIGN §7; guide: docs/live.md).
+ * live.c — live queries and notifiers (guide: docs/live.md).
  *
  * How a rerun is decided:
  *  - Dependencies: the tables SQLite's authorizer reports (SQLITE_READ)
  *    while the statement is prepared. Views arrive as their base tables,
  *    CTEs and subqueries as the tables they read: no SQL parsing.
  *  - Writes on db->sql: the preupdate hook, shared with change tracking
- *    through rowhook.c (or, under DIMPLE_LIVE_NO_PREUPDATE, the update
- *    hook) collects the tables the open transaction touched;
+ *    through rowhook.c, collects the tables the open transaction touched
+ *    (every table, WITHOUT ROWID included);
  *    the commit hook moves them to `dirty`; the rollback hook drops them.
  *    Hooks only record: queries run later in dimple_live__flush (end of
  *    every public call that may write) or dimple_dispatch, never inside a
@@ -180,7 +180,6 @@ struct dimple_live_query {
     int dirty;        /* a dependency changed: rerun */
     int fire;         /* a result is waiting for dimple_dispatch */
     int closed;       /* closed from a callback: freed after the round */
-    int wr_dep;       /* reads a WITHOUT ROWID table the hook cannot see */
     int has_vtab;     /* reads a virtual table */
     dimple_buf last;  /* serialized result of the last run */
     int have_last;
@@ -199,10 +198,9 @@ struct dimple_live {
     tset ours;    /* committed since the last notify (notifier filter) */
     int oom;      /* a hook could not record: treat as "all dirty" */
     int all_dirty;
-    int committed;     /* a commit since the last notify */
-    int row_hooks;     /* row hook installed */
-    int ddl_on;        /* ddl_watch installed */
-    int use_preupdate; /* rows seen through rowhook.c, not the update hook */
+    int committed; /* a commit since the last notify */
+    int row_hooks; /* row hook installed */
+    int ddl_on;    /* ddl_watch installed */
 
     sqlite3_stmt *ver; /* PRAGMA data_version */
     int64_t data_version;
@@ -253,14 +251,6 @@ void dimple_live__row(dimple *db, const char *schema, const char *table)
 {
     if (db->live)
         note_write(db->live, schema, table);
-}
-
-static void on_update(void *arg, int op, const char *schema, const char *table,
-                      sqlite3_int64 rowid)
-{
-    (void)op;
-    (void)rowid;
-    note_write(arg, schema, table);
 }
 
 static int on_commit(void *arg)
@@ -338,10 +328,7 @@ static void set_row_hooks(struct dimple_live *L)
     }
     if (want == L->row_hooks)
         return;
-    if (L->use_preupdate)
-        dimple_rowhook__want(db, DIMPLE_ROWHOOK_LIVE, want);
-    else
-        sqlite3_update_hook(db->sql, want ? on_update : NULL, want ? L : NULL);
+    dimple_rowhook__want(db, DIMPLE_ROWHOOK_LIVE, want);
     L->row_hooks = want;
     /* writes of an open transaction made before now went unseen */
     if (want && !sqlite3_get_autocommit(db->sql))
@@ -361,12 +348,6 @@ int dimple_live__open(dimple *db)
     L->efd = -1;
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);
-    /* The preupdate hook (meson requires it) also reports WITHOUT ROWID
-     * tables, which the update hook does not. DIMPLE_LIVE_NO_PREUPDATE
-     * switches live to the update hook instead, the path for a SQLite
-     * built without the preupdate hook (test:
-     * update_hook_fallback_handles_without_rowid). */
-    L->use_preupdate = !getenv("DIMPLE_LIVE_NO_PREUPDATE");
     L->seq = dimple_track__last_seq(db);
     /* a read-only database that dimple never wrote has no author */
     L->have_author = dimple_track__author(db, L->author) == DIMPLE_OK;
@@ -895,13 +876,12 @@ static void live_run(struct dimple_live *L, int dispatching)
             L->oom = 0;
             L->all_dirty = 1;
         }
-        if (L->all_dirty || L->dirty.n || had_commit) {
+        if (L->all_dirty || L->dirty.n) {
             for (size_t i = 0; i < L->n_q; i++) {
                 dimple_live_query *q = L->q[i];
                 if (q->closed || q->dirty)
                     continue;
-                if (L->all_dirty || depends_on_dirty(q, &L->dirty) ||
-                    (had_commit && q->wr_dep)) {
+                if (L->all_dirty || depends_on_dirty(q, &L->dirty)) {
                     q->dirty = 1;
                     L->work = 1;
                     if (q->delivery == DIMPLE_LIVE_DISPATCH && !dispatching)
@@ -1158,32 +1138,6 @@ static void vtab_deps(dimple *db, dimple_live_query *q)
     sqlite3_finalize(st);
 }
 
-/* Only without the preupdate hook: does q read a WITHOUT ROWID table?
- * Such a query reruns after every commit (the update hook never names
- * those tables); its callback still fires only on a changed result. */
-static int find_without_rowid(dimple *db, dimple_live_query *q)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->sql,
-                                "SELECT wr FROM pragma_table_list WHERE name "
-                                "= ?1 AND (?2 IS NULL OR schema = ?2)",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK) { /* SQLite < 3.37: assume the worst */
-        q->wr_dep = 1;
-        return DIMPLE_OK;
-    }
-    for (size_t i = 0; i < q->deps.n && !q->wr_dep; i++) {
-        sqlite3_bind_text(st, 1, q->deps.v[i].table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, q->deps.v[i].schema, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            if (sqlite3_column_int(st, 0))
-                q->wr_dep = 1;
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return DIMPLE_OK;
-}
-
 int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
                      const dimple_value *params, size_t n_params,
                      dimple_live_cb cb, void *payload,
@@ -1277,8 +1231,6 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
         snprintf(q->dep_names[i], len, "%s.%s", t->schema ? t->schema : "*",
                  t->table);
     }
-    if (!L->use_preupdate && (rc = find_without_rowid(db, q)) < 0)
-        goto out;
     vtab_deps(db, q);
     if (L->n_q == L->cap_q) {
         size_t cap = L->cap_q ? L->cap_q * 2 : 8;
