@@ -1,13 +1,13 @@
 /*
- * live.c — live queries and notifiers (DESIGN §7; guide: docs/live.md).
+ * live.c — live queries and notifiers (guide: docs/live.md).
  *
  * How a rerun is decided:
  *  - Dependencies: the tables SQLite's authorizer reports (SQLITE_READ)
  *    while the statement is prepared. Views arrive as their base tables,
  *    CTEs and subqueries as the tables they read: no SQL parsing.
  *  - Writes on db->sql: the preupdate hook, shared with change tracking
- *    through rowhook.c (or, under DIMPLE_LIVE_NO_PREUPDATE, the update
- *    hook) collects the tables the open transaction touched;
+ *    through rowhook.c, collects the tables the open transaction touched
+ *    (every table, WITHOUT ROWID included);
  *    the commit hook moves them to `dirty`; the rollback hook drops them.
  *    Hooks only record: queries run later in dimple_live__flush (end of
  *    every public call that may write) or dimple_dispatch, never inside a
@@ -180,7 +180,6 @@ struct dimple_live_query {
     int dirty;        /* a dependency changed: rerun */
     int fire;         /* a result is waiting for dimple_dispatch */
     int closed;       /* closed from a callback: freed after the round */
-    int wr_dep;       /* reads a WITHOUT ROWID table the hook cannot see */
     int has_vtab;     /* reads a virtual table */
     dimple_buf last;  /* serialized result of the last run */
     int have_last;
@@ -199,10 +198,9 @@ struct dimple_live {
     tset ours;    /* committed since the last notify (notifier filter) */
     int oom;      /* a hook could not record: treat as "all dirty" */
     int all_dirty;
-    int committed;     /* a commit since the last notify */
-    int row_hooks;     /* row hook installed */
-    int ddl_on;        /* ddl_watch installed */
-    int use_preupdate; /* rows seen through rowhook.c, not the update hook */
+    int committed; /* a commit since the last notify */
+    int row_hooks; /* row hook installed */
+    int ddl_on;    /* ddl_watch installed */
 
     sqlite3_stmt *ver; /* PRAGMA data_version */
     int64_t data_version;
@@ -229,8 +227,13 @@ struct dimple_live {
     pthread_t watcher;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stop;  /* under mu */
-    int ready; /* under mu: the watcher has its baseline */
+    int stop;            /* under mu */
+    int ready;           /* under mu: the watcher has its baseline */
+    int watch_failed;    /* under mu: the watcher stopped for good */
+    char watch_why[400]; /* under mu: why */
+#ifdef DIMPLE_TESTING
+    int test_break; /* under mu: dimple_live__test_break_watcher */
+#endif
     char *path;
 };
 
@@ -253,14 +256,6 @@ void dimple_live__row(dimple *db, const char *schema, const char *table)
 {
     if (db->live)
         note_write(db->live, schema, table);
-}
-
-static void on_update(void *arg, int op, const char *schema, const char *table,
-                      sqlite3_int64 rowid)
-{
-    (void)op;
-    (void)rowid;
-    note_write(arg, schema, table);
 }
 
 static int on_commit(void *arg)
@@ -338,10 +333,7 @@ static void set_row_hooks(struct dimple_live *L)
     }
     if (want == L->row_hooks)
         return;
-    if (L->use_preupdate)
-        dimple_rowhook__want(db, DIMPLE_ROWHOOK_LIVE, want);
-    else
-        sqlite3_update_hook(db->sql, want ? on_update : NULL, want ? L : NULL);
+    dimple_rowhook__want(db, DIMPLE_ROWHOOK_LIVE, want);
     L->row_hooks = want;
     /* writes of an open transaction made before now went unseen */
     if (want && !sqlite3_get_autocommit(db->sql))
@@ -349,6 +341,7 @@ static void set_row_hooks(struct dimple_live *L)
 }
 
 static unsigned pager_version(dimple *db);
+static int watch_check(dimple *db, const char *who);
 
 /* ------------------------------------------------------------ open/close */
 
@@ -361,12 +354,6 @@ int dimple_live__open(dimple *db)
     L->efd = -1;
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv, NULL);
-    /* The preupdate hook (meson requires it) also reports WITHOUT ROWID
-     * tables, which the update hook does not. DIMPLE_LIVE_NO_PREUPDATE
-     * switches live to the update hook instead, the path for a SQLite
-     * built without the preupdate hook (test:
-     * update_hook_fallback_handles_without_rowid). */
-    L->use_preupdate = !getenv("DIMPLE_LIVE_NO_PREUPDATE");
     L->seq = dimple_track__last_seq(db);
     /* a read-only database that dimple never wrote has no author */
     L->have_author = dimple_track__author(db, L->author) == DIMPLE_OK;
@@ -895,13 +882,12 @@ static void live_run(struct dimple_live *L, int dispatching)
             L->oom = 0;
             L->all_dirty = 1;
         }
-        if (L->all_dirty || L->dirty.n || had_commit) {
+        if (L->all_dirty || L->dirty.n) {
             for (size_t i = 0; i < L->n_q; i++) {
                 dimple_live_query *q = L->q[i];
                 if (q->closed || q->dirty)
                     continue;
-                if (L->all_dirty || depends_on_dirty(q, &L->dirty) ||
-                    (had_commit && q->wr_dep)) {
+                if (L->all_dirty || depends_on_dirty(q, &L->dirty)) {
                     q->dirty = 1;
                     L->work = 1;
                     if (q->delivery == DIMPLE_LIVE_DISPATCH && !dispatching)
@@ -963,7 +949,7 @@ int dimple_dispatch(dimple *db)
         (void)r; /* EAGAIN: nothing was signalled */
     }
     live_run(L, 1);
-    return dimple__ok(db);
+    return watch_check(db, "dispatch");
 }
 
 int dimple_live_poll(dimple *db)
@@ -973,15 +959,32 @@ int dimple_live_poll(dimple *db)
 
 /* ------------------------------------------------------------ the watcher */
 
-static int64_t watch_version(sqlite3_stmt *st, int *ok)
+/* One poll: SQLITE_ROW with *v set, or SQLite's code with why filled. */
+static int watch_version(sqlite3 *c, sqlite3_stmt *st, int64_t *v, char *why,
+                         size_t n)
 {
-    int64_t v = 0;
-    *ok = st && sqlite3_step(st) == SQLITE_ROW;
-    if (*ok)
-        v = sqlite3_column_int64(st, 0);
-    if (st)
-        sqlite3_reset(st);
-    return v;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *v = sqlite3_column_int64(st, 0);
+    else
+        snprintf(why, n, "PRAGMA data_version: %s", sqlite3_errmsg(c));
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* A writer's lock or a checkpoint passes at the next poll; anything else
+ * (the file gone or unreadable, not a database, out of memory) would fail
+ * every poll: the watcher stops and says why. */
+static int watch_fatal(int rc)
+{
+    return rc != SQLITE_ROW && rc != SQLITE_BUSY && rc != SQLITE_LOCKED;
+}
+
+/* Under mu. */
+static void watch_fail(struct dimple_live *L, const char *why)
+{
+    L->watch_failed = 1;
+    snprintf(L->watch_why, sizeof L->watch_why, "%s", why);
 }
 
 static void *watch_main(void *arg)
@@ -989,25 +992,31 @@ static void *watch_main(void *arg)
     struct dimple_live *L = arg;
     sqlite3 *c = NULL;
     sqlite3_stmt *st = NULL;
-    int64_t last;
-    int have;
-    if (sqlite3_open_v2(L->path, &c, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
-                        NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(c, "PRAGMA data_version", -1, &st, NULL) !=
-            SQLITE_OK)
-        st = NULL; /* keep waiting for stop: dispatch still works */
-    if (c)
+    char why[300] = "";
+    int64_t last = 0, v = 0;
+    int have = 0;
+    int rc = sqlite3_open_v2(L->path, &c,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(c, "PRAGMA data_version", -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(why, sizeof why, "cannot open %s read-only: %s", L->path,
+                 c ? sqlite3_errmsg(c) : "out of memory");
+    } else {
         sqlite3_busy_timeout(c, 10);
-    /* The baseline before dimple_notify_fd returns: any commit after that
-     * shows as a change. */
-    last = watch_version(st, &have);
+        /* The baseline before dimple_notify_fd returns: any commit after
+         * that shows as a change. */
+        rc = watch_version(c, st, &last, why, sizeof why);
+        have = rc == SQLITE_ROW;
+    }
     pthread_mutex_lock(&L->mu);
+    if (!st || watch_fatal(rc))
+        watch_fail(L, why); /* dimple_notify_fd reports it */
     L->ready = 1;
     pthread_cond_broadcast(&L->cv);
-    while (!L->stop) {
+    while (!L->stop && !L->watch_failed) {
         struct timespec ts;
-        int ok;
-        int64_t v;
+        int broken = 0;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += WATCH_INTERVAL_MS * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -1015,17 +1024,31 @@ static void *watch_main(void *arg)
             ts.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&L->cv, &L->mu, &ts);
-        if (L->stop || !st)
-            continue;
+        if (L->stop)
+            break;
+#ifdef DIMPLE_TESTING
+        broken = L->test_break;
+        L->test_break = 0;
+#endif
         pthread_mutex_unlock(&L->mu);
-        v = watch_version(st, &ok);
-        if (ok && have && v != last)
-            signal_fd(L);
-        if (ok) {
+        rc = watch_version(c, st, &v, why, sizeof why);
+        if (broken) {
+            rc = SQLITE_IOERR;
+            snprintf(why, sizeof why,
+                     "PRAGMA data_version: disk I/O error "
+                     "(a test broke the watcher)");
+        }
+        if (rc == SQLITE_ROW) {
+            if (have && v != last)
+                signal_fd(L);
             last = v;
             have = 1;
         }
         pthread_mutex_lock(&L->mu);
+        if (watch_fatal(rc)) {
+            watch_fail(L, why);
+            signal_fd(L); /* wakes the app: its dispatch reports it */
+        }
     }
     pthread_mutex_unlock(&L->mu);
     sqlite3_finalize(st);
@@ -1033,49 +1056,110 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
+/* Whether the watcher stopped for good; why copied out. */
+static int watch_dead(struct dimple_live *L, char *why, size_t n)
+{
+    int dead;
+    pthread_mutex_lock(&L->mu);
+    dead = L->watch_failed;
+    if (dead)
+        snprintf(why, n, "%s", L->watch_why);
+    pthread_mutex_unlock(&L->mu);
+    return dead;
+}
+
+/* Reported by dimple_dispatch until dimple_notify_fd starts the watcher
+ * again: until then the fd misses other connections' commits. */
+static int watch_check(dimple *db, const char *who)
+{
+    struct dimple_live *L = db->live;
+    char why[400];
+    if (L->watching && watch_dead(L, why, sizeof why))
+        return dimple__seterr(db, DIMPLE_EIO,
+                              "%s: the notify fd's watcher stopped (%s); "
+                              "dimple_notify_fd starts it again",
+                              who, why);
+    return dimple__ok(db);
+}
+
+/* Start the watcher unless it runs; a stopped one is joined and started
+ * again. */
+static int watcher_start(dimple *db)
+{
+    struct dimple_live *L = db->live;
+    const char *path;
+    char why[400];
+    if (L->watching) {
+        if (!watch_dead(L, why, sizeof why))
+            return DIMPLE_OK;
+        watcher_stop(L);
+    }
+    /* Only a file can be written by another connection; memory and temp
+     * databases need no watcher. */
+    path = sqlite3_db_filename(db->sql, "main");
+    if (!path || !*path)
+        return DIMPLE_OK;
+    if (!L->path && !(L->path = strdup(path)))
+        return dimple__seterr(db, DIMPLE_ENOMEM, "notify fd: out of memory");
+    L->stop = L->ready = L->watch_failed = 0; /* no watcher runs */
+    if (pthread_create(&L->watcher, NULL, watch_main, L) != 0)
+        return dimple__seterr(db, DIMPLE_ERROR,
+                              "notify fd: cannot start the watcher thread");
+    L->watching = 1;
+    pthread_mutex_lock(&L->mu);
+    while (!L->ready)
+        pthread_cond_wait(&L->cv, &L->mu);
+    pthread_mutex_unlock(&L->mu);
+    if (watch_dead(L, why, sizeof why)) {
+        watcher_stop(L);
+        return dimple__seterr(db, DIMPLE_EIO,
+                              "notify fd: the watcher of other connections' "
+                              "commits cannot run: %s",
+                              why);
+    }
+    return DIMPLE_OK;
+}
+
 int dimple_notify_fd(dimple *db)
 {
     struct dimple_live *L;
-    const char *path;
+    int rc, fresh = 0;
     if (!db)
         return DIMPLE_EINVAL;
     L = db->live;
     if (!L)
         return dimple__seterr(db, DIMPLE_EINVAL, "notify fd: handle not open");
-    if (L->efd >= 0) {
-        dimple__ok(db);
-        return L->efd;
+    if (L->efd < 0) {
+        L->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (L->efd < 0)
+            return dimple__seterr(db, DIMPLE_EIO, "notify fd: eventfd: %s",
+                                  strerror(errno));
+        fresh = 1;
     }
-    L->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (L->efd < 0)
-        return dimple__seterr(db, DIMPLE_EIO, "notify fd: eventfd: %s",
-                              strerror(errno));
-    /* Only a file can be written by another connection; memory and temp
-     * databases need no watcher. */
-    path = sqlite3_db_filename(db->sql, "main");
-    if (path && *path) {
-        L->path = strdup(path);
-        if (!L->path)
-            return dimple__seterr(db, DIMPLE_ENOMEM,
-                                  "notify fd: out of memory");
-        L->stop = 0;
-        if (pthread_create(&L->watcher, NULL, watch_main, L) != 0)
-            return dimple__seterr(db, DIMPLE_ERROR,
-                                  "notify fd: cannot start the watcher "
-                                  "thread");
-        L->watching = 1;
-        pthread_mutex_lock(&L->mu);
-        while (!L->ready)
-            pthread_cond_wait(&L->cv, &L->mu);
-        pthread_mutex_unlock(&L->mu);
-    }
+    if ((rc = watcher_start(db)) < 0)
+        return rc;
     /* Results that were waiting before the fd existed. */
-    for (size_t i = 0; i < L->n_q; i++)
-        if (L->q[i]->fire || L->q[i]->dirty)
-            signal_fd(L);
+    if (fresh)
+        for (size_t i = 0; i < L->n_q; i++)
+            if (L->q[i]->fire || L->q[i]->dirty)
+                signal_fd(L);
     dimple__ok(db);
     return L->efd;
 }
+
+#ifdef DIMPLE_TESTING
+/* Tests only (the test build's copy of the library): the watcher's next
+ * poll fails as if its file had become unreadable. */
+void dimple_live__test_break_watcher(dimple *db);
+void dimple_live__test_break_watcher(dimple *db)
+{
+    struct dimple_live *L = db->live;
+    pthread_mutex_lock(&L->mu);
+    L->test_break = 1;
+    pthread_cond_signal(&L->cv);
+    pthread_mutex_unlock(&L->mu);
+}
+#endif
 
 /* --------------------------------------------------------- dimple_live_* */
 
@@ -1156,32 +1240,6 @@ static void vtab_deps(dimple *db, dimple_live_query *q)
         sqlite3_reset(st);
     }
     sqlite3_finalize(st);
-}
-
-/* Only without the preupdate hook: does q read a WITHOUT ROWID table?
- * Such a query reruns after every commit (the update hook never names
- * those tables); its callback still fires only on a changed result. */
-static int find_without_rowid(dimple *db, dimple_live_query *q)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db->sql,
-                                "SELECT wr FROM pragma_table_list WHERE name "
-                                "= ?1 AND (?2 IS NULL OR schema = ?2)",
-                                -1, &st, NULL);
-    if (rc != SQLITE_OK) { /* SQLite < 3.37: assume the worst */
-        q->wr_dep = 1;
-        return DIMPLE_OK;
-    }
-    for (size_t i = 0; i < q->deps.n && !q->wr_dep; i++) {
-        sqlite3_bind_text(st, 1, q->deps.v[i].table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, q->deps.v[i].schema, -1, SQLITE_STATIC);
-        while (sqlite3_step(st) == SQLITE_ROW)
-            if (sqlite3_column_int(st, 0))
-                q->wr_dep = 1;
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return DIMPLE_OK;
 }
 
 int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
@@ -1277,8 +1335,6 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
         snprintf(q->dep_names[i], len, "%s.%s", t->schema ? t->schema : "*",
                  t->table);
     }
-    if (!L->use_preupdate && (rc = find_without_rowid(db, q)) < 0)
-        goto out;
     vtab_deps(db, q);
     if (L->n_q == L->cap_q) {
         size_t cap = L->cap_q ? L->cap_q * 2 : 8;

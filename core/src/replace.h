@@ -5,12 +5,6 @@
 #ifndef DIMPLE_REPLACE_H
 #define DIMPLE_REPLACE_H
 
-/* The preupdate hook needs this before sqlite3.h (Debian's SQLite has it
- * compiled in; meson checks for sqlite3_preupdate_hook). */
-#ifndef SQLITE_ENABLE_PREUPDATE_HOOK
-#define SQLITE_ENABLE_PREUPDATE_HOOK 1
-#endif
-
 #include "internal.h"
 #include "pack.h"
 

@@ -10,8 +10,8 @@
  * (test: track-core / or_replace_logged_in_every_hook_state). Here one
  * hook calls each part that asked for it.
  */
-#include "replace.h" /* first: it enables the preupdate hook API */
 #include "rowhook.h"
+#include "replace.h"
 
 static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
                          const char *ztab, sqlite3_int64 k1, sqlite3_int64 k2)

@@ -190,7 +190,8 @@ TEST(views_ctes_subqueries_without_rowid)
     CHECK(dimple_live_runs(qv) == 2 && sv.calls == 1);
     CHECK(dimple_live_runs(qc) == 1 && dimple_live_runs(qs) == 1);
 
-    /* b is WITHOUT ROWID: the update hook would not see it */
+    /* b is WITHOUT ROWID (SQLite's update hook would not report it; the
+     * preupdate hook does) */
     CHECK(test_exec(db, "INSERT INTO b VALUES('1', 'y1')") == 0);
     CHECK(sv.calls == 2);
     CHECK_STR(sv.json, "[{\"x\":\"x1\",\"y\":\"y1\"}]");
@@ -204,35 +205,6 @@ TEST(views_ctes_subqueries_without_rowid)
     dimple_live_close(qv);
     dimple_live_close(qc);
     dimple_live_close(qs);
-    test_close(db, path);
-}
-
-TEST(update_hook_fallback_handles_without_rowid)
-{
-    char path[256];
-    dimple *db;
-    dimple_live_query *q = NULL, *qa = NULL;
-    seen s = {0}, sa = {0};
-    setenv("DIMPLE_LIVE_NO_PREUPDATE", "1", 1);
-    db = test_open(path, sizeof path, "fallback");
-    unsetenv("DIMPLE_LIVE_NO_PREUPDATE");
-    CHECK(test_exec(db, schema_sql) == 0);
-    CHECK_RC(dimple_live_open(&q, db, "SELECT count(*) FROM b", NULL, 0, record,
-                              &s, NULL),
-             DIMPLE_OK);
-    CHECK_RC(dimple_live_open(&qa, db, "SELECT count(*) FROM a", NULL, 0,
-                              record, &sa, NULL),
-             DIMPLE_OK);
-    CHECK(test_exec(db, "INSERT INTO b VALUES('k', 1)") == 0);
-    CHECK(s.calls == 2);
-    CHECK_STR(s.json, "[{\"count(*)\":1}]");
-    CHECK(test_exec(db, "INSERT INTO a VALUES(1, 1)") == 0);
-    CHECK(sa.calls == 2);
-    /* the rowid table's query is still exact */
-    CHECK(test_exec(db, "INSERT INTO other VALUES(1)") == 0);
-    CHECK(dimple_live_runs(qa) == 2);
-    dimple_live_close(q);
-    dimple_live_close(qa);
     test_close(db, path);
 }
 
@@ -551,6 +523,78 @@ TEST(dispatch_mode_and_notify_fd)
     test_close(db, path);
 }
 
+/* The test build's hook (core/src/live.c, DIMPLE_TESTING): the watcher's
+ * next poll fails as an unreadable file would. */
+void dimple_live__test_break_watcher(dimple *db);
+
+/* A watcher that cannot run must not leave a descriptor nothing writes to:
+ * dimple_notify_fd fails when it cannot start, and dimple_dispatch says so
+ * when it stopped later, until dimple_notify_fd starts it again. */
+TEST(watcher_failure_is_reported)
+{
+    char path[256], side[300];
+    dimple *db = test_open(path, sizeof path, "watchfail");
+    dimple_live_query *q = NULL;
+    dimple_live_options o = {sizeof o, DIMPLE_LIVE_DISPATCH};
+    seen s = {0};
+    sqlite3 *other = NULL;
+    int fd;
+    CHECK(test_exec(db, schema_sql) == 0);
+    /* The watcher opens the file by name: gone, it cannot. */
+    unlink(path);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    fd = dimple_notify_fd(db);
+    printf("# notify fd with the file gone: %d (%s)\n", fd, dimple_errmsg(db));
+    CHECK_RC(fd, DIMPLE_EIO);
+    CHECK(strstr(dimple_errmsg(db), "watcher") != NULL);
+    CHECK(strstr(dimple_errmsg(db), "cannot open") != NULL);
+    CHECK_RC(dimple_notify_fd(db), DIMPLE_EIO); /* still cannot */
+    /* the handle itself works on */
+    CHECK(test_exec(db, "INSERT INTO a VALUES(1, 1)") == 0);
+    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    test_close(db, path);
+
+    /* A watcher that stops later: the fd wakes the app, whose dispatch
+     * reports it (and still runs the queries). */
+    db = test_open(path, sizeof path, "watchdies");
+    CHECK(test_exec(db, schema_sql) == 0);
+    CHECK_RC(dimple_live_open(&q, db, "SELECT count(*) AS n FROM a", NULL, 0,
+                              record, &s, &o),
+             DIMPLE_OK);
+    fd = dimple_notify_fd(db);
+    CHECK(fd >= 0);
+    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK(s.calls == 1 && !readable(fd, 0));
+    dimple_live__test_break_watcher(db);
+    CHECK(readable(fd, 2000));
+    CHECK(test_exec(db, "INSERT INTO a VALUES(1, 1)") == 0);
+    CHECK_RC(dimple_dispatch(db), DIMPLE_EIO);
+    printf("# dispatch after the watcher stopped: %s\n", dimple_errmsg(db));
+    CHECK(strstr(dimple_errmsg(db), "watcher stopped") != NULL);
+    CHECK(strstr(dimple_errmsg(db), "disk I/O error") != NULL);
+    CHECK(s.calls == 2);
+    CHECK_STR(s.json, "[{\"n\":1}]");
+    CHECK_RC(dimple_dispatch(db), DIMPLE_EIO); /* until restarted */
+    /* dimple_notify_fd starts a new watcher on the same fd */
+    CHECK(dimple_notify_fd(db) == fd);
+    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK(!readable(fd, 0));
+    CHECK(sqlite3_open(path, &other) == SQLITE_OK);
+    sqlite3_busy_timeout(other, 5000);
+    CHECK(sqlite3_exec(other, "INSERT INTO a VALUES(2, 2)", NULL, NULL, NULL) ==
+          SQLITE_OK);
+    CHECK(readable(fd, 2000));
+    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK(s.calls == 3);
+    CHECK_STR(s.json, "[{\"n\":2}]");
+    sqlite3_close(other);
+    dimple_live_close(q);
+    test_close(db, path);
+}
+
 /* ---- sync in the same process: applied batches trigger live queries ---- */
 
 static dimple *open_conf(const char *dir, const char *name)
@@ -629,7 +673,6 @@ int main(void)
     RUN(dependencies_are_exact);
     RUN(reruns_only_when_touched_and_fires_only_on_change);
     RUN(views_ctes_subqueries_without_rowid);
-    RUN(update_hook_fallback_handles_without_rowid);
     RUN(virtual_tables_through_their_shadow_tables);
     RUN(values_round_trip);
     RUN(bad_input);
@@ -637,6 +680,7 @@ int main(void)
     RUN(callbacks_may_write_open_and_close);
     RUN(other_connections_and_processes);
     RUN(dispatch_mode_and_notify_fd);
+    RUN(watcher_failure_is_reported);
     RUN(applied_sync_batches_trigger);
     return test_done();
 }

@@ -12,7 +12,8 @@
 #
 # Ports are chosen free at start, so several runs can coexist. The secret is
 # random per start, so tests can search their output for it.
-# Recipe and reasons: /work/shared/notes/test-servers.md §2.
+# A real S3 server rather than a mock, so signing and listing bugs show as
+# they would against AWS.
 set -euo pipefail
 
 cmd=${1:-}

@@ -7,7 +7,7 @@
 #   sftp.sh stop STATEDIR    kill the sshd it started (and its sessions),
 #                            remove its files
 #
-# Why it looks like this (recipe: /work/shared/notes/test-servers.md §6):
+# Why it looks like this:
 # - A dedicated Unix user (dimpletest), created once with useradd, so the
 #   tests never log in as root and password login can be tested (root may
 #   only use keys). Its password is fixed, not random: several suites may
@@ -17,8 +17,9 @@
 #   lives in its own world-traversable folder under /tmp: STATEDIR itself
 #   is usually mode 0700 root, and sshd reads authorized_keys with the
 #   user's uid.
-# - Host keys are ed25519 and ECDSA only: libssh2 1.10 cannot use RSA
-#   against OpenSSH 9.2 (§7). known_hosts holds both, as [127.0.0.1]:PORT.
+# - Host keys are ed25519 and ECDSA only: libssh2 1.10 signs RSA with
+#   SHA-1 ssh-rsa only, which OpenSSH 9.2 refuses (rsa-sha2 arrives in
+#   libssh2 1.11). known_hosts holds both, as [127.0.0.1]:PORT.
 # - `UsePAM no`: sshd checks /etc/shadow itself (needs root, which CI is).
 set -euo pipefail
 

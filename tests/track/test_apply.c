@@ -1,10 +1,14 @@
 /*
  * test_apply.c — the fast paths of dimple_track__apply: a batch of this
- * database's own changes coming back (held: nothing appended), brand-new
- * rows (no clock read), a row that exists untracked, idempotence, the
- * capped range read of own ids falling back to per-change lookups, and a
- * held change with an outdated key shape after a migration (skipped) next
- * to a new one (refused).
+ * database's own changes coming back (held: nothing appended, answered by
+ * one range read of own ids), brand-new rows (no clock read), a row that
+ * exists untracked, idempotence, the capped range read of own ids falling
+ * back to per-change lookups, and a held change with an outdated key shape
+ * after a migration (skipped) next to a new one (refused).
+ *
+ * Which way "is this change our own?" was answered is observed through
+ * SQLite's statement trace: the range read and the per-change lookup are
+ * two different statements.
  */
 #include "track.h"
 #include "internal.h"
@@ -113,6 +117,34 @@ static dimple *open_db(const char *path)
     }
     return db;
 }
+/* Statements run on a connection, by kind (SQLITE_TRACE_STMT). */
+typedef struct runs {
+    int range;  /* the range read of own ids (one per apply call) */
+    int lookup; /* the per-change "is this seq ours?" lookup */
+} runs;
+static int on_stmt(unsigned type, void *ctx, void *p, void *x)
+{
+    runs *r = ctx;
+    const char *sql = x;
+    (void)p;
+    if (type != SQLITE_TRACE_STMT || !sql)
+        return 0;
+    if (strstr(sql, "FROM _dimple_log WHERE seq BETWEEN"))
+        r->range++;
+    else if (strstr(sql, "FROM _dimple_log WHERE seq = ?1 AND id IS NULL"))
+        r->lookup++;
+    return 0;
+}
+static void trace(dimple *db, runs *r)
+{
+    memset(r, 0, sizeof *r);
+    sqlite3_trace_v2(dimple_sqlite(db), SQLITE_TRACE_STMT, on_stmt, r);
+}
+static void untrace(dimple *db)
+{
+    sqlite3_trace_v2(dimple_sqlite(db), 0, NULL, NULL);
+}
+
 static int apply(dimple *db, dimple_change *c, size_t n)
 {
     sqlite3_exec(dimple_sqlite(db), "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -138,8 +170,14 @@ TEST(apply_paths)
     long log0 = q1(x, "SELECT count(*) FROM _dimple_log");
     printf("# own changes: %d, log %ld\n", own->n, log0);
     EXPECT(own->n >= 3);
+    runs ru;
+    trace(x, &ru);
     EXPECT(apply(x, own->ch, (size_t)own->n) == 0);
+    untrace(x);
     EXPECT(q1(x, "SELECT count(*) FROM _dimple_log") == log0);
+    /* answered by the one range read, no per-change lookup */
+    printf("# A: range reads %d, per-change lookups %d\n", ru.range, ru.lookup);
+    EXPECT(ru.range == 1 && ru.lookup == 0);
     /* B: y pulls x's changes as a batch: inserts new rows (fresh path) */
     EXPECT(apply(y, own->ch, (size_t)own->n) == 0);
     char *s = qs(y, "SELECT group_concat(id||title||n, ',') FROM (SELECT * "
@@ -197,8 +235,12 @@ TEST(apply_paths)
      * later */
     dimple_change pair[2];
     pair[0] = big->ch[big->n - 1];
-    EXPECT(strcmp(pair[0].table, "audit") == 0 ||
-           strcmp(pair[0].table, "todo") == 0);
+    uint8_t xauthor[16];
+    EXPECT(dimple_track__author(x, xauthor) == DIMPLE_OK);
+    EXPECT(memcmp(pair[0].author, xauthor, 16) == 0);
+    EXPECT(pair[0].op == DIMPLE_OP_INSERT && pair[0].n_key == 1 &&
+           pair[0].key[0].type == DIMPLE_TEXT && pair[0].key[0].n == 1 &&
+           memcmp(pair[0].key[0].p, "z", 1) == 0);
     /* a remote change with an id 1 s in the future, by a new author */
 
     dimple_change r;
@@ -220,11 +262,25 @@ TEST(apply_paths)
     r.n_cols = 1;
     pair[1] = r;
     long l1 = q1(x, "SELECT count(*) FROM _dimple_log");
-    long inrange = q1(x, "SELECT count(*) FROM _dimple_log");
-    printf(
-        "# x log before pair: %ld (range rows >= 60 > cap 72? y changes %d)\n",
-        inrange, ych->n);
+    /* the log rows between the pair's two ids: more than the cap of a
+     * two-change call (4 * 2 + 64) */
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM _dimple_log WHERE seq BETWEEN %lld AND "
+             "%lld",
+             (long long)dimple_id__hi(pair[0].id),
+             (long long)dimple_id__hi(pair[1].id));
+    long inrange = q1(x, sql);
+    printf("# x log before pair: %ld, %ld rows in the pair's range (cap 72; "
+           "y changes %d)\n",
+           l1, inrange, ych->n);
+    EXPECT(inrange > 4 * 2 + 64);
+    trace(x, &ru);
     EXPECT(apply(x, pair, 2) == 0);
+    untrace(x);
+    /* the range read gave up; each change was looked up */
+    printf("# D: range reads %d, per-change lookups %d\n", ru.range, ru.lookup);
+    EXPECT(ru.range == 1 && ru.lookup == 2);
     EXPECT(q1(x, "SELECT count(*) FROM _dimple_log") == l1 + 1);
     s = qs(x, "SELECT title FROM todo WHERE id = 'far'");
     EXPECT(strcmp(s, "F") == 0);

@@ -104,8 +104,10 @@ DIMPLE_API uint64_t dimple_live_calls(const dimple_live_query *q);
  * with its own read-only connection checks PRAGMA data_version every
  * 50 ms, so such a commit shows within about 50 ms). Owned by the handle,
  * valid until dimple_close; the first call starts the watcher. Returns the
- * fd (>= 0) or a negative code. Watch it for POLLIN/EPOLLIN; there is no
- * need to read it (dimple_dispatch drains it). */
+ * fd (>= 0) or a negative code: DIMPLE_EIO when the watcher cannot run.
+ * A watcher that stops later makes dimple_dispatch return DIMPLE_EIO until
+ * this is called again, which starts a new one. Watch it for POLLIN/EPOLLIN;
+ * there is no need to read it (dimple_dispatch drains it). */
 DIMPLE_API int dimple_notify_fd(dimple *db);
 
 /* Run what is pending on the calling thread: notice commits by other
