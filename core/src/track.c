@@ -1334,7 +1334,7 @@ static int resolve_answer(dimple *db, const dimple_instance *res,
     dimple_value merged;
     memset(&merged, 0, sizeof merged);
     db->plugin_err = 0;
-    int v = res->vt.resolver.resolve(res->self, current, in, &merged);
+    int v = res->vt.resolver.resolve(&merged, res->self, current, in);
     if (v == DIMPLE_TAKE_INCOMING) {
         memcpy(e->id, in->id, 16);
         e->seq = seq;

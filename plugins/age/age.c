@@ -241,7 +241,7 @@ typedef struct key_list {
     int rc;
 } key_list;
 
-static int list_cb(const char *key, void *payload)
+static int list_cb(void *payload, const char *key)
 {
     key_list *l = payload;
     size_t n = strlen(key);
@@ -876,6 +876,7 @@ static const dimple_cipher_vtable vtable = {
 
 static const dimple_plugin descriptor = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_CIPHER,
     .name = "age",
     .version = "1.0.0",

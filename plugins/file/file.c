@@ -574,7 +574,7 @@ static int list_folder(lister *l, int dfd, const char *namepref)
         }
         if (!v[i].dir) {
             if (!sa || strcmp(l->path, sa) > 0)
-                rc = l->cb(l->path, l->payload);
+                rc = l->cb(l->payload, l->path);
         } else if (sa && strcmp(l->path, sa) <= 0 &&
                    strncmp(sa, l->path, l->len) != 0) {
             /* every key below sorts before start_after */
@@ -586,7 +586,7 @@ static int list_folder(lister *l, int dfd, const char *namepref)
                     rc = os_error(l->f, errno, "list", l->path, "open folder");
             } else if (l->flags & DIMPLE_LIST_SHALLOW) {
                 if ((!sa || strcmp(l->path, sa) > 0) && holds_object(sub, 0))
-                    rc = l->cb(l->path, l->payload);
+                    rc = l->cb(l->payload, l->path);
                 close(sub);
             } else {
                 rc = list_folder(l, sub, "");
@@ -904,6 +904,7 @@ static const dimple_storage_vtable file_vtable = {
 
 static const dimple_plugin file_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "file",
     .version = "1.0.0",

@@ -40,8 +40,8 @@ static void lww_destroy(void *self)
     free(self);
 }
 
-static int lww_resolve(void *self, const dimple_cell *current,
-                       const dimple_cell *incoming, dimple_value *merged)
+static int lww_resolve(dimple_value *merged, void *self,
+                       const dimple_cell *current, const dimple_cell *incoming)
 {
     (void)self;
     (void)merged;
@@ -61,6 +61,7 @@ static const dimple_resolver_vtable lww_vtable = {
 
 static const dimple_plugin lww_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_RESOLVER,
     .name = "lww",
     .version = "1.0.0",

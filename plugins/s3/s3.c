@@ -606,6 +606,7 @@ static const dimple_storage_vtable s3_vtable = {
 
 static const dimple_plugin s3_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "s3",
     .version = DIMPLE_S3_VERSION,

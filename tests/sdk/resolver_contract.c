@@ -92,7 +92,7 @@ static int merge(const cell *a, const cell *b, cell *out)
 {
     dimple_cell ca = view(a), cb = view(b);
     dimple_value m = {0};
-    int rc = vt->resolve(self, &ca, &cb, &m);
+    int rc = vt->resolve(&m, self, &ca, &cb);
 
     if (rc == DIMPLE_KEEP_CURRENT) {
         *out = *a;
@@ -176,7 +176,7 @@ int main(int argc, char **argv)
             cb.value = ca.value;
             ca.author = cb.author = "";
             dimple_value m = {0};
-            int rc = vt->resolve(self, &ca, &cb, &m);
+            int rc = vt->resolve(&m, self, &ca, &cb);
             ids_only_bad += (rc == DIMPLE_TAKE_INCOMING) != took;
         }
         if ((flags & DIMPLE_RESOLVE_NEWEST_WINS) && memcmp(b.id, a.id, 16) > 0)

@@ -174,7 +174,7 @@ typedef struct collect {
     int stop_rc;
 } collect;
 
-static int collect_cb(const char *key, void *payload)
+static int collect_cb(void *payload, const char *key)
 {
     collect *c = payload;
     c->calls++;

@@ -9,9 +9,15 @@
  * ABI rules
  *  - DIMPLE_ABI is bumped on any incompatible change to this file; the loader
  *    refuses a plugin whose descriptor says another ABI.
- *  - Every vtable starts with `size_t size` (set it to sizeof the vtable) and
- *    only ever grows at the end. The core copies min(size, its sizeof) bytes
- *    into a zeroed table: an older plugin has NULL in newer optional slots.
+ *  - The descriptor and every vtable carry a `size_t size` (set it to sizeof
+ *    the struct) and only ever grow at the end. The core copies
+ *    min(size, its sizeof) bytes into a zeroed struct: an older plugin has
+ *    NULL (or 0) in newer optional members, without an ABI bump.
+ *  - The same conventions as the app API (<dimple.h>): a pure out parameter
+ *    comes first (create's `self`, resolve's `merged`); a callback's
+ *    `void *payload` is its first parameter; counts are size_t; a callback
+ *    (or a sink's write) returns 0 to go on, and any other value stops the
+ *    call that invoked it, which returns that value as it is.
  *  - Nothing is freed across the boundary: a plugin allocates in create()
  *    and frees in destroy(); bytes leave a plugin only through a dimple_sink.
  *  - Plugins never print, exit or abort. They report errors through the host
@@ -34,7 +40,7 @@
 extern "C" {
 #endif
 
-#define DIMPLE_ABI 1u
+#define DIMPLE_ABI 2u
 
 typedef enum dimple_kind {
     DIMPLE_KIND_STORAGE = 1,
@@ -52,7 +58,7 @@ enum {
 
 /*
  * Services the core gives a plugin instance. Passed to create(); valid until
- * destroy(). Check `size` before using a slot added after ABI 1's first set.
+ * destroy(). Check `size` before using a slot added after ABI 2's first set.
  */
 typedef struct dimple_host {
     size_t size;
@@ -65,8 +71,9 @@ typedef struct dimple_host {
     const char *section;     /* the config section, e.g. "storage" */
 } dimple_host;
 
-/* Where a plugin writes bytes it hands to the core. write returns 0 or a
- * negative code (stop and return that code). */
+/* Where a plugin writes bytes it hands to the core. write returns 0 to go
+ * on; any other value (a negative code) stops the plugin's call, which
+ * returns it as it is. */
 typedef struct dimple_sink {
     int (*write)(void *ctx, const void *p, size_t n);
     void *ctx;
@@ -81,7 +88,7 @@ typedef struct dimple_source {
 
 /* Listing callback: return 0 to go on; any other value stops the listing
  * and is returned by list() as it is. key is borrowed for the call. */
-typedef int (*dimple_list_cb)(const char *key, void *payload);
+typedef int (*dimple_list_cb)(void *payload, const char *key);
 
 /* list() flag: report only the direct children of prefix; a deeper key is
  * reported once as its folder, "prefix<child>/" (S3's delimiter "/"). */
@@ -167,8 +174,8 @@ enum {
     DIMPLE_KEEP_CURRENT = 0, /* current stays */
     DIMPLE_TAKE_INCOMING = 1,
     DIMPLE_MERGED = 2 /* reserved: *merged would hold a new value; the
-                         core of ABI 1 refuses it (DIMPLE_EPLUGIN) so that
-                         tables stay a function of the changes held */
+                         core refuses it (DIMPLE_EPLUGIN) so that tables
+                         stay a function of the changes held */
 };
 
 typedef struct dimple_resolver_vtable {
@@ -178,9 +185,9 @@ typedef struct dimple_resolver_vtable {
     /* Returns DIMPLE_KEEP_CURRENT, DIMPLE_TAKE_INCOMING, DIMPLE_MERGED or a
      * negative code. For replicas to converge, the rule must be a join:
      * deterministic, commutative, associative and idempotent. */
-    int (*resolve)(void *self, const dimple_cell *current,
-                   const dimple_cell *incoming, dimple_value *merged);
-    /* Optional (appended in ABI 1; a plugin built before it reads as 0):
+    int (*resolve)(dimple_value *merged, void *self, const dimple_cell *current,
+                   const dimple_cell *incoming);
+    /* Optional (a plugin that leaves it out reads as 0):
      * DIMPLE_RESOLVE_* promises about resolve(), which let the core skip
      * work. They never replace a call: whenever two versions of a cell
      * compete, resolve() decides. */
@@ -220,7 +227,8 @@ typedef struct dimple_notifier_vtable {
 
 /* --------------------------------------------------------- descriptor */
 typedef struct dimple_plugin {
-    uint32_t abi; /* DIMPLE_ABI */
+    uint32_t abi; /* DIMPLE_ABI; first, so any core can read it */
+    size_t size;  /* = sizeof(dimple_plugin) */
     dimple_kind kind;
     const char *name;    /* must match the file: dimple-<name>.so */
     const char *version; /* the plugin's own version string */
