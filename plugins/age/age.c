@@ -481,17 +481,6 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int parse_bool(const char *s, int *out)
-{
-    if (!strcmp(s, "on") || !strcmp(s, "true") || !strcmp(s, "yes") ||
-        !strcmp(s, "1"))
-        return *out = 1, 0;
-    if (!strcmp(s, "off") || !strcmp(s, "false") || !strcmp(s, "no") ||
-        !strcmp(s, "0"))
-        return *out = 0, 0;
-    return -1;
-}
-
 static int parse_recipients(age_plugin *p, const dimple_kv *kv)
 {
     char where[300];
@@ -611,14 +600,8 @@ static int v_create(void **self, const dimple_kv *conf, const dimple_host *host)
         }
         p->logn = (int)v;
     }
-    if ((kv = dimple_kv_find(conf, "armor"))) {
-        conf_where(p, kv, where, sizeof where);
-        if (parse_bool(kv->value, &p->armor)) {
-            rc = dimple_errorf(host, DIMPLE_ECONFIG,
-                               "%s: armor must be on or off", where);
-            goto out;
-        }
-    }
+    if ((rc = dimple_conf_bool(host, conf, "armor", p->armor, &p->armor)))
+        goto out;
     const dimple_kv *pass = dimple_kv_find(conf, "passphrase");
     const dimple_kv *pass_file = dimple_kv_find(conf, "passphrase_file");
     if (pass && pass_file) {

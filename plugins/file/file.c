@@ -642,10 +642,8 @@ static int file_create(void **self, const dimple_kv *conf,
                        const dimple_host *host)
 {
     const dimple_kv *path = dimple_kv_find(conf, "path");
-    const dimple_kv *fs = dimple_kv_find(conf, "fsync");
     file_self *f = NULL;
-    bool do_fsync = true;
-    int rc;
+    int do_fsync, rc;
 
     *self = NULL;
     if ((rc = dimple_kv_check(host, conf, known_keys)))
@@ -653,17 +651,8 @@ static int file_create(void **self, const dimple_kv *conf,
     if (!path || !path->value || !*path->value)
         return conf_error(host, path,
                           "path is required: the folder of the file store");
-    if (fs) {
-        const char *v = fs->value ? fs->value : "";
-        if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") ||
-            !strcmp(v, "1"))
-            do_fsync = true;
-        else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") ||
-                 !strcmp(v, "0"))
-            do_fsync = false;
-        else
-            return conf_error(host, fs, "fsync must be on or off");
-    }
+    if ((rc = dimple_conf_bool(host, conf, "fsync", 1, &do_fsync)))
+        return rc;
     char root[4096];
     if (dimple_conf_path(host, path->value, root, sizeof root) != DIMPLE_OK)
         return conf_error(host, path, "path is too long");
