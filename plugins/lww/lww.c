@@ -1,13 +1,15 @@
 /*
  * dimple-lww — the default resolver: last writer wins, per cell.
  *
- * Change ids are UUIDv7 used as a hybrid logical clock (DESIGN §3): their
+ * Change ids are UUIDv7 used as a hybrid logical clock (docs/tracking.md,
+ * "Clock"): their
  * byte order is time order and no two distinct changes share one. So "the
  * greater id wins" is a total order on versions of a cell, and taking the
  * maximum is a join: deterministic, commutative, associative, idempotent.
  * Replicas that hold the same set of changes therefore hold the same
  * tables, whatever order the changes arrived in. Tombstones order against
- * cell changes by id in the core's merge path (DESIGN §5), not here.
+ * cell changes by id in the core's merge path (docs/tracking.md, "The merge
+ * rule"), not here.
  *
  * Keys: none (the section takes only `plugin = lww`).
  */

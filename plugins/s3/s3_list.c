@@ -5,7 +5,7 @@
  * characters cannot), follows continuation tokens, falls back to
  * start-after when a server says "truncated" without a token, and fails
  * instead of looping when a page does not move forward (a bug many S3
- * clients have shipped; test-servers.md §8.6).
+ * clients have shipped).
  */
 #include "s3.h"
 

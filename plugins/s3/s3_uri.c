@@ -4,7 +4,7 @@
  * S3 signs the path and query exactly as sent, so they are encoded once,
  * here, the way SigV4 wants them: every byte but A-Z a-z 0-9 - . _ ~ as
  * uppercase %XX ('/' kept in paths). Never '+' for a space: R2 and others
- * read it as a plus (test-servers.md §8.5).
+ * read it as a plus.
  */
 #include "s3.h"
 

@@ -3,7 +3,7 @@
  *
  * Our own signer instead of CURLOPT_AWS_SIGV4: libcurl 7.88 signs the query
  * and path verbatim, drops x-amz-content-sha256, mis-sorts header names that
- * prefix each other and signs blanked headers (test-servers.md §4). Here the
+ * prefix each other and signs blanked headers. Here the
  * caller hands over exactly what goes on the wire, already canonical.
  */
 #ifndef DIMPLE_S3_SIGV4_H
