@@ -326,6 +326,18 @@ static int name_ok(const char *name)
            strlen(name) < 128;
 }
 
+/* "file:line: " of the section's `plugin` key, or "" (a default plugin,
+ * or a handle opened without a file): a refusal points at the line. */
+static void plugin_where(const dimple *db, const char *role, char *out,
+                         size_t size)
+{
+    int line = dimple_config__line(db->conf, role, "plugin");
+    if (line > 0 && db->conf_path)
+        snprintf(out, size, "%s:%d: ", db->conf_path, line);
+    else
+        out[0] = '\0';
+}
+
 int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
                             const char *name, const dimple_kv *conf,
                             dimple_instance **out)
@@ -333,16 +345,17 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
     static const dimple_kv none[] = {{NULL, NULL, 0}};
     dimple_instance *inst = NULL;
     const dimple_plugin *desc;
-    char err[1024], *store = NULL, *path = NULL;
+    char err[1024], where[512], *store = NULL, *path = NULL;
     const char *dirs[64];
     size_t n_dirs;
     int rc;
     *out = NULL;
+    plugin_where(db, role, where, sizeof where);
     if (!name_ok(name))
         return dimple__seterr(db, DIMPLE_EPLUGIN,
-                              "[%s]: plugin name '%s' refused (empty, too "
+                              "%s[%s]: plugin name '%s' refused (empty, too "
                               "long, or contains '/' or '..')",
-                              role, name ? name : "");
+                              where, role, name ? name : "");
     inst = calloc(1, sizeof *inst);
     if (!inst || !(inst->role = strdup(role))) {
         rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
@@ -353,7 +366,8 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
     if (desc) {
         rc = check(desc, "(built in)", kind, name, inst, err, sizeof err);
         if (rc < 0) {
-            rc = dimple__seterr(db, rc, "[%s] plugin %s %s", role, name, err);
+            rc = dimple__seterr(db, rc, "%s[%s] plugin %s %s", where, role,
+                                name, err);
             goto out;
         }
     } else {
@@ -378,7 +392,7 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
             rc = open_file(path, kind, name, inst, &inst->dl, &desc, err,
                            sizeof err);
             if (rc < 0) {
-                rc = dimple__seterr(db, rc, "[%s] %s", role, err);
+                rc = dimple__seterr(db, rc, "%s[%s] %s", where, role, err);
                 goto out;
             }
         }
@@ -392,9 +406,10 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
                 used += (size_t)w;
             }
             rc = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                                "[%s] plugin '%s' not found: no dimple-%s.so "
-                                "(searched: %s)",
-                                role, name, name, n_dirs ? list : "no folders");
+                                "%s[%s] plugin '%s' not found: no "
+                                "dimple-%s.so (searched: %s)",
+                                where, role, name, name,
+                                n_dirs ? list : "no folders");
             goto out;
         }
     }

@@ -61,6 +61,9 @@ TEST(not_found_lists_folders)
     CHECK_RC(open_with(&db, "[storage]\nplugin = nosuch\n"), DIMPLE_ENOTFOUND);
     CHECK_CONTAINS(dimple_errmsg(db), "[storage] plugin 'nosuch' not found: "
                                       "no dimple-nosuch.so (searched: ");
+    /* the line that names it: [dimple] database, plugin_dir, then
+     * [storage] on line 4 and its plugin on line 5 of l.conf */
+    CHECK_CONTAINS(dimple_errmsg(db), "l.conf:5: [storage] plugin 'nosuch'");
     CHECK_CONTAINS(dimple_errmsg(db), FIXTURE_DIR);
     CHECK_CONTAINS(dimple_errmsg(db), DIMPLE_PLUGIN_INSTALL_DIR);
     if (getenv("DIMPLE_PLUGIN_PATH") && *getenv("DIMPLE_PLUGIN_PATH")) {
