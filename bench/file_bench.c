@@ -116,7 +116,7 @@ static int count_sink(void *ctx, const void *p, size_t n)
     return 0;
 }
 
-static int count_cb(const char *key, void *payload)
+static int count_cb(void *payload, const char *key)
 {
     (void)key;
     (*(size_t *)payload)++;

@@ -117,7 +117,7 @@ static int sink_discard(void *ctx, const void *p, size_t n)
     return 0;
 }
 
-static int count_cb(const char *key, void *payload_)
+static int count_cb(void *payload_, const char *key)
 {
     (void)key;
     (*(int *)payload_)++;

@@ -24,7 +24,8 @@ struct dimple_sync;                         /* sync.c */
 /* A plugin instance bound to a role of the configuration. */
 typedef struct dimple_instance {
     char *role;                  /* "storage", "cipher", "notifier.log" */
-    const dimple_plugin *plugin; /* descriptor (borrowed from the .so) */
+    const dimple_plugin *plugin; /* = &desc */
+    dimple_plugin desc;          /* normalised copy (loader.c) */
     void *dl;                    /* dlopen handle, NULL if registered */
     union {                      /* normalised copy (loader.c) */
         dimple_storage_vtable storage;

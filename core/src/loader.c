@@ -1,6 +1,7 @@
 /*
- * loader.c — plugins: registry, search path, dlopen, the checks of DESIGN
- * §2, vtable normalisation, instances and their host tables. See loader.h.
+ * loader.c — plugins: registry, search path, dlopen, the checks of
+ * docs/plugins.md, descriptor and vtable normalisation, instances and their
+ * host tables. See loader.h.
  */
 #include "loader.h"
 
@@ -73,27 +74,44 @@ static const dimple_plugin *find_registered(const char *name)
     return p;
 }
 
-/* Check a descriptor and fill a normalised vtable copy. want_kind 0 means
- * any kind; want_name NULL means any name. On refusal, err gets one line
- * naming `where` (the file). */
-static int check(const dimple_plugin *d, const char *where,
+/* Check a descriptor and fill normalised copies of it and its vtable
+ * (norm->desc, norm->vt; norm->plugin points at the copy). want_kind 0
+ * means any kind; want_name NULL means any name. On refusal, err gets one
+ * line naming `where` (the file). */
+static int check(const dimple_plugin *raw, const char *where,
                  dimple_kind want_kind, const char *want_name,
                  dimple_instance *norm, char *err, size_t errlen)
 {
     const void *vt;
     size_t size, have, min;
     const char *missing = NULL;
-    if (!d) {
+    const dimple_plugin *d = &norm->desc;
+    if (!raw) {
         snprintf(err, errlen, "%s: dimple_plugin_entry returned NULL", where);
         return DIMPLE_EPLUGIN;
     }
-    if (d->abi != DIMPLE_ABI) {
+    /* abi is the first member in every ABI: safe to read before the rest */
+    if (raw->abi != DIMPLE_ABI) {
         snprintf(err, errlen,
-                 "%s: built for plugin ABI %u, this core speaks ABI %u: "
-                 "rebuild the plugin",
-                 where, (unsigned)d->abi, (unsigned)DIMPLE_ABI);
+                 "%s: built for plugin ABI %u, this core needs ABI %u: "
+                 "rebuild the plugin against this core's dimple/plugin.h",
+                 where, (unsigned)raw->abi, (unsigned)DIMPLE_ABI);
         return DIMPLE_EPLUGIN;
     }
+    min = offsetof(dimple_plugin, vt) + sizeof raw->vt;
+    if (raw->size < min) {
+        snprintf(err, errlen,
+                 "%s: descriptor size %zu is smaller than ABI %u's minimum "
+                 "%zu (set .size = sizeof(dimple_plugin))",
+                 where, raw->size, (unsigned)DIMPLE_ABI, min);
+        return DIMPLE_EPLUGIN;
+    }
+    /* A newer plugin's extra members are ignored, an older one's missing
+     * members read as zero: the descriptor grows without an ABI bump. */
+    memset(&norm->desc, 0, sizeof norm->desc);
+    memcpy(&norm->desc, raw,
+           raw->size < sizeof norm->desc ? raw->size : sizeof norm->desc);
+    norm->plugin = &norm->desc;
     if (!d->name || (want_name && strcmp(d->name, want_name) != 0)) {
         snprintf(err, errlen,
                  "%s: the plugin calls itself '%s' but the file is named "
@@ -397,7 +415,6 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
             goto out;
         }
     }
-    inst->plugin = desc;
     inst->host.size = sizeof inst->host;
     inst->host.ctx = inst;
     inst->host.error = host_error;
@@ -581,10 +598,10 @@ static int list_dir(const char *dir, dimple_plugin_cb cb, void *payload)
             rc = cb(payload, &info, err);
             continue;
         }
-        info.name = desc->name;
-        info.kind = dimple_loader__kind_name(desc->kind);
-        info.version = desc->version;
-        info.description = desc->description;
+        info.name = norm.desc.name;
+        info.kind = dimple_loader__kind_name(norm.desc.kind);
+        info.version = norm.desc.version;
+        info.description = norm.desc.description;
         rc = cb(payload, &info, NULL);
         dlclose(dl);
     }

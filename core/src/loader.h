@@ -1,6 +1,6 @@
 /*
  * loader.h — finding, checking and instantiating plugins (internal;
- * loader.c). DESIGN §2.
+ * loader.c). What a plugin must be: docs/plugins.md.
  *
  * Search order for a name: plugins registered with dimple_plugin_register,
  * then <dir>/dimple-<name>.so for dir in: [dimple] plugin_dir,

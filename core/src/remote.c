@@ -312,26 +312,16 @@ void dimple_remote__store(dimple *db, dimple_store *out)
 
 /* ---------------------------------------------------------------- public */
 
-typedef struct list_ctx {
-    dimple_key_cb cb;
-    void *payload;
-} list_ctx;
-
-static int list_adapt(const char *key, void *payload)
-{
-    list_ctx *c = payload;
-    return c->cb(c->payload, key);
-}
-
 int dimple_remote_list(dimple *db, const char *prefix, dimple_key_cb cb,
                        void *payload)
 {
-    list_ctx c = {cb, payload};
     if (!db)
         return DIMPLE_EINVAL;
     if (!cb)
         return dimple__seterr(db, DIMPLE_EINVAL, "remote list: no callback");
-    return dimple_remote__list(db, prefix, NULL, 0, list_adapt, &c);
+    /* dimple_key_cb and the plugin ABI's dimple_list_cb are the same
+     * type (payload first), so the app's callback goes straight through */
+    return dimple_remote__list(db, prefix, NULL, 0, cb, payload);
 }
 
 int dimple_remote_get(dimple *db, const char *key, int raw, void **out,

@@ -384,7 +384,7 @@ typedef struct id_list {
     int oom;
 } id_list;
 
-static int authors_cb(const char *key, void *payload)
+static int authors_cb(void *payload, const char *key)
 {
     id_list *l = payload;
     const char *name = key + 4; /* after "log/" */
@@ -422,7 +422,7 @@ typedef struct key_page {
     int oom;
 } key_page;
 
-static int page_cb(const char *key, void *payload)
+static int page_cb(void *payload, const char *key)
 {
     key_page *p = payload;
     if (p->n == LIST_PAGE)

@@ -341,7 +341,7 @@ int dimple_track__resolve(dimple *db, const dimple_cell *current,
     dimple_value merged;
     memset(&merged, 0, sizeof merged);
     db->plugin_err = 0;
-    int v = res->vt.resolver.resolve(res->self, current, in, &merged);
+    int v = res->vt.resolver.resolve(&merged, res->self, current, in);
     if (v == DIMPLE_TAKE_INCOMING) {
         *take = true;
         return DIMPLE_OK;

@@ -241,7 +241,7 @@ typedef struct key_list {
     int rc;
 } key_list;
 
-static int list_cb(const char *key, void *payload)
+static int list_cb(void *payload, const char *key)
 {
     key_list *l = payload;
     size_t n = strlen(key);
@@ -481,17 +481,6 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int parse_bool(const char *s, int *out)
-{
-    if (!strcmp(s, "on") || !strcmp(s, "true") || !strcmp(s, "yes") ||
-        !strcmp(s, "1"))
-        return *out = 1, 0;
-    if (!strcmp(s, "off") || !strcmp(s, "false") || !strcmp(s, "no") ||
-        !strcmp(s, "0"))
-        return *out = 0, 0;
-    return -1;
-}
-
 static int parse_recipients(age_plugin *p, const dimple_kv *kv)
 {
     char where[300];
@@ -611,14 +600,8 @@ static int v_create(void **self, const dimple_kv *conf, const dimple_host *host)
         }
         p->logn = (int)v;
     }
-    if ((kv = dimple_kv_find(conf, "armor"))) {
-        conf_where(p, kv, where, sizeof where);
-        if (parse_bool(kv->value, &p->armor)) {
-            rc = dimple_errorf(host, DIMPLE_ECONFIG,
-                               "%s: armor must be on or off", where);
-            goto out;
-        }
-    }
+    if ((rc = dimple_conf_bool(host, conf, "armor", p->armor, &p->armor)))
+        goto out;
     const dimple_kv *pass = dimple_kv_find(conf, "passphrase");
     const dimple_kv *pass_file = dimple_kv_find(conf, "passphrase_file");
     if (pass && pass_file) {
@@ -876,6 +859,7 @@ static const dimple_cipher_vtable vtable = {
 
 static const dimple_plugin descriptor = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_CIPHER,
     .name = "age",
     .version = "1.0.0",

@@ -574,7 +574,7 @@ static int list_folder(lister *l, int dfd, const char *namepref)
         }
         if (!v[i].dir) {
             if (!sa || strcmp(l->path, sa) > 0)
-                rc = l->cb(l->path, l->payload);
+                rc = l->cb(l->payload, l->path);
         } else if (sa && strcmp(l->path, sa) <= 0 &&
                    strncmp(sa, l->path, l->len) != 0) {
             /* every key below sorts before start_after */
@@ -586,7 +586,7 @@ static int list_folder(lister *l, int dfd, const char *namepref)
                     rc = os_error(l->f, errno, "list", l->path, "open folder");
             } else if (l->flags & DIMPLE_LIST_SHALLOW) {
                 if ((!sa || strcmp(l->path, sa) > 0) && holds_object(sub, 0))
-                    rc = l->cb(l->path, l->payload);
+                    rc = l->cb(l->payload, l->path);
                 close(sub);
             } else {
                 rc = list_folder(l, sub, "");
@@ -642,10 +642,8 @@ static int file_create(void **self, const dimple_kv *conf,
                        const dimple_host *host)
 {
     const dimple_kv *path = dimple_kv_find(conf, "path");
-    const dimple_kv *fs = dimple_kv_find(conf, "fsync");
     file_self *f = NULL;
-    bool do_fsync = true;
-    int rc;
+    int do_fsync, rc;
 
     *self = NULL;
     if ((rc = dimple_kv_check(host, conf, known_keys)))
@@ -653,17 +651,8 @@ static int file_create(void **self, const dimple_kv *conf,
     if (!path || !path->value || !*path->value)
         return conf_error(host, path,
                           "path is required: the folder of the file store");
-    if (fs) {
-        const char *v = fs->value ? fs->value : "";
-        if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") ||
-            !strcmp(v, "1"))
-            do_fsync = true;
-        else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") ||
-                 !strcmp(v, "0"))
-            do_fsync = false;
-        else
-            return conf_error(host, fs, "fsync must be on or off");
-    }
+    if ((rc = dimple_conf_bool(host, conf, "fsync", 1, &do_fsync)))
+        return rc;
     char root[4096];
     if (dimple_conf_path(host, path->value, root, sizeof root) != DIMPLE_OK)
         return conf_error(host, path, "path is too long");
@@ -904,6 +893,7 @@ static const dimple_storage_vtable file_vtable = {
 
 static const dimple_plugin file_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "file",
     .version = "1.0.0",

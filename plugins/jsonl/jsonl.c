@@ -112,6 +112,7 @@ static const dimple_notifier_vtable jsonl_vt = {
 
 static const dimple_plugin jsonl_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_NOTIFIER,
     .name = "jsonl",
     .version = "0.1.0",

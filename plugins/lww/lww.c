@@ -1,13 +1,15 @@
 /*
  * dimple-lww — the default resolver: last writer wins, per cell.
  *
- * Change ids are UUIDv7 used as a hybrid logical clock (DESIGN §3): their
+ * Change ids are UUIDv7 used as a hybrid logical clock (docs/tracking.md,
+ * "Clock"): their
  * byte order is time order and no two distinct changes share one. So "the
  * greater id wins" is a total order on versions of a cell, and taking the
  * maximum is a join: deterministic, commutative, associative, idempotent.
  * Replicas that hold the same set of changes therefore hold the same
  * tables, whatever order the changes arrived in. Tombstones order against
- * cell changes by id in the core's merge path (DESIGN §5), not here.
+ * cell changes by id in the core's merge path (docs/tracking.md, "The merge
+ * rule"), not here.
  *
  * Keys: none (the section takes only `plugin = lww`).
  */
@@ -40,8 +42,8 @@ static void lww_destroy(void *self)
     free(self);
 }
 
-static int lww_resolve(void *self, const dimple_cell *current,
-                       const dimple_cell *incoming, dimple_value *merged)
+static int lww_resolve(dimple_value *merged, void *self,
+                       const dimple_cell *current, const dimple_cell *incoming)
 {
     (void)self;
     (void)merged;
@@ -61,6 +63,7 @@ static const dimple_resolver_vtable lww_vtable = {
 
 static const dimple_plugin lww_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_RESOLVER,
     .name = "lww",
     .version = "1.0.0",

@@ -349,7 +349,7 @@ static int mem_list(void *self, const char *prefix, const char *start_after,
         /* A folder that sorts at or before start_after was already
          * reported (paging: start_after is the last entry seen). */
         if (!slash || !start_after || strcmp(entry, start_after) > 0) {
-            rc = cb(entry, payload);
+            rc = cb(payload, entry);
             if (rc)
                 break;
         }
@@ -402,6 +402,7 @@ static const dimple_storage_vtable mem_vtable = {
 
 static const dimple_plugin mem_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "memory",
     .version = "1.0.0",

@@ -190,7 +190,7 @@ static int configure(s3 *s, const dimple_kv *conf)
     if (dup_str(&s->bucket, v))
         return DIMPLE_ENOMEM;
 
-    /* Free text: "auto" for R2, "garage" for Garage (notes §8.3). */
+    /* Free text: "auto" for R2, "garage" for Garage (docs/s3.md). */
     v = dimple_kv_get(conf, "region");
     if (!v)
         v = "us-east-1";
@@ -518,7 +518,7 @@ static void not_honoured(s3 *s)
 
 /* Does the server refuse a second PUT with If-None-Match: *? Some (s3rver,
  * old gateways) ignore the header and overwrite, so it is tested once on a
- * private key instead of assumed (notes §8.7). */
+ * private key instead of assumed. */
 static int probe_conditional_put(s3 *s)
 {
     char key[64];
@@ -606,6 +606,7 @@ static const dimple_storage_vtable s3_vtable = {
 
 static const dimple_plugin s3_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "s3",
     .version = DIMPLE_S3_VERSION,

@@ -385,7 +385,7 @@ int s3_list_run(s3 *s, const char *prefix, const char *start_after,
                             "skipping object '%s': not a valid key", rel);
                 continue;
             }
-            rc = cb(rel, payload);
+            rc = cb(payload, rel);
             if (rc)
                 goto out;
             s3_buf_reset(&last);

@@ -307,6 +307,7 @@ static const dimple_storage_vtable sftp_vtable = {
 
 static const dimple_plugin sftp_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "sftp",
     .version = "0.1.0",

@@ -971,7 +971,7 @@ int sftp__list(sftp_store *s, const char *prefix, const char *start_after,
         if (l.n > 1)
             qsort(l.items, l.n, sizeof *l.items, cmp_str);
         for (size_t i = 0; i < l.n; i++) {
-            rc = cb(l.items[i], payload);
+            rc = cb(payload, l.items[i]);
             if (rc != 0)
                 break;
         }

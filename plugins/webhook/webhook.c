@@ -398,6 +398,7 @@ static const dimple_notifier_vtable webhook_vt = {
 
 static const dimple_plugin webhook_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_NOTIFIER,
     .name = "webhook",
     .version = "0.1.0",

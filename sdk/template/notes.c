@@ -248,7 +248,7 @@ static int notes_list(void *self, const char *prefix, const char *start_after,
         int dup = i > 0 && strcmp(keys[i], keys[i - 1]) == 0;
         int after = !start_after || strcmp(keys[i], start_after) > 0;
         if (rc == DIMPLE_OK && !dup && after)
-            rc = cb(keys[i], payload);
+            rc = cb(payload, keys[i]);
     }
     for (size_t i = 0; i < count; i++)
         free(keys[i]);
@@ -285,6 +285,7 @@ static const dimple_storage_vtable notes_vtable = {
 
 static const dimple_plugin dimple_notes_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "notes",
     .version = "0.1.0",

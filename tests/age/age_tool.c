@@ -238,7 +238,7 @@ static int dir_list(void *ctx, const char *prefix, const char *start_after,
     qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n; i++) {
         if (!rc && (!start_after || strcmp(names[i], start_after) > 0))
-            rc = cb(names[i], payload);
+            rc = cb(payload, names[i]);
         free(names[i]);
     }
     return rc;

@@ -103,7 +103,7 @@ static int st_list(void *ctx, const char *prefix, const char *start_after,
             continue;
         if (start_after && *start_after && strcmp(k, start_after) <= 0)
             continue;
-        int rc = cb(k, payload);
+        int rc = cb(payload, k);
         if (rc)
             return rc;
     }

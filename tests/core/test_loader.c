@@ -36,8 +36,8 @@ TEST(refusals)
             "dimple-fx-noentry.so", "no dimple_plugin_entry symbol");
     refused("[storage]\nplugin = fx-badabi\n", DIMPLE_EPLUGIN,
             "dimple-fx-badabi.so",
-            "built for plugin ABI 2, this core "
-            "speaks ABI 1: rebuild the plugin");
+            "built for plugin ABI 1, this core "
+            "needs ABI 2: rebuild the plugin");
     refused("[storage]\nplugin = fx-cipher\n", DIMPLE_EPLUGIN,
             "dimple-fx-cipher.so",
             "'fx-cipher' is a cipher plugin, not a storage plugin");
@@ -52,7 +52,7 @@ TEST(refusals)
     refused("[storage]\nplugin = fx-small\n", DIMPLE_EPLUGIN,
             "dimple-fx-small.so",
             "storage vtable size 16 is smaller than "
-            "ABI 1's minimum");
+            "ABI 2's minimum");
 }
 
 TEST(not_found_lists_folders)
@@ -61,6 +61,9 @@ TEST(not_found_lists_folders)
     CHECK_RC(open_with(&db, "[storage]\nplugin = nosuch\n"), DIMPLE_ENOTFOUND);
     CHECK_CONTAINS(dimple_errmsg(db), "[storage] plugin 'nosuch' not found: "
                                       "no dimple-nosuch.so (searched: ");
+    /* the line that names it: [dimple] database, plugin_dir, then
+     * [storage] on line 4 and its plugin on line 5 of l.conf */
+    CHECK_CONTAINS(dimple_errmsg(db), "l.conf:5: [storage] plugin 'nosuch'");
     CHECK_CONTAINS(dimple_errmsg(db), FIXTURE_DIR);
     CHECK_CONTAINS(dimple_errmsg(db), DIMPLE_PLUGIN_INSTALL_DIR);
     if (getenv("DIMPLE_PLUGIN_PATH") && *getenv("DIMPLE_PLUGIN_PATH")) {
@@ -170,6 +173,7 @@ static const dimple_notifier_vtable reg_vt = {
     .destroy = reg_destroy,
     .notify = reg_notify};
 static const dimple_plugin reg_plugin = {.abi = DIMPLE_ABI,
+                                         .size = sizeof(dimple_plugin),
                                          .kind = DIMPLE_KIND_NOTIFIER,
                                          .name = "fx-builtin",
                                          .version = "9.9",
@@ -218,6 +222,39 @@ TEST(registered_and_listing)
     dimple_close(db);
 }
 
+/* The descriptor grows without an ABI bump: one from a newer SDK (larger
+ * size) loads; one without a size is refused, saying what to set. */
+static const struct {
+    dimple_plugin p;
+    void *later[4]; /* members a later SDK may append */
+} grown_plugin = {{.abi = DIMPLE_ABI,
+                   .size = sizeof grown_plugin,
+                   .kind = DIMPLE_KIND_NOTIFIER,
+                   .name = "fx-grown",
+                   .version = "1",
+                   .vt.notifier = &reg_vt},
+                  {NULL, NULL, NULL, NULL}};
+static const dimple_plugin nosize_plugin = {.abi = DIMPLE_ABI,
+                                            .kind = DIMPLE_KIND_NOTIFIER,
+                                            .name = "fx-nosize",
+                                            .version = "1",
+                                            .vt.notifier = &reg_vt};
+
+TEST(descriptor_size)
+{
+    dimple *db = NULL;
+    CHECK_RC(dimple_plugin_register(&grown_plugin.p), DIMPLE_OK);
+    CHECK_RC(open_with(&db, "[notifier.x]\nplugin = fx-grown\n"), DIMPLE_OK);
+    CHECK_STR(dimple_plugin_in_use(db, "notifier.x"), "fx-grown");
+    dimple_close(db);
+    CHECK_RC(dimple_plugin_register(&nosize_plugin), DIMPLE_OK);
+    CHECK_RC(open_with(&db, "[notifier.x]\nplugin = fx-nosize\n"),
+             DIMPLE_EPLUGIN);
+    CHECK_CONTAINS(dimple_errmsg(db), "descriptor size 0 is smaller than");
+    CHECK_CONTAINS(dimple_errmsg(db), "set .size = sizeof(dimple_plugin)");
+    dimple_close(db);
+}
+
 int main(void)
 {
     RUN(refusals);
@@ -226,6 +263,7 @@ int main(void)
     RUN(good_plugin_loads);
     RUN(instance_api_and_logger);
     RUN(registered_and_listing);
+    RUN(descriptor_size);
     tmp_cleanup();
     return test_done();
 }

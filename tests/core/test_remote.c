@@ -96,7 +96,7 @@ static int tmem_list(void *self, const char *prefix, const char *start_after,
             continue;
         if (start_after && *start_after && strcmp(sorted[i], start_after) <= 0)
             continue;
-        if ((rc = cb(sorted[i], payload)) != 0)
+        if ((rc = cb(payload, sorted[i])) != 0)
             return rc;
     }
     return 0;
@@ -125,6 +125,7 @@ static const dimple_storage_vtable tmem_vt = {.size =
                                               .list = tmem_list,
                                               .remove = tmem_remove};
 static const dimple_plugin tmem_plugin = {.abi = DIMPLE_ABI,
+                                          .size = sizeof(dimple_plugin),
                                           .kind = DIMPLE_KIND_STORAGE,
                                           .name = "tmem",
                                           .version = "1",
@@ -218,6 +219,7 @@ static const dimple_cipher_vtable txor_vt = {.size =
                                              .decrypt = txor_decrypt,
                                              .identity = txor_identity};
 static const dimple_plugin txor_plugin = {.abi = DIMPLE_ABI,
+                                          .size = sizeof(dimple_plugin),
                                           .kind = DIMPLE_KIND_CIPHER,
                                           .name = "txor",
                                           .version = "1",
@@ -239,7 +241,7 @@ typedef struct keys {
     int n;
 } keys;
 
-static int collect(const char *key, void *payload)
+static int collect(void *payload, const char *key)
 {
     keys *k = payload;
     strncat(k->all, key, sizeof k->all - strlen(k->all) - 2);
@@ -249,7 +251,7 @@ static int collect(const char *key, void *payload)
 
 static int collect_pub(void *payload, const char *key)
 {
-    return collect(key, payload);
+    return collect(payload, key);
 }
 
 TEST(storage_access)

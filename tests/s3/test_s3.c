@@ -37,7 +37,7 @@ typedef struct keys {
     int n;
 } keys;
 
-static int keys_cb(const char *key, void *payload)
+static int keys_cb(void *payload, const char *key)
 {
     keys *k = payload;
     if (k->n < 4096)

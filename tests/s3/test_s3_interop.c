@@ -93,7 +93,7 @@ typedef struct names {
     int n;
 } names;
 
-static int names_cb(const char *key, void *payload)
+static int names_cb(void *payload, const char *key)
 {
     names *nm = payload;
     if (nm->n < 16)

@@ -33,10 +33,10 @@ for p in memory file; do
   [ -f "$plugindir/dimple-$p.so" ] || notok "plugin $p installed in $plugindir"
 done
 ok "plugins installed in plugindir"
-for f in include/dimple.h include/dimple/plugin.h include/dimple/common.h bin/dimple share/man/man1/dimple.1 etc/dimple/dimple.conf.example; do
+for f in include/dimple.h include/dimple/plugin.h include/dimple/common.h bin/dimple bin/dimple-storage-contract bin/dimple-resolver-contract share/man/man1/dimple.1 etc/dimple/dimple.conf.example; do
   [ -e "$tmp/root$orig/$f" ] || notok "$f installed"
 done
-ok "headers, CLI, man page and example dimple.conf installed"
+ok "headers, CLI, contract runners, man page and example dimple.conf installed"
 
 # Sanitizer flags of this build, so code we link against it matches.
 san=$(meson introspect --buildoptions "$build" | python3 -c \
@@ -56,12 +56,14 @@ mkdir -p "$tmp/plugins"
 cp "$tmp"/tpl/dimple-*.so "$tmp"/res/dimple-*.so "$tmp/plugins/"
 resolver=$(basename "$(ls "$tmp"/res/dimple-*.so)" .so); resolver=${resolver#dimple-}
 
-if DIMPLE_PLUGIN_PATH="$tmp/plugins" "$build/tests/sdk/storage_contract_runner" notes path="$tmp/store" >"$tmp/c.log" 2>&1; then
+# The installed runners, given the plugin's file as an author would.
+bin=$tmp/root$orig/bin
+if env -u DIMPLE_PLUGIN_PATH "$bin/dimple-storage-contract" "$tmp/plugins/dimple-notes.so" path="$tmp/store" >"$tmp/c.log" 2>&1; then
   ok "storage contract passes on the template plugin ($(grep -c '^ok' "$tmp/c.log") checks)"
 else
   grep -v '^ok' "$tmp/c.log" | sed 's/^/# /'; notok "storage contract on the template plugin"
 fi
-if DIMPLE_PLUGIN_PATH="$tmp/plugins" "$build/tests/sdk/resolver_contract" "$resolver" >"$tmp/r.log" 2>&1; then
+if DIMPLE_PLUGIN_PATH="$tmp/plugins" "$bin/dimple-resolver-contract" "$resolver" >"$tmp/r.log" 2>&1; then
   ok "resolver contract passes on the example resolver '$resolver'"
 else
   grep -v '^ok' "$tmp/r.log" | sed 's/^/# /'; notok "resolver contract on the example resolver"

@@ -95,7 +95,7 @@ static int put_str(void *self, const char *key, const char *s)
 }
 
 /* The keys list("") reports, joined with ',' (at most 4 KiB). */
-static int join_cb(const char *key, void *payload)
+static int join_cb(void *payload, const char *key)
 {
     char *out = payload;
     size_t have = strlen(out);

@@ -11,7 +11,8 @@
  *       return test_done();
  *   }
  *
- * storage_contract_run() loads dimple-<plugin>.so from $DIMPLE_PLUGIN_PATH,
+ * storage_contract_run() loads dimple-<plugin>.so from $DIMPLE_PLUGIN_PATH
+ * (or the file itself when plugin contains a '/'),
  * creates ONE instance from conf and runs every check as TAP lines numbered
  * in sequence with the caller's own CHECKs (tests/test.h), then returns the
  * number of checks that failed. conf must describe an EMPTY store (a fresh
@@ -39,7 +40,12 @@
  *    unchanged (positive or negative).
  *  - remove: then get is DIMPLE_ENOTFOUND; removing an absent key, or a
  *    folder name, is DIMPLE_OK and removes nothing else.
- *  - put_if_absent (when not NULL): DIMPLE_EEXISTS if present, content kept.
+ *  - put_if_absent (when not NULL): DIMPLE_EEXISTS if present, content kept;
+ *    two instances from conf racing from two threads for one key: exactly
+ *    one wins (skipped when they do not share a store, or on
+ *    DIMPLE_EPLUGIN, "this server cannot").
+ *  - A create() that fails shows the plugin's message, and every later
+ *    check is reported as not run (failed).
  *  - Invalid keys ("../x", "/abs", "a//b", "a\\b", "", "a/./b", "a/", ".",
  *    "..") are DIMPLE_EINVAL for put, get, remove and put_if_absent, with a
  *    message, and create nothing.

@@ -13,12 +13,16 @@
 
 /*
  * dlopen dimple-<name>.so from the first folder of the colon-separated
- * $DIMPLE_PLUGIN_PATH that has it and return its descriptor (*dl_out gets the
+ * $DIMPLE_PLUGIN_PATH that has it, or the file itself when name contains a
+ * '/' (build/dimple-x.so), and return its descriptor (*dl_out gets the
  * dlopen handle: dlclose it at the end). A missing plugin, a missing entry
  * symbol or another ABI ends the program with "Bail out! <why>" (TAP) on
  * stdout and the same on stderr: a test cannot go on without its plugin.
  */
 const dimple_plugin *test_plugin_load(const char *name, void **dl_out);
+
+/* "DIMPLE_ECONFIG" for DIMPLE_ECONFIG, ... */
+const char *test_code_name(int code);
 
 /* A host whose error() records the code and message of the last error. */
 typedef struct test_host {

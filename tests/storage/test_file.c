@@ -111,7 +111,7 @@ typedef struct keys {
     int n;
 } keys;
 
-static int keys_cb(const char *key, void *payload)
+static int keys_cb(void *payload, const char *key)
 {
     keys *k = payload;
     if (k->n < 64)
@@ -311,12 +311,27 @@ TEST(configuration_errors)
     CHECK_RC(vt->create(&s, bad_fsync, &th.host), DIMPLE_ECONFIG);
     CHECK_CONTAINS(th.last_msg, "test.conf:4");
     CHECK_CONTAINS(th.last_msg, "fsync");
+    CHECK_CONTAINS(th.last_msg, "on/off, true/false, yes/no, 1/0");
     write_file(at("conf-file"), "a file, not a folder");
     test_host_clear(&th);
     CHECK_RC(vt->create(&s, under_file, &th.host), DIMPLE_EIO);
     CHECK_CONTAINS(th.last_msg, at("conf-file/sub"));
     CHECK_CONTAINS(th.last_msg, "Not a directory");
     CHECK(s == NULL);
+    /* every spelling docs/storage.md promises, in any case */
+    static const char *const spellings[] = {"on",  "off", "true", "false",
+                                            "yes", "no",  "1",    "0",
+                                            "On",  "NO",  "True", NULL};
+    for (int i = 0; spellings[i]; i++) {
+        dimple_kv ok_fsync[] = {{"path", at("conf-ok"), 3},
+                                {"fsync", spellings[i], 4},
+                                {NULL, NULL, 0}};
+        test_host_clear(&th);
+        CHECK_RC(vt->create(&s, ok_fsync, &th.host), DIMPLE_OK);
+        if (s)
+            vt->destroy(s);
+        s = NULL;
+    }
 }
 
 /* Two processes race put_if_absent on one key: exactly one wins. */

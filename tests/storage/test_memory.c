@@ -26,7 +26,7 @@ static void *open_store(const char *name)
     return self;
 }
 
-static int count_cb(const char *key, void *payload)
+static int count_cb(void *payload, const char *key)
 {
     (void)key;
     (*(int *)payload)++;

@@ -285,7 +285,7 @@ typedef struct list_ctx {
     long fail_after; /* -1: never */
 } list_ctx;
 
-static int list_cb(const char *key, void *payload)
+static int list_cb(void *payload, const char *key)
 {
     list_ctx *l = payload;
     if (l->fail_after == 0)
@@ -293,7 +293,7 @@ static int list_cb(const char *key, void *payload)
                              "injected fault while listing, after %s", key);
     if (l->fail_after > 0)
         l->fail_after--;
-    return l->cb(key, l->payload);
+    return l->cb(l->payload, key);
 }
 
 static int faulty_list(void *self, const char *prefix, const char *start_after,
@@ -338,6 +338,7 @@ static const dimple_storage_vtable faulty_vtable = {
 
 static const dimple_plugin faulty_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_STORAGE,
     .name = "faulty",
     .version = "1.0.0",

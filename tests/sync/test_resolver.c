@@ -67,7 +67,7 @@ static int fold(dimple_instance *r, version *vs, const int *order, int n)
         dimple_cell a = {"t", "c", vs[cur].id, "x", vs[cur].v};
         dimple_cell b = {"t", "c", vs[order[i]].id, "y", vs[order[i]].v};
         dimple_value merged;
-        int rc = r->vt.resolver.resolve(r->self, &a, &b, &merged);
+        int rc = r->vt.resolver.resolve(&merged, r->self, &a, &b);
         if (rc == DIMPLE_TAKE_INCOMING)
             cur = order[i];
         else if (rc != DIMPLE_KEEP_CURRENT)
@@ -126,7 +126,7 @@ static int resolve(dimple_instance *r, dimple_value cur, unsigned cid,
     dimple_cell ca = {"t", "c", a.id, "x", cur},
                 cb = {"t", "c", b.id, "y", inc};
     dimple_value merged;
-    return r->vt.resolver.resolve(r->self, &ca, &cb, &merged);
+    return r->vt.resolver.resolve(&merged, r->self, &ca, &cb);
 }
 
 TEST(lww_takes_the_greater_id)
@@ -207,12 +207,12 @@ static dimple_resolver_vtable lww_counted_vt;
 static dimple_plugin lww_counted;
 static long lww_calls;
 
-static int lww_counted_resolve(void *self, const dimple_cell *current,
-                               const dimple_cell *incoming,
-                               dimple_value *merged)
+static int lww_counted_resolve(dimple_value *merged, void *self,
+                               const dimple_cell *current,
+                               const dimple_cell *incoming)
 {
     lww_calls++;
-    return lww_real->resolve(self, current, incoming, merged);
+    return lww_real->resolve(merged, self, current, incoming);
 }
 
 static int register_counted_lww(void)

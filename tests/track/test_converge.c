@@ -89,11 +89,12 @@ static dimple_resolver_vtable lwwvt_vt;
 static dimple_plugin lwwvt_plugin;
 static long lwwvt_calls;
 
-static int lwwvt_resolve(void *self, const dimple_cell *current,
-                         const dimple_cell *incoming, dimple_value *merged)
+static int lwwvt_resolve(dimple_value *merged, void *self,
+                         const dimple_cell *current,
+                         const dimple_cell *incoming)
 {
     lwwvt_calls++;
-    return lww_vt->resolve(self, current, incoming, merged);
+    return lww_vt->resolve(merged, self, current, incoming);
 }
 
 static int register_lwwvt(void)

@@ -9,8 +9,8 @@
 
 #include "tmax.h"
 
-static int bad_resolve(void *self, const dimple_cell *current,
-                       const dimple_cell *incoming, dimple_value *merged)
+static int bad_resolve(dimple_value *merged, void *self,
+                       const dimple_cell *current, const dimple_cell *incoming)
 {
     (void)self;
     (void)current;
@@ -25,9 +25,13 @@ static const dimple_resolver_vtable bad_vt = {
     .destroy = tmax_destroy,
     .resolve = bad_resolve,
 };
-static const dimple_plugin bad_plugin = {DIMPLE_ABI,     DIMPLE_KIND_RESOLVER,
-                                         "tmerged",      "1",
-                                         "test: merges", {.resolver = &bad_vt}};
+static const dimple_plugin bad_plugin = {.abi = DIMPLE_ABI,
+                                         .size = sizeof(dimple_plugin),
+                                         .kind = DIMPLE_KIND_RESOLVER,
+                                         .name = "tmerged",
+                                         .version = "1",
+                                         .description = "test: merges",
+                                         .vt.resolver = &bad_vt};
 
 static void hear(void *payload, int level, const char *source, const char *msg)
 {

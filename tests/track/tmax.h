@@ -23,8 +23,8 @@ static void tmax_destroy(void *self)
 
 static int calls __attribute__((unused));
 
-static int tmax_resolve(void *self, const dimple_cell *current,
-                        const dimple_cell *incoming, dimple_value *merged)
+static int tmax_resolve(dimple_value *merged, void *self,
+                        const dimple_cell *current, const dimple_cell *incoming)
 {
     (void)self;
     (void)merged;
@@ -45,8 +45,12 @@ static const dimple_resolver_vtable tmax_vt = {
     .destroy = tmax_destroy,
     .resolve = tmax_resolve,
 };
-static const dimple_plugin tmax_plugin = {
-    DIMPLE_ABI, DIMPLE_KIND_RESOLVER, "tmax",
-    "1",        "test: max integer",  {.resolver = &tmax_vt}};
+static const dimple_plugin tmax_plugin = {.abi = DIMPLE_ABI,
+                                          .size = sizeof(dimple_plugin),
+                                          .kind = DIMPLE_KIND_RESOLVER,
+                                          .name = "tmax",
+                                          .version = "1",
+                                          .description = "test: max integer",
+                                          .vt.resolver = &tmax_vt};
 
 #endif /* TRACK_TEST_TMAX_H */

@@ -98,8 +98,8 @@ static void max_destroy(void *self)
     free(self);
 }
 
-static int max_resolve(void *self, const dimple_cell *current,
-                       const dimple_cell *incoming, dimple_value *merged)
+static int max_resolve(dimple_value *merged, void *self,
+                       const dimple_cell *current, const dimple_cell *incoming)
 {
     (void)self;
     (void)merged;
@@ -121,6 +121,7 @@ static const dimple_resolver_vtable max_vtable = {
 
 static const dimple_plugin max_plugin = {
     .abi = DIMPLE_ABI,
+    .size = sizeof(dimple_plugin),
     .kind = DIMPLE_KIND_RESOLVER,
     .name = "max",
     .version = "1.0.0",

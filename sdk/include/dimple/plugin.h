@@ -9,9 +9,15 @@
  * ABI rules
  *  - DIMPLE_ABI is bumped on any incompatible change to this file; the loader
  *    refuses a plugin whose descriptor says another ABI.
- *  - Every vtable starts with `size_t size` (set it to sizeof the vtable) and
- *    only ever grows at the end. The core copies min(size, its sizeof) bytes
- *    into a zeroed table: an older plugin has NULL in newer optional slots.
+ *  - The descriptor and every vtable carry a `size_t size` (set it to sizeof
+ *    the struct) and only ever grow at the end. The core copies
+ *    min(size, its sizeof) bytes into a zeroed struct: an older plugin has
+ *    NULL (or 0) in newer optional members, without an ABI bump.
+ *  - The same conventions as the app API (<dimple.h>): a pure out parameter
+ *    comes first (create's `self`, resolve's `merged`); a callback's
+ *    `void *payload` is its first parameter; counts are size_t; a callback
+ *    (or a sink's write) returns 0 to go on, and any other value stops the
+ *    call that invoked it, which returns that value as it is.
  *  - Nothing is freed across the boundary: a plugin allocates in create()
  *    and frees in destroy(); bytes leave a plugin only through a dimple_sink.
  *  - Plugins never print, exit or abort. They report errors through the host
@@ -28,13 +34,14 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define DIMPLE_ABI 1u
+#define DIMPLE_ABI 2u
 
 typedef enum dimple_kind {
     DIMPLE_KIND_STORAGE = 1,
@@ -52,7 +59,7 @@ enum {
 
 /*
  * Services the core gives a plugin instance. Passed to create(); valid until
- * destroy(). Check `size` before using a slot added after ABI 1's first set.
+ * destroy(). Check `size` before using a slot added after ABI 2's first set.
  */
 typedef struct dimple_host {
     size_t size;
@@ -65,8 +72,9 @@ typedef struct dimple_host {
     const char *section;     /* the config section, e.g. "storage" */
 } dimple_host;
 
-/* Where a plugin writes bytes it hands to the core. write returns 0 or a
- * negative code (stop and return that code). */
+/* Where a plugin writes bytes it hands to the core. write returns 0 to go
+ * on; any other value (a negative code) stops the plugin's call, which
+ * returns it as it is. */
 typedef struct dimple_sink {
     int (*write)(void *ctx, const void *p, size_t n);
     void *ctx;
@@ -81,7 +89,7 @@ typedef struct dimple_source {
 
 /* Listing callback: return 0 to go on; any other value stops the listing
  * and is returned by list() as it is. key is borrowed for the call. */
-typedef int (*dimple_list_cb)(const char *key, void *payload);
+typedef int (*dimple_list_cb)(void *payload, const char *key);
 
 /* list() flag: report only the direct children of prefix; a deeper key is
  * reported once as its folder, "prefix<child>/" (S3's delimiter "/"). */
@@ -167,8 +175,8 @@ enum {
     DIMPLE_KEEP_CURRENT = 0, /* current stays */
     DIMPLE_TAKE_INCOMING = 1,
     DIMPLE_MERGED = 2 /* reserved: *merged would hold a new value; the
-                         core of ABI 1 refuses it (DIMPLE_EPLUGIN) so that
-                         tables stay a function of the changes held */
+                         core refuses it (DIMPLE_EPLUGIN) so that tables
+                         stay a function of the changes held */
 };
 
 typedef struct dimple_resolver_vtable {
@@ -178,9 +186,9 @@ typedef struct dimple_resolver_vtable {
     /* Returns DIMPLE_KEEP_CURRENT, DIMPLE_TAKE_INCOMING, DIMPLE_MERGED or a
      * negative code. For replicas to converge, the rule must be a join:
      * deterministic, commutative, associative and idempotent. */
-    int (*resolve)(void *self, const dimple_cell *current,
-                   const dimple_cell *incoming, dimple_value *merged);
-    /* Optional (appended in ABI 1; a plugin built before it reads as 0):
+    int (*resolve)(dimple_value *merged, void *self, const dimple_cell *current,
+                   const dimple_cell *incoming);
+    /* Optional (a plugin that leaves it out reads as 0):
      * DIMPLE_RESOLVE_* promises about resolve(), which let the core skip
      * work. They never replace a call: whenever two versions of a cell
      * compete, resolve() decides. */
@@ -220,7 +228,8 @@ typedef struct dimple_notifier_vtable {
 
 /* --------------------------------------------------------- descriptor */
 typedef struct dimple_plugin {
-    uint32_t abi; /* DIMPLE_ABI */
+    uint32_t abi; /* DIMPLE_ABI; first, so any core can read it */
+    size_t size;  /* = sizeof(dimple_plugin) */
     dimple_kind kind;
     const char *name;    /* must match the file: dimple-<name>.so */
     const char *version; /* the plugin's own version string */
@@ -240,6 +249,41 @@ typedef const dimple_plugin *dimple_plugin_entry_fn(void);
 DIMPLE_EXPORT dimple_plugin_entry_fn dimple_plugin_entry;
 
 /* ------------------------------------------------------------ helpers */
+
+/* The vtable (its size set), the descriptor and the entry point of a C
+ * plugin in one go; the slots follow as designated initializers:
+ *   DIMPLE_STORAGE_PLUGIN("notes", "0.1.0", "one file per object",
+ *                         .create = notes_create, .destroy = ..., ...)
+ * (DIMPLE_CIPHER_PLUGIN, DIMPLE_RESOLVER_PLUGIN, DIMPLE_NOTIFIER_PLUGIN
+ * alike). */
+#define DIMPLE_PLUGIN_DEFINE_(kind_, slot_, name_, version_, description_,     \
+                              ...)                                             \
+    static const dimple_##slot_##_vtable dimple_plugin_vtable_ = {             \
+        .size = sizeof(dimple_##slot_##_vtable), __VA_ARGS__};                 \
+    static const dimple_plugin dimple_plugin_descriptor_ = {                   \
+        .abi = DIMPLE_ABI,                                                     \
+        .size = sizeof(dimple_plugin),                                         \
+        .kind = kind_,                                                         \
+        .name = name_,                                                         \
+        .version = version_,                                                   \
+        .description = description_,                                           \
+        .vt.slot_ = &dimple_plugin_vtable_};                                   \
+    const dimple_plugin *dimple_plugin_entry(void)                             \
+    {                                                                          \
+        return &dimple_plugin_descriptor_;                                     \
+    }
+#define DIMPLE_STORAGE_PLUGIN(name, version, description, ...)                 \
+    DIMPLE_PLUGIN_DEFINE_(DIMPLE_KIND_STORAGE, storage, name, version,         \
+                          description, __VA_ARGS__)
+#define DIMPLE_CIPHER_PLUGIN(name, version, description, ...)                  \
+    DIMPLE_PLUGIN_DEFINE_(DIMPLE_KIND_CIPHER, cipher, name, version,           \
+                          description, __VA_ARGS__)
+#define DIMPLE_RESOLVER_PLUGIN(name, version, description, ...)                \
+    DIMPLE_PLUGIN_DEFINE_(DIMPLE_KIND_RESOLVER, resolver, name, version,       \
+                          description, __VA_ARGS__)
+#define DIMPLE_NOTIFIER_PLUGIN(name, version, description, ...)                \
+    DIMPLE_PLUGIN_DEFINE_(DIMPLE_KIND_NOTIFIER, notifier, name, version,       \
+                          description, __VA_ARGS__)
 
 /* Format a message, hand it to the host, return code. */
 #if defined(__GNUC__)
@@ -381,6 +425,216 @@ static inline int dimple_prefix_valid(const char *prefix)
         seg = p + 1;
     }
     return 1;
+}
+
+/* ------------------------------------------- configuration helpers */
+/*
+ * Typed reads of a section's keys. Each returns DIMPLE_OK, or
+ * DIMPLE_ECONFIG with a message through the host that names the file, the
+ * line, the section and the key ("dimple.conf:7: [storage] fsync: 'maybe'
+ * is not a boolean (on/off, true/false, yes/no, 1/0)"). Chain them after
+ * dimple_kv_check:
+ *
+ *   if ((rc = dimple_kv_check(host, conf, known)) < 0 ||
+ *       (rc = dimple_conf_string(host, conf, "path", NULL, &path)) < 0 ||
+ *       (rc = dimple_conf_bool(host, conf, "fsync", 1, &fsync)) < 0)
+ *       return rc;
+ */
+
+/* DIMPLE_ECONFIG with "file:line: [section] key: msg" (kv: the entry the
+ * message is about; NULL for a key that is missing, named in msg). */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static inline int
+dimple_conf_errorf(const dimple_host *host, const dimple_kv *kv,
+                   const char *fmt, ...)
+{
+    char msg[768];
+    const char *file = host && host->config_file ? host->config_file : NULL;
+    const char *section = host && host->section ? host->section : "?";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (kv && kv->line > 0 && file)
+        return dimple_errorf(host, DIMPLE_ECONFIG, "%s:%d: [%s] %s: %s", file,
+                             kv->line, section, kv->key, msg);
+    if (kv)
+        return dimple_errorf(host, DIMPLE_ECONFIG, "%s%s[%s] %s: %s",
+                             file ? file : "", file ? ": " : "", section,
+                             kv->key, msg);
+    return dimple_errorf(host, DIMPLE_ECONFIG, "%s%s[%s] %s", file ? file : "",
+                         file ? ": " : "", section, msg);
+}
+
+/* The value of key; def when it is absent (def NULL: the key is required).
+ * An empty value is refused: read such a key with dimple_kv_get. */
+static inline int dimple_conf_string(const dimple_host *host,
+                                     const dimple_kv *conf, const char *key,
+                                     const char *def, const char **out)
+{
+    const dimple_kv *kv = dimple_kv_find(conf, key);
+    *out = def;
+    if (!kv && !def)
+        return dimple_conf_errorf(host, NULL, "%s is required", key);
+    if (kv && (!kv->value || !*kv->value))
+        return dimple_conf_errorf(host, kv, "empty value");
+    if (kv)
+        *out = kv->value;
+    return DIMPLE_OK;
+}
+
+static inline int dimple_conf_ieq_(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if ((*a | 0x20) != (*b | 0x20))
+            return 0;
+    return *a == *b;
+}
+
+/* A boolean: on/off, true/false, yes/no, 1/0 (any case); def when absent. */
+static inline int dimple_conf_bool(const dimple_host *host,
+                                   const dimple_kv *conf, const char *key,
+                                   int def, int *out)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    const dimple_kv *kv = dimple_kv_find(conf, key);
+    const char *v = kv && kv->value ? kv->value : "";
+    *out = def;
+    if (!kv)
+        return DIMPLE_OK;
+    for (int i = 0; i < 4; i++)
+        if (dimple_conf_ieq_(v, yes[i]) || dimple_conf_ieq_(v, no[i])) {
+            *out = dimple_conf_ieq_(v, yes[i]);
+            return DIMPLE_OK;
+        }
+    return dimple_conf_errorf(host, kv,
+                              "'%s' is not a boolean (on/off, true/false, "
+                              "yes/no, 1/0)",
+                              v);
+}
+
+/* A decimal integer in [min, max]; def when absent. */
+static inline int dimple_conf_int(const dimple_host *host,
+                                  const dimple_kv *conf, const char *key,
+                                  long long def, long long min, long long max,
+                                  long long *out)
+{
+    const dimple_kv *kv = dimple_kv_find(conf, key);
+    const char *p = kv && kv->value ? kv->value : "";
+    long long v = 0;
+    int neg = *p == '-', digits = 0;
+    *out = def;
+    if (!kv)
+        return DIMPLE_OK;
+    for (p += neg || *p == '+'; *p >= '0' && *p <= '9'; p++, digits++) {
+        if (digits == 18)
+            break; /* refused below, long before it could overflow */
+        v = v * 10 + (*p - '0');
+    }
+    v = neg ? -v : v;
+    if (!digits || *p || v < min || v > max)
+        return dimple_conf_errorf(host, kv,
+                                  "'%s' is not an integer from %lld to %lld",
+                                  kv->value ? kv->value : "", min, max);
+    *out = v;
+    return DIMPLE_OK;
+}
+
+/* A path (dimple_conf_string, then dimple_conf_path: relative to the
+ * configuration file's folder), written to out (size bytes). */
+static inline int dimple_conf_file(const dimple_host *host,
+                                   const dimple_kv *conf, const char *key,
+                                   const char *def, char *out, size_t size)
+{
+    const char *v;
+    int rc = dimple_conf_string(host, conf, key, def, &v);
+    if (rc < 0)
+        return rc;
+    if (dimple_conf_path(host, v, out, size) < 0)
+        return dimple_conf_errorf(host, dimple_kv_find(conf, key),
+                                  "path longer than %zu bytes", size - 1);
+    return DIMPLE_OK;
+}
+
+/* --------------------------------------------------- storage helpers */
+
+/* DIMPLE_EINVAL with "op: invalid key '...'" unless key is valid. */
+static inline int dimple_key_check(const dimple_host *host, const char *op,
+                                   const char *key)
+{
+    if (dimple_key_valid(key))
+        return DIMPLE_OK;
+    return dimple_errorf(host, DIMPLE_EINVAL, "%s: invalid key '%s'", op,
+                         key ? key : "(null)");
+}
+
+/*
+ * list() made simple: feed every stored key that starts with prefix and
+ * sorts after start_after, in ascending byte order, to dimple_lister_add
+ * (keys outside the prefix or not after start_after are skipped, so a
+ * superset is fine). It applies DIMPLE_LIST_SHALLOW (each deeper folder
+ * once, as "prefix<child>/", when the folder sorts after start_after),
+ * calls the callback and returns its non-zero answer: stop then, and
+ * return it from list(). Nothing to free.
+ *
+ *   dimple_lister l = dimple_lister_begin(host, prefix, start_after, flags,
+ *                                         cb, payload);
+ *   while (rc == 0 && <next key k>)
+ *       rc = dimple_lister_add(&l, k);
+ */
+typedef struct dimple_lister {
+    const dimple_host *host;
+    const char *prefix, *start_after;
+    unsigned flags;
+    dimple_list_cb cb;
+    void *payload;
+    char last[4096]; /* the last folder seen ("" = none) */
+} dimple_lister;
+
+static inline dimple_lister
+dimple_lister_begin(const dimple_host *host, const char *prefix,
+                    const char *start_after, unsigned flags, dimple_list_cb cb,
+                    void *payload)
+{
+    dimple_lister l;
+    l.host = host;
+    l.prefix = prefix ? prefix : "";
+    l.start_after = start_after;
+    l.flags = flags;
+    l.cb = cb;
+    l.payload = payload;
+    l.last[0] = '\0';
+    return l;
+}
+
+static inline int dimple_lister_add(dimple_lister *l, const char *key)
+{
+    size_t plen = strlen(l->prefix), n;
+    const char *slash;
+    if (!key) /* what a failed lookup of the key means */
+        return dimple_errorf(l->host, DIMPLE_ENOMEM, "list: out of memory");
+    if (strncmp(key, l->prefix, plen) != 0)
+        return 0;
+    slash = l->flags & DIMPLE_LIST_SHALLOW ? strchr(key + plen, '/') : NULL;
+    if (!slash)
+        return l->start_after && strcmp(key, l->start_after) <= 0
+                   ? 0
+                   : l->cb(l->payload, key);
+    n = (size_t)(slash - key) + 1; /* the folder, with its '/' */
+    if (strncmp(l->last, key, n) == 0 && l->last[n] == '\0')
+        return 0; /* reported (or skipped) already */
+    if (n >= sizeof l->last)
+        return dimple_errorf(l->host, DIMPLE_EINVAL,
+                             "list: folder of '%s' longer than %zu bytes", key,
+                             sizeof l->last - 1);
+    memcpy(l->last, key, n);
+    l->last[n] = '\0';
+    if (l->start_after && strcmp(l->last, l->start_after) <= 0)
+        return 0;
+    return l->cb(l->payload, l->last);
 }
 
 #ifdef __cplusplus
