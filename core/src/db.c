@@ -14,47 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dimple__sqlite_code(int rc)
-{
-    switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_ROW:
-    case SQLITE_DONE:
-        return DIMPLE_OK;
-    case SQLITE_NOMEM:
-        return DIMPLE_ENOMEM;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return DIMPLE_EBUSY;
-    case SQLITE_CANTOPEN:
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_PERM:
-    case SQLITE_READONLY:
-        return DIMPLE_EIO;
-    case SQLITE_NOTADB:
-    case SQLITE_CORRUPT:
-        return DIMPLE_ECORRUPT;
-    case SQLITE_MISUSE:
-    case SQLITE_RANGE:
-        return DIMPLE_EINVAL;
-    default:
-        return DIMPLE_ESQL;
-    }
-}
-
-int dimple__sqlerr(dimple *db, int rc, const char *what)
-{
-    const char *msg = db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc);
-    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-        return dimple__seterr(db, DIMPLE_EBUSY,
-                              "%s: %s (database %s is held by another "
-                              "connection; waited %d ms)",
-                              what, msg, db->path ? db->path : "?",
-                              db->busy_timeout_ms);
-    return dimple__seterr(db, dimple__sqlite_code(rc), "%s: %s", what, msg);
-}
-
 /* "in "<first 60 chars of sql>"" for error messages. */
 static void snippet(char *out, size_t n, const char *sql)
 {

@@ -22,93 +22,15 @@ const char *dimple_version(void)
     return DIMPLE_VERSION;
 }
 
-int dimple__seterr(dimple *db, int code, const char *fmt, ...)
-{
-    va_list ap;
-    if (!db)
-        return code;
-    db->errcode = code;
-    va_start(ap, fmt);
-    vsnprintf(db->errmsg, sizeof db->errmsg, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
-int dimple__ok(dimple *db)
-{
-    if (db) {
-        db->errcode = DIMPLE_OK;
-        strcpy(db->errmsg, "ok");
-    }
-    return DIMPLE_OK;
-}
-
 int dimple__finish(dimple *db, int rc)
 {
-    int code;
-    char *msg;
+    dimple_errsave saved;
     if (!db || !db->sql || !(db->opened & OPENED_LIVE))
         return rc;
-    code = db->errcode;
-    msg = strdup(db->errmsg);
+    dimple__err_save(db, &saved);
     dimple_live__flush(db);
-    db->errcode = code;
-    if (msg) {
-        snprintf(db->errmsg, sizeof db->errmsg, "%s", msg);
-        free(msg);
-    }
+    dimple__err_restore(db, &saved);
     return rc;
-}
-
-const char *dimple_errmsg(const dimple *db)
-{
-    if (!db)
-        return "out of memory (no handle)";
-    return db->errmsg[0] ? db->errmsg : "ok";
-}
-
-int dimple_errcode(const dimple *db)
-{
-    return db ? db->errcode : DIMPLE_ENOMEM;
-}
-
-const char *dimple_errstr(int code)
-{
-    switch (code) {
-    case DIMPLE_OK:
-        return "DIMPLE_OK";
-    case DIMPLE_ERROR:
-        return "DIMPLE_ERROR";
-    case DIMPLE_ENOMEM:
-        return "DIMPLE_ENOMEM";
-    case DIMPLE_EINVAL:
-        return "DIMPLE_EINVAL";
-    case DIMPLE_ENOTFOUND:
-        return "DIMPLE_ENOTFOUND";
-    case DIMPLE_EEXISTS:
-        return "DIMPLE_EEXISTS";
-    case DIMPLE_EIO:
-        return "DIMPLE_EIO";
-    case DIMPLE_EAUTH:
-        return "DIMPLE_EAUTH";
-    case DIMPLE_ECONFLICT:
-        return "DIMPLE_ECONFLICT";
-    case DIMPLE_EBUSY:
-        return "DIMPLE_EBUSY";
-    case DIMPLE_ECONFIG:
-        return "DIMPLE_ECONFIG";
-    case DIMPLE_EPLUGIN:
-        return "DIMPLE_EPLUGIN";
-    case DIMPLE_ECORRUPT:
-        return "DIMPLE_ECORRUPT";
-    case DIMPLE_ESQL:
-        return "DIMPLE_ESQL";
-    case DIMPLE_EFORMAT:
-        return "DIMPLE_EFORMAT";
-    case DIMPLE_ESCHEMA:
-        return "DIMPLE_ESCHEMA";
-    }
-    return "DIMPLE_E(unknown)";
 }
 
 static dimple *alloc_handle(void)

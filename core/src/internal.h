@@ -16,6 +16,9 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+/* Room for the handle's error message (err.h). */
+#define DIMPLE_ERRMSG_MAX 2048
+
 typedef struct dimple_config dimple_config; /* config.h */
 struct dimple_track;                        /* track.c */
 struct dimple_live;                         /* live.c */
@@ -48,7 +51,7 @@ struct dimple {
     char *plugin_dir; /* from [dimple] plugin_dir, or NULL */
 
     int errcode;
-    char errmsg[2048];
+    char errmsg[DIMPLE_ERRMSG_MAX];
 
     dimple_instance *storage;  /* NULL if none configured */
     dimple_instance *cipher;   /* NULL if none configured */
@@ -75,18 +78,6 @@ struct dimple {
     struct dimple_live *live;
     struct dimple_sync *sync;
 };
-
-/* Record an error on db and return code (code < 0). */
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-int dimple__seterr(dimple *db, int code, const char *fmt, ...);
-/* Reset db's error to DIMPLE_OK/"ok" and return DIMPLE_OK. */
-int dimple__ok(dimple *db);
-/* Map an SQLite result code to a DIMPLE_E* code. */
-int dimple__sqlite_code(int rc);
-/* dimple__seterr with "<what>: <sqlite3_errmsg>" and the mapped code. */
-int dimple__sqlerr(dimple *db, int rc, const char *what);
 
 /* db.c: open db->path (WAL, foreign_keys=ON, busy timeout; read_only
  * honoured) into db->sql / close it. */
@@ -135,5 +126,9 @@ void dimple_live__flush(dimple *db);
 void dimple_live__row(dimple *db, const char *schema, const char *table);
 int dimple_sync__open(dimple *db);
 void dimple_sync__close(dimple *db);
+
+/* The error setters every module uses; err.h needs only the struct
+ * above. */
+#include "err.h"
 
 #endif /* DIMPLE_INTERNAL_H */

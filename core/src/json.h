@@ -11,7 +11,7 @@
 #define DIMPLE_JSON_H
 
 #include "base64.h"
-#include "remote.h" /* dimple_buf */
+#include "buf.h" /* dimple_buf */
 
 /* Append a JSON string literal of s[0..n) to b. */
 int dimple_json__str(dimple_buf *b, const char *s, size_t n);

@@ -31,7 +31,7 @@
  */
 #include "internal.h"
 #include "json.h"
-#include "remote.h"
+#include "buf.h"
 #include "rowhook.h"
 #include "track.h"
 

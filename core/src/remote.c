@@ -10,55 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dimple_buf__reserve(dimple_buf *b, size_t extra)
-{
-    if (b->n + extra + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        unsigned char *q;
-        if (extra > SIZE_MAX / 2 - b->n)
-            return DIMPLE_ENOMEM;
-        while (cap < b->n + extra + 1)
-            cap *= 2;
-        q = realloc(b->p, cap);
-        if (!q)
-            return DIMPLE_ENOMEM;
-        b->p = q;
-        b->cap = cap;
-    }
-    return DIMPLE_OK;
-}
-
-int dimple_buf__append(dimple_buf *b, const void *p, size_t n)
-{
-    int rc;
-    if (!n)
-        return DIMPLE_OK;
-    if ((rc = dimple_buf__reserve(b, n)) < 0)
-        return rc;
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-    b->p[b->n] = 0; /* always NUL-terminated: text users need no copy */
-    return DIMPLE_OK;
-}
-
-void dimple_buf__free(dimple_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->n = b->cap = 0;
-}
-
-static int buf_write(void *ctx, const void *p, size_t n)
-{
-    return dimple_buf__append(ctx, p, n);
-}
-
-dimple_sink dimple_buf__sink(dimple_buf *b)
-{
-    dimple_sink s = {buf_write, b};
-    return s;
-}
-
 uint64_t dimple_remote__requests(const dimple *db)
 {
     return db ? db->remote_requests : 0;

@@ -10,20 +10,8 @@
 #ifndef DIMPLE_REMOTE_H
 #define DIMPLE_REMOTE_H
 
+#include "buf.h"
 #include "internal.h"
-
-/* A growable byte buffer (core-owned). */
-typedef struct dimple_buf {
-    unsigned char *p;
-    size_t n, cap;
-} dimple_buf;
-
-int dimple_buf__append(dimple_buf *b, const void *p, size_t n);
-/* Make room for extra more bytes (and the NUL kept after them). */
-int dimple_buf__reserve(dimple_buf *b, size_t extra);
-void dimple_buf__free(dimple_buf *b);
-/* A sink that appends to a dimple_buf (ctx = the buf). */
-dimple_sink dimple_buf__sink(dimple_buf *b);
 
 /* DIMPLE_ECONFIG "no [storage] configured" when db has none. */
 int dimple_remote__put(dimple *db, const char *key, const void *data,

@@ -5,6 +5,7 @@
  */
 #include "../test.h"
 #include "json.h"
+#include <dimple.h>
 #include "util.h"
 
 #include <math.h>
