@@ -25,15 +25,15 @@ typedef struct key_arg {
 static int json_value(const cJSON *j, dimple_value *out)
 {
     if (cJSON_IsNull(j)) {
-        *out = dimple_null();
+        *out = dimple_value_null();
     } else if (cJSON_IsString(j)) {
-        *out = dimple_text(j->valuestring);
+        *out = dimple_value_text(j->valuestring);
     } else if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
         if (d == (double)(int64_t)d && d < 9.2e18 && d > -9.2e18)
-            *out = dimple_int((int64_t)d);
+            *out = dimple_value_int((int64_t)d);
         else
-            *out = dimple_real(d);
+            *out = dimple_value_real(d);
     } else {
         return -1;
     }
@@ -47,7 +47,7 @@ static int parse_key(const char *s, key_arg *k)
      * leading "01" of a UUIDv7 key "01a2..." for the number 1. */
     k->json = cJSON_ParseWithOpts(s, NULL, 1);
     if (!k->json) {
-        k->v[0] = dimple_text(s);
+        k->v[0] = dimple_value_text(s);
         k->n = 1;
         return 0;
     }
@@ -63,7 +63,7 @@ static int parse_key(const char *s, key_arg *k)
     }
     if (json_value(k->json, &k->v[0]) < 0) {
         /* an object or a boolean: take the text as it is */
-        k->v[0] = dimple_text(s);
+        k->v[0] = dimple_value_text(s);
     }
     k->n = 1;
     return 0;
@@ -167,7 +167,7 @@ int cmd_history(int argc, char **argv)
         rc = dimple_history_as_of(db, q.table, q.key, q.n_key, at, print_row,
                                   NULL);
     else
-        rc = dimple_history(db, &q, print_entry, NULL);
+        rc = dimple_history_list(db, &q, print_entry, NULL);
     if (rc < 0)
         rc = cli_fail_db(db);
     else
@@ -204,7 +204,7 @@ int cmd_author(int argc, char **argv)
         dimple_close(db);
         return rc;
     }
-    const char *a = dimple_author(db);
+    const char *a = dimple_author_id(db);
     if (!a) {
         dimple_close(db);
         return cli_fail("this database has no author yet (it was never"

@@ -25,7 +25,7 @@ int main(void)
         (rc = dimple_live_open(&q, db,
                                "SELECT count(*) AS n FROM todo WHERE NOT done",
                                NULL, 0, on_count, NULL, NULL)) == DIMPLE_OK &&
-        (rc = dimple_save_json(db, "todo", "{\"title\": \"Buy milk\"}",
+        (rc = dimple_json_save(db, "todo", "{\"title\": \"Buy milk\"}",
                                NULL)) == DIMPLE_OK)
         rc = dimple_sync(db, NULL, NULL); /* push ours, pull everyone's */
     if (rc != DIMPLE_OK)

@@ -74,7 +74,7 @@ DIMPLE_API void dimple_close(dimple *db);
 typedef void (*dimple_log_cb)(void *payload, int level, const char *source,
                               const char *msg);
 /* Set (or with cb NULL, clear) the handle's logger. Default: no logging. */
-DIMPLE_API void dimple_set_logger(dimple *db, dimple_log_cb cb, void *payload);
+DIMPLE_API void dimple_logger_set(dimple *db, dimple_log_cb cb, void *payload);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -125,13 +125,13 @@ DIMPLE_API int dimple_exec(dimple *db, const char *sql,
  * (invalid UTF-8 bytes become U+FFFD); NULL as null; blobs as
  * {"$blob":"<base64>"}). *json_out is the caller's (dimple_free); NULL on
  * failure. */
-DIMPLE_API int dimple_query_json(dimple *db, const char *sql,
+DIMPLE_API int dimple_json_query(dimple *db, const char *sql,
                                  const dimple_value *params, size_t n_params,
                                  char **json_out);
 
-/* One row as a JSON object, the same encoding as dimple_query_json.
+/* One row as a JSON object, the same encoding as dimple_json_query.
  * Free with dimple_free(). NULL on out-of-memory. */
-DIMPLE_API char *dimple_row_json(int n, const char *const *names,
+DIMPLE_API char *dimple_json_row(int n, const char *const *names,
                                  const dimple_value *values);
 
 /* Free memory that a dimple call returned (strings, JSON). NULL is fine. */
@@ -143,11 +143,20 @@ struct sqlite3;
 DIMPLE_API struct sqlite3 *dimple_sqlite(dimple *db);
 
 /* Value constructors for params. Strings and blobs are borrowed. */
-DIMPLE_API dimple_value dimple_int(int64_t v);
-DIMPLE_API dimple_value dimple_real(double v);
-DIMPLE_API dimple_value dimple_text(const char *s); /* NUL-terminated */
-DIMPLE_API dimple_value dimple_blob(const void *p, size_t n);
-DIMPLE_API dimple_value dimple_null(void);
+DIMPLE_API dimple_value dimple_value_int(int64_t v);
+DIMPLE_API dimple_value dimple_value_real(double v);
+DIMPLE_API dimple_value dimple_value_text(const char *s); /* NUL-terminated */
+DIMPLE_API dimple_value dimple_value_blob(const void *p, size_t n);
+DIMPLE_API dimple_value dimple_value_null(void);
+
+/* ------------------------------------------------------------------ time */
+
+/* Parse a time: ISO 8601 ("2026-11-26", "2026-11-26T13:05:00Z",
+ * "2026-11-26 13:05:00.250+01:00"; no zone means UTC) or a UUIDv7 (its
+ * time). DIMPLE_OK or DIMPLE_EINVAL. */
+DIMPLE_API int dimple_time_parse(const char *text, int64_t *ms_out);
+/* "2026-11-26T13:05:00.250Z" (24 chars + NUL). */
+DIMPLE_API void dimple_time_format(int64_t ms, char out[32]);
 
 /* --------------------------------------------------------------- plugins */
 
@@ -176,7 +185,7 @@ typedef struct dimple_plugin_info {
  * returned. */
 typedef int (*dimple_plugin_cb)(void *payload, const dimple_plugin_info *info,
                                 const char *err);
-DIMPLE_API int dimple_plugins_list(dimple *db, dimple_plugin_cb cb,
+DIMPLE_API int dimple_plugin_list(dimple *db, dimple_plugin_cb cb,
                                    void *payload);
 
 /* ------------------------------------------------------------ the handle */

@@ -402,7 +402,7 @@ static int json_row_cb(void *payload, int n, const char *const *names,
     return 0;
 }
 
-int dimple_query_json(dimple *db, const char *sql, const dimple_value *params,
+int dimple_json_query(dimple *db, const char *sql, const dimple_value *params,
                       size_t n_params, char **json_out)
 {
     json_rows j = {{0}, 0};
@@ -435,7 +435,7 @@ out:
     return dimple__finish(db, rc);
 }
 
-char *dimple_row_json(int n, const char *const *names,
+char *dimple_json_row(int n, const char *const *names,
                       const dimple_value *values)
 {
     dimple_buf b = {0};
@@ -456,32 +456,32 @@ sqlite3 *dimple_sqlite(dimple *db)
     return db ? db->sql : NULL;
 }
 
-dimple_value dimple_int(int64_t v)
+dimple_value dimple_value_int(int64_t v)
 {
     dimple_value x = {.type = DIMPLE_INTEGER, .i = v};
     return x;
 }
 
-dimple_value dimple_real(double v)
+dimple_value dimple_value_real(double v)
 {
     dimple_value x = {.type = DIMPLE_REAL, .r = v};
     return x;
 }
 
-dimple_value dimple_text(const char *s)
+dimple_value dimple_value_text(const char *s)
 {
     dimple_value x = {
         .type = s ? DIMPLE_TEXT : DIMPLE_NULL, .p = s, .n = s ? strlen(s) : 0};
     return x;
 }
 
-dimple_value dimple_blob(const void *p, size_t n)
+dimple_value dimple_value_blob(const void *p, size_t n)
 {
     dimple_value x = {.type = DIMPLE_BLOB, .p = p, .n = n};
     return x;
 }
 
-dimple_value dimple_null(void)
+dimple_value dimple_value_null(void)
 {
     dimple_value x = {.type = DIMPLE_NULL};
     return x;

@@ -287,7 +287,7 @@ void dimple_close(dimple *db)
     free(db);
 }
 
-void dimple_set_logger(dimple *db, dimple_log_cb cb, void *payload)
+void dimple_logger_set(dimple *db, dimple_log_cb cb, void *payload)
 {
     if (!db)
         return;

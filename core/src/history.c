@@ -139,7 +139,7 @@ int dimple_time_parse(const char *text, int64_t *ms_out)
 
 /* --------------------------------------------------------------- listing */
 
-int dimple_history(dimple *db, const dimple_history_query *q,
+int dimple_history_list(dimple *db, const dimple_history_query *q,
                    dimple_history_cb cb, void *payload)
 {
     if (!db)
@@ -551,7 +551,7 @@ out:
 
 /* -------------------------------------------------------------- authors */
 
-const char *dimple_author(dimple *db)
+const char *dimple_author_id(dimple *db)
 {
     if (!db || !db->track || !db->track->ready || !db->track->me)
         return NULL;

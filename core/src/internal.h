@@ -66,7 +66,7 @@ struct dimple {
                                  through its host table during a call */
     unsigned opened;          /* OPENED_* bits of the hooks that ran
                                  (dimple.c): close only what opened */
-    dimple_log_cb logger;     /* dimple_set_logger(); NULL: nowhere */
+    dimple_log_cb logger;     /* dimple_logger_set(); NULL: nowhere */
     void *logger_payload;
 
     unsigned rowhook; /* DIMPLE_ROWHOOK_* users of the preupdate hook */
@@ -125,7 +125,7 @@ void dimple_track__close(dimple *db);
 int dimple_live__open(dimple *db);
 void dimple_live__close(dimple *db);
 /* Called by every public API call that may have committed writes
- * (dimple_exec, dimple_migrate*, dimple_save/delete, dimple_sync, ...)
+ * (dimple_exec, dimple_migrate*, dimple_entity_save/delete, dimple_sync, ...)
  * just before it returns: re-runs affected live queries and feeds the
  * notifiers. Live owns sqlite3_{update,commit,rollback,wal}_hook on db->sql;
  * no other module may set them. The preupdate hook is shared (rowhook.h). */

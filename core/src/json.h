@@ -1,6 +1,6 @@
 /*
  * json.h — the JSON encoding of SQLite values and rows (internal; json.c),
- * shared by dimple_query_json/dimple_row_json, the CLI and other modules.
+ * shared by dimple_json_query/dimple_json_row, the CLI and other modules.
  *
  * Encoding: INTEGER as a number, or as a string beyond +-2^53 (JavaScript's
  * exact range); REAL as a number that reads back as a real, bit-exact

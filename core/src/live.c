@@ -10,13 +10,13 @@
  *    hook) collects the tables the open transaction touched;
  *    the commit hook moves them to `dirty`; the rollback hook drops them.
  *    Hooks only record: queries run later in dimple_live__flush (end of
- *    every public call that may write) or dimple_dispatch, never inside a
+ *    every public call that may write) or dimple_live_dispatch, never inside a
  *    hook, where SQLite forbids using the connection.
  *  - Other connections and processes: SQLite does not say which tables
  *    they wrote, so every query reruns. Noticed two ways: after a local
  *    commit, for free, from the pager's data version (SQLITE_FCNTL_DATA_
  *    VERSION counts our commits plus the outside changes our transactions
- *    saw); and in dimple_live_poll/dispatch with PRAGMA data_version,
+ *    saw); and in dimple_live_dispatch with PRAGMA data_version,
  *    which looks at the file (a read transaction: too dear per commit).
  *  - DDL (no row hook reports it): an authorizer stays installed while
  *    queries are open and flags statements that create, drop or alter a
@@ -178,7 +178,7 @@ struct dimple_live_query {
     tset deps;
     char **dep_names; /* "schema.table" for dimple_live_dep */
     int dirty;        /* a dependency changed: rerun */
-    int fire;         /* a result is waiting for dimple_dispatch */
+    int fire;         /* a result is waiting for dimple_live_dispatch */
     int closed;       /* closed from a callback: freed after the round */
     int wr_dep;       /* reads a WITHOUT ROWID table the hook cannot see */
     int has_vtab;     /* reads a virtual table */
@@ -948,7 +948,7 @@ void dimple_live__flush(dimple *db)
         live_run(db->live, 0);
 }
 
-int dimple_dispatch(dimple *db)
+int dimple_live_dispatch(dimple *db)
 {
     struct dimple_live *L;
     if (!db)
@@ -964,11 +964,6 @@ int dimple_dispatch(dimple *db)
     }
     live_run(L, 1);
     return dimple__ok(db);
-}
-
-int dimple_live_poll(dimple *db)
-{
-    return dimple_dispatch(db);
 }
 
 /* ------------------------------------------------------------ the watcher */
@@ -998,7 +993,7 @@ static void *watch_main(void *arg)
         st = NULL; /* keep waiting for stop: dispatch still works */
     if (c)
         sqlite3_busy_timeout(c, 10);
-    /* The baseline before dimple_notify_fd returns: any commit after that
+    /* The baseline before dimple_live_fd returns: any commit after that
      * shows as a change. */
     last = watch_version(st, &have);
     pthread_mutex_lock(&L->mu);
@@ -1033,7 +1028,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-int dimple_notify_fd(dimple *db)
+int dimple_live_fd(dimple *db)
 {
     struct dimple_live *L;
     const char *path;
@@ -1348,7 +1343,7 @@ const char *dimple_live_sql(const dimple_live_query *q)
     return q ? q->sql : NULL;
 }
 
-size_t dimple_live_deps(const dimple_live_query *q)
+size_t dimple_live_dep_count(const dimple_live_query *q)
 {
     return q ? q->deps.n : 0;
 }

@@ -579,7 +579,7 @@ out:
     return rc;
 }
 
-int dimple_plugins_list(dimple *db, dimple_plugin_cb cb, void *payload)
+int dimple_plugin_list(dimple *db, dimple_plugin_cb cb, void *payload)
 {
     const dimple_plugin *regs[MAX_REGISTERED];
     const char *dirs[64];

@@ -544,12 +544,12 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
     }
 }
 
-int dimple_save(dimple *db, const dimple_entity *e, void *obj)
+int dimple_entity_save(dimple *db, const dimple_entity *e, void *obj)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_save: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_save: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -580,7 +580,7 @@ int dimple_save(dimple *db, const dimple_entity *e, void *obj)
     }
     if (!n_set)
         sqlite3_str_appendall(s, "NOTHING");
-    if (!(st = prepare_str(db, s, "dimple_save"))) {
+    if (!(st = prepare_str(db, s, "dimple_entity_save"))) {
         r = db->errcode;
         goto out;
     }
@@ -591,7 +591,7 @@ int dimple_save(dimple *db, const dimple_entity *e, void *obj)
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
         r = dimple__seterr(db, dimple__sqlite_code(rc),
-                           "dimple_save \"%s\": %s", e->table,
+                           "dimple_entity_save \"%s\": %s", e->table,
                            sqlite3_errmsg(db->sql));
         goto out;
     }
@@ -602,12 +602,12 @@ out:
     return dimple__finish(db, r);
 }
 
-int dimple_get(dimple *db, const dimple_entity *e, void *obj)
+int dimple_entity_get(dimple *db, const dimple_entity *e, void *obj)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_get: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_get: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -619,16 +619,16 @@ int dimple_get(dimple *db, const dimple_entity *e, void *obj)
                             m.t.cols[m.col[i]].name);
     sqlite3_str_appendf(s, " FROM \"%w\"", e->table);
     sqlite3_stmt *st;
-    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_get", &st)))
+    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_entity_get", &st)))
         goto out;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         r = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                           "dimple_get \"%s\": no row with that key", e->table);
+                           "dimple_entity_get \"%s\": no row with that key", e->table);
         goto out;
     }
     if (rc != SQLITE_ROW) {
-        r = dimple__sqlerr(db, rc, "dimple_get");
+        r = dimple__sqlerr(db, rc, "dimple_entity_get");
         goto out;
     }
     for (size_t i = 0; i < m.n && r == DIMPLE_OK; i++)
@@ -642,12 +642,12 @@ out:
     return r;
 }
 
-int dimple_delete(dimple *db, const dimple_entity *e, const void *obj)
+int dimple_entity_delete(dimple *db, const dimple_entity *e, const void *obj)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_delete: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_delete: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -655,16 +655,16 @@ int dimple_delete(dimple *db, const dimple_entity *e, const void *obj)
     sqlite3_str *s = sqlite3_str_new(db->sql);
     sqlite3_str_appendf(s, "DELETE FROM \"%w\"", e->table);
     sqlite3_stmt *st;
-    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_delete", &st)))
+    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_entity_delete", &st)))
         goto out;
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
         r = dimple__seterr(db, dimple__sqlite_code(rc),
-                           "dimple_delete \"%s\": %s", e->table,
+                           "dimple_entity_delete \"%s\": %s", e->table,
                            sqlite3_errmsg(db->sql));
     else if (sqlite3_changes(db->sql) == 0)
         r = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                           "dimple_delete \"%s\": no row with that key",
+                           "dimple_entity_delete \"%s\": no row with that key",
                            e->table);
     else
         r = dimple__ok(db);
@@ -674,14 +674,14 @@ out:
     return dimple__finish(db, r);
 }
 
-int dimple_query_each(dimple *db, const dimple_entity *e, const char *tail,
+int dimple_entity_query_each(dimple *db, const dimple_entity *e, const char *tail,
                       const dimple_value *params, size_t n_params,
                       dimple_entity_cb cb, void *payload)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!cb)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_query: no callback");
+        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_query: no callback");
     mapping m;
     int r = resolve(db, e, &m, false);
     if (r)
@@ -700,13 +700,13 @@ int dimple_query_each(dimple *db, const dimple_entity *e, const char *tail,
     if (!m.n)
         sqlite3_str_appendall(s, "1");
     sqlite3_str_appendf(s, " FROM \"%w\" %s", e->table, tail ? tail : "");
-    if (!(st = prepare_str(db, s, "dimple_query"))) {
+    if (!(st = prepare_str(db, s, "dimple_entity_query"))) {
         r = db->errcode;
         goto out;
     }
     if ((int)n_params != sqlite3_bind_parameter_count(st)) {
         r = dimple__seterr(db, DIMPLE_EINVAL,
-                           "dimple_query \"%s\": %zu parameter(s) given, the"
+                           "dimple_entity_query \"%s\": %zu parameter(s) given, the"
                            " SQL has %d",
                            e->table, n_params,
                            sqlite3_bind_parameter_count(st));
@@ -714,7 +714,7 @@ int dimple_query_each(dimple *db, const dimple_entity *e, const char *tail,
     }
     for (size_t i = 0; i < n_params; i++)
         if (dimple_value__bind(st, (int)i + 1, &params[i]) != SQLITE_OK) {
-            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_query: bind");
+            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_entity_query: bind");
             goto out;
         }
     int rc;
@@ -729,7 +729,7 @@ int dimple_query_each(dimple *db, const dimple_entity *e, const char *tail,
             break;
     }
     if (r == DIMPLE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        r = dimple__sqlerr(db, rc, "dimple_query");
+        r = dimple__sqlerr(db, rc, "dimple_entity_query");
     if (r == DIMPLE_OK)
         r = dimple__ok(db);
 out:
@@ -766,20 +766,20 @@ static int collect_one(void *payload, void *obj)
     return 0;
 }
 
-int dimple_query(dimple *db, const dimple_entity *e, const char *tail,
+int dimple_entity_query(dimple *db, const dimple_entity *e, const char *tail,
                  const dimple_value *params, size_t n_params, void **out,
                  size_t *n)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!out || !n)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_query: no output");
+        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_query: no output");
     *out = NULL;
     *n = 0;
     if (!e || !e->size)
         return dimple__seterr(db, DIMPLE_EINVAL, "map: bad entity");
     collect c = {e, NULL, 0, 0, false};
-    int r = dimple_query_each(db, e, tail, params, n_params, collect_one, &c);
+    int r = dimple_entity_query_each(db, e, tail, params, n_params, collect_one, &c);
     if (c.oom)
         r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     if (r) {
@@ -797,7 +797,7 @@ static int row_json_cb(void *payload, int n, const char *const *names,
                        const dimple_value *values)
 {
     char **out = payload;
-    *out = dimple_row_json(n, names, values);
+    *out = dimple_json_row(n, names, values);
     return *out ? 1 : 2;
 }
 
@@ -829,21 +829,21 @@ static int get_json(dimple *db, const char *table, const tinfo *t,
     return dimple__ok(db);
 }
 
-int dimple_get_json(dimple *db, const char *table, const dimple_value *key,
+int dimple_json_get(dimple *db, const char *table, const dimple_value *key,
                     size_t n_key, char **json_out)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!table || !json_out || (n_key && !key))
         return dimple__seterr(db, DIMPLE_EINVAL,
-                              "dimple_get_json: bad arguments");
+                              "dimple_json_get: bad arguments");
     tinfo t;
     int r = load_table(db, table, &t);
     if (r)
         return r;
     if (n_key != t.n_key)
         r = dimple__seterr(db, DIMPLE_EINVAL,
-                           "dimple_get_json \"%s\": the key has %zu"
+                           "dimple_json_get \"%s\": the key has %zu"
                            " column(s), %zu given",
                            table, t.n_key, n_key);
     else
@@ -852,7 +852,7 @@ int dimple_get_json(dimple *db, const char *table, const dimple_value *key,
     return r;
 }
 
-int dimple_save_json(dimple *db, const char *table, const char *json,
+int dimple_json_save(dimple *db, const char *table, const char *json,
                      char **row_out)
 {
     if (!db)
@@ -861,7 +861,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
         *row_out = NULL;
     if (!table || !json)
         return dimple__seterr(db, DIMPLE_EINVAL,
-                              "dimple_save_json: bad arguments");
+                              "dimple_json_save: bad arguments");
     tinfo t;
     int r = load_table(db, table, &t);
     if (r)
@@ -883,7 +883,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
                                 " json_each(?1)",
                                 -1, &js, NULL);
     if (rc != SQLITE_OK) {
-        r = dimple__sqlerr(db, rc, "dimple_save_json");
+        r = dimple__sqlerr(db, rc, "dimple_json_save");
         goto out;
     }
     sqlite3_bind_text(js, 1, json, -1, SQLITE_STATIC);
@@ -891,7 +891,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
     while ((rc = sqlite3_step(js)) == SQLITE_ROW) {
         if (strcmp((const char *)sqlite3_column_text(js, 4), "object") != 0) {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": not a JSON object",
+                               "dimple_json_save \"%s\": not a JSON object",
                                table);
             goto out;
         }
@@ -902,7 +902,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
             c++;
         if (c == t.n) {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": no column \"%s\"",
+                               "dimple_json_save \"%s\": no column \"%s\"",
                                table, col);
             goto out;
         }
@@ -912,11 +912,11 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
         if (strcmp(type, "null") == 0) {
             v->type = DIMPLE_NULL;
         } else if (strcmp(type, "integer") == 0) {
-            *v = dimple_int(sqlite3_column_int64(js, 2));
+            *v = dimple_value_int(sqlite3_column_int64(js, 2));
         } else if (strcmp(type, "real") == 0) {
-            *v = dimple_real(sqlite3_column_double(js, 2));
+            *v = dimple_value_real(sqlite3_column_double(js, 2));
         } else if (strcmp(type, "true") == 0 || strcmp(type, "false") == 0) {
-            *v = dimple_int(type[0] == 't');
+            *v = dimple_value_int(type[0] == 't');
         } else if (strcmp(type, "text") == 0) {
             size_t n = (size_t)sqlite3_column_bytes(js, 2);
             free(blobs[c]);
@@ -936,7 +936,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
                                       (size_t)sqlite3_column_bytes(js, 3),
                                       &blobs[c], &n) < 0) {
                 r = dimple__seterr(db, DIMPLE_EINVAL,
-                                   "dimple_save_json \"%s\": column \"%s\":"
+                                   "dimple_json_save \"%s\": column \"%s\":"
                                    " bad base64 in $blob",
                                    table, col);
                 goto out;
@@ -944,7 +944,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
             *v = (dimple_value){DIMPLE_BLOB, 0, 0, blobs[c], n};
         } else {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": column \"%s\": a"
+                               "dimple_json_save \"%s\": column \"%s\": a"
                                " JSON %s is not a value (use"
                                " {\"$blob\":\"base64\"} for bytes)",
                                table, col, type);
@@ -952,7 +952,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
         }
     }
     if (rc != SQLITE_DONE) {
-        r = dimple__seterr(db, DIMPLE_EINVAL, "dimple_save_json \"%s\": %s",
+        r = dimple__seterr(db, DIMPLE_EINVAL, "dimple_json_save \"%s\": %s",
                            table, sqlite3_errmsg(db->sql));
         goto out;
     }
@@ -967,7 +967,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
                 uint8_t id[16];
                 dimple_uuid__v7(id);
                 dimple_uuid__format(id, uuid);
-                vals[c] = dimple_text(uuid);
+                vals[c] = dimple_value_text(uuid);
                 given[c] = true;
             }
         }
@@ -975,7 +975,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
     for (size_t c = 0; c < t.n; c++)
         if (t.cols[c].pk && !given[c]) {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": the key column"
+                               "dimple_json_save \"%s\": the key column"
                                " \"%s\" is missing",
                                table, t.cols[c].name);
             goto out;
@@ -1005,20 +1005,20 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
                                 t.cols[c].name);
     if (!k)
         sqlite3_str_appendall(s, "NOTHING");
-    if (!(st = prepare_str(db, s, "dimple_save_json"))) {
+    if (!(st = prepare_str(db, s, "dimple_json_save"))) {
         r = db->errcode;
         goto out;
     }
     int idx = 1;
     for (size_t c = 0; c < t.n; c++)
         if (given[c] && dimple_value__bind(st, idx++, &vals[c]) != SQLITE_OK) {
-            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_save_json: bind");
+            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_json_save: bind");
             goto out;
         }
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
         r = dimple__seterr(db, dimple__sqlite_code(rc),
-                           "dimple_save_json \"%s\": %s", table,
+                           "dimple_json_save \"%s\": %s", table,
                            sqlite3_errmsg(db->sql));
         goto out;
     }

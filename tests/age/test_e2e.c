@@ -197,7 +197,7 @@ TEST(sync_pull_1000_batches_one_scrypt)
     CHECK(used == 1);
     char *json = NULL;
     CHECK_RC(
-        dimple_query_json(b, "SELECT count(*) AS n FROM t", NULL, 0, &json),
+        dimple_json_query(b, "SELECT count(*) AS n FROM t", NULL, 0, &json),
         DIMPLE_OK);
     CHECK(json && strstr(json, "1000"));
     dimple_free(json);

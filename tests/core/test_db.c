@@ -132,8 +132,8 @@ TEST(exec_and_params)
                          NULL, 0, NULL, NULL),
              DIMPLE_OK);
     CHECK_STR(scalar(db, "SELECT count(*) FROM t"), "2");
-    p[0] = dimple_text("x");
-    p[1] = dimple_int(7);
+    p[0] = dimple_value_text("x");
+    p[1] = dimple_value_int(7);
     CHECK_RC(dimple_exec(db, "INSERT INTO t(a, b) VALUES (?1, ?2);  -- end", p,
                          2, NULL, NULL),
              DIMPLE_OK);

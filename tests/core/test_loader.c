@@ -130,7 +130,7 @@ TEST(instance_api_and_logger)
     dimple_instance *inst = NULL;
     const dimple_kv conf[] = {{"greeting", "hello", 3}, {NULL, NULL, 0}};
     CHECK_RC(open_with(&db, ""), DIMPLE_OK);
-    dimple_set_logger(db, logger, NULL);
+    dimple_logger_set(db, logger, NULL);
     CHECK_RC(dimple_loader__instance(db, "storage", DIMPLE_KIND_STORAGE,
                                      "fx-good", conf, &inst),
              DIMPLE_OK);
@@ -211,7 +211,7 @@ TEST(registered_and_listing)
     CHECK_RC(open_with(&db, "[notifier.x]\nplugin = fx-builtin\n"), DIMPLE_OK);
     CHECK_STR(dimple_plugin_in_use(db, "notifier.x"), "fx-builtin");
     CHECK_STR(dimple_plugin_role(db, 0), "notifier.x");
-    CHECK_RC(dimple_plugins_list(db, on_plugin, &l), DIMPLE_OK);
+    CHECK_RC(dimple_plugin_list(db, on_plugin, &l), DIMPLE_OK);
     CHECK(l.good == 1);
     CHECK(l.builtin == 1);
     CHECK(l.refused == 5); /* noentry badabi mismatch noslot small */

@@ -122,8 +122,8 @@ static int su_exec(dimple *db, const char *sql)
 static char *su_dump(dimple *db)
 {
     char *a = NULL, *b = NULL, *out = NULL;
-    if (dimple_query_json(db, "SELECT * FROM t ORDER BY k", NULL, 0, &a) ||
-        dimple_query_json(db, "SELECT * FROM p ORDER BY x, y", NULL, 0, &b)) {
+    if (dimple_json_query(db, "SELECT * FROM t ORDER BY k", NULL, 0, &a) ||
+        dimple_json_query(db, "SELECT * FROM p ORDER BY x, y", NULL, 0, &b)) {
         printf("# dump: %s\n", dimple_errmsg(db));
         goto out;
     }
@@ -251,7 +251,7 @@ static char *su_history(dimple *db, size_t *count)
 static int su_integrity_ok(dimple *db)
 {
     char *j = NULL;
-    int ok = dimple_query_json(db, "PRAGMA integrity_check", NULL, 0, &j) ==
+    int ok = dimple_json_query(db, "PRAGMA integrity_check", NULL, 0, &j) ==
                  DIMPLE_OK &&
              j && strstr(j, "\"ok\"");
     if (!ok)

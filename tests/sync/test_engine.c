@@ -63,7 +63,7 @@ TEST(two_replicas_converge)
     CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
     CHECK(same_state(a, b));
     char *j = NULL;
-    CHECK_RC(dimple_query_json(a, "SELECT a FROM t WHERE k='k1'", NULL, 0, &j),
+    CHECK_RC(dimple_json_query(a, "SELECT a FROM t WHERE k='k1'", NULL, 0, &j),
              0);
     CHECK_CONTAINS(j, "42");
     dimple_free(j);

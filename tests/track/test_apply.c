@@ -208,13 +208,13 @@ TEST(apply_paths)
     memcpy(r.author, au, 16);
     dimple_id__make(r.id, dimple_clock__at(dimple_clock__now_ms() + 1000),
                     dimple_id__lo(au));
-    dimple_value k = dimple_text("far");
+    dimple_value k = dimple_value_text("far");
     r.table = "todo";
     r.op = DIMPLE_OP_INSERT;
     r.key = &k;
     r.n_key = 1;
     const char *nm[] = {"title"};
-    dimple_value cv = dimple_text("F");
+    dimple_value cv = dimple_value_text("F");
     r.col_names = nm;
     r.cols = &cv;
     r.n_cols = 1;

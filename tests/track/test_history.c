@@ -34,7 +34,7 @@ static collect list(dimple *db, const dimple_history_query *q)
 {
     collect c = {{0}, 0};
     tu_add(&c.lines, "");
-    int rc = dimple_history(db, q, collect_json, &c);
+    int rc = dimple_history_list(db, q, collect_json, &c);
     if (rc != DIMPLE_OK)
         printf("# history: %s\n", dimple_errmsg(db));
     return c;
@@ -87,7 +87,7 @@ TEST(listing_and_filters)
     CHECK_RC(tu_exec(db, "DELETE FROM todo"), DIMPLE_OK);
     collect c = list(db, NULL);
     CHECK(c.n == 4);
-    const char *au = dimple_author(db);
+    const char *au = dimple_author_id(db);
     CHECK(au != NULL && strlen(au) == 36);
     char want[512];
     snprintf(want, sizeof want,
@@ -114,13 +114,13 @@ TEST(listing_and_filters)
     c = list(db, &q);
     CHECK(c.n == 1);
     free(c.lines.p);
-    dimple_value k[2] = {dimple_text("x"), dimple_int(7)};
+    dimple_value k[2] = {dimple_value_text("x"), dimple_value_int(7)};
     q.key = k;
     q.n_key = 2;
     c = list(db, &q);
     CHECK(c.n == 1);
     free(c.lines.p);
-    k[1] = dimple_text("7"); /* keys match exactly, type included */
+    k[1] = dimple_value_text("7"); /* keys match exactly, type included */
     c = list(db, &q);
     CHECK(c.n == 0);
     free(c.lines.p);
@@ -146,7 +146,7 @@ TEST(listing_and_filters)
     CHECK(c.n == 0);
     free(c.lines.p);
     q.author = "not-a-uuid";
-    CHECK_RC(dimple_history(db, &q, collect_json, &c), DIMPLE_EINVAL);
+    CHECK_RC(dimple_history_list(db, &q, collect_json, &c), DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "not-a-uuid");
     memset(&q, 0, sizeof q);
     q.size = sizeof q;
@@ -197,7 +197,7 @@ TEST(as_of)
     free(s.p);
     s = (tu_str){0};
     tu_add(&s, "");
-    dimple_value k = dimple_text("b");
+    dimple_value k = dimple_value_text("b");
     CHECK_RC(dimple_history_as_of(db, "todo", &k, 1, t1, dump_rows, &s),
              DIMPLE_OK);
     CHECK_STR(s.p, "id=t1:62 title=t3:626565 n=i1\n");

@@ -65,7 +65,7 @@ TEST(save_get_delete)
     t.pic = malloc(sizeof png);
     memcpy(t.pic, png, sizeof png);
     t.pic_len = sizeof png;
-    CHECK_RC(dimple_save(db, &todo_entity, &t), DIMPLE_OK);
+    CHECK_RC(dimple_entity_save(db, &todo_entity, &t), DIMPLE_OK);
     CHECK(strlen(t.id) == 36 && t.id[14] == '7'); /* a new UUIDv7 key */
     char *d = tu_dump(db, "todo");
     CHECK_CONTAINS(d, "title=t4:6d696c6b prio=i-9223372036854775808 "
@@ -76,7 +76,7 @@ TEST(save_get_delete)
     todo u;
     memset(&u, 0, sizeof u);
     memcpy(u.id, t.id, sizeof u.id);
-    CHECK_RC(dimple_get(db, &todo_entity, &u), DIMPLE_OK);
+    CHECK_RC(dimple_entity_get(db, &todo_entity, &u), DIMPLE_OK);
     CHECK_STR(u.title, "milk");
     CHECK(u.prio == INT64_MIN && u.small == -5 && u.done && u.score_null);
     CHECK(u.pic_len == sizeof png && memcmp(u.pic, png, sizeof png) == 0);
@@ -85,7 +85,7 @@ TEST(save_get_delete)
     dimple_track__each_local(db, NULL, count_changes, &before);
     u.score_null = false;
     u.score = 1.0;
-    CHECK_RC(dimple_save(db, &todo_entity, &u), DIMPLE_OK);
+    CHECK_RC(dimple_entity_save(db, &todo_entity, &u), DIMPLE_OK);
     dimple_track__each_local(db, NULL, count_changes, &after);
     CHECK(after == before + 1);
     d = tu_dump(db, "todo");
@@ -95,11 +95,11 @@ TEST(save_get_delete)
     todo w;
     memset(&w, 0, sizeof w);
     w.title = "bread";
-    CHECK_RC(dimple_save(db, &todo_entity, &w), DIMPLE_OK);
+    CHECK_RC(dimple_entity_save(db, &todo_entity, &w), DIMPLE_OK);
     void *arr = NULL;
     size_t n = 0;
-    dimple_value p = dimple_int(1);
-    CHECK_RC(dimple_query(db, &todo_entity, "WHERE done = ?1 ORDER BY title",
+    dimple_value p = dimple_value_int(1);
+    CHECK_RC(dimple_entity_query(db, &todo_entity, "WHERE done = ?1 ORDER BY title",
                           &p, 1, &arr, &n),
              DIMPLE_OK);
     CHECK(n == 1);
@@ -107,7 +107,7 @@ TEST(save_get_delete)
         CHECK_STR(((todo *)arr)[0].title, "milk");
     dimple_entity_free(&todo_entity, arr, n);
     CHECK_RC(
-        dimple_query(db, &todo_entity, "ORDER BY title", NULL, 0, &arr, &n),
+        dimple_entity_query(db, &todo_entity, "ORDER BY title", NULL, 0, &arr, &n),
         DIMPLE_OK);
     CHECK(n == 2);
     if (n == 2) {
@@ -116,9 +116,9 @@ TEST(save_get_delete)
     }
     dimple_entity_free(&todo_entity, arr, n);
     /* delete */
-    CHECK_RC(dimple_delete(db, &todo_entity, &u), DIMPLE_OK);
-    CHECK_RC(dimple_get(db, &todo_entity, &u), DIMPLE_ENOTFOUND);
-    CHECK_RC(dimple_delete(db, &todo_entity, &u), DIMPLE_ENOTFOUND);
+    CHECK_RC(dimple_entity_delete(db, &todo_entity, &u), DIMPLE_OK);
+    CHECK_RC(dimple_entity_get(db, &todo_entity, &u), DIMPLE_ENOTFOUND);
+    CHECK_RC(dimple_entity_delete(db, &todo_entity, &u), DIMPLE_ENOTFOUND);
     dimple_entity_clear(&todo_entity, &u);
     free(t.title);
     free(t.pic);
@@ -152,32 +152,32 @@ TEST(type_mismatch_and_bad_input)
     const char *m[] = {schema};
     CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
     bad b = {"k", "high"};
-    CHECK_RC(dimple_save(db, &bad_entity, &b), DIMPLE_ESCHEMA);
+    CHECK_RC(dimple_entity_save(db, &bad_entity, &b), DIMPLE_ESCHEMA);
     CHECK_CONTAINS(dimple_errmsg(db), "\"prio\"");
     CHECK_CONTAINS(dimple_errmsg(db), "string");
     CHECK_CONTAINS(dimple_errmsg(db), "INTEGER");
     nokey k = {"x"};
-    CHECK_RC(dimple_save(db, &nokey_entity, &k), DIMPLE_ESCHEMA);
+    CHECK_RC(dimple_entity_save(db, &nokey_entity, &k), DIMPLE_ESCHEMA);
     CHECK_CONTAINS(dimple_errmsg(db), "primary-key");
     dimple_entity nosuch = todo_entity;
     nosuch.table = "nosuch";
     todo t;
     memset(&t, 0, sizeof t);
-    CHECK_RC(dimple_save(db, &nosuch, &t), DIMPLE_ENOTFOUND);
+    CHECK_RC(dimple_entity_save(db, &nosuch, &t), DIMPLE_ENOTFOUND);
     CHECK_CONTAINS(dimple_errmsg(db), "nosuch");
     /* a stored value of the wrong type is a clear error on read */
     CHECK_RC(tu_exec(db, "INSERT INTO todo(id, prio) VALUES ('w', 'abc')"),
              DIMPLE_OK);
     memset(&t, 0, sizeof t);
     strcpy(t.id, "w");
-    CHECK_RC(dimple_get(db, &todo_entity, &t), DIMPLE_ESCHEMA);
+    CHECK_RC(dimple_entity_get(db, &todo_entity, &t), DIMPLE_ESCHEMA);
     CHECK_CONTAINS(dimple_errmsg(db), "\"prio\"");
     dimple_entity_clear(&todo_entity, &t);
     /* NULL into a non-nullable scalar */
     CHECK_RC(tu_exec(db, "INSERT INTO todo(id) VALUES ('n')"), DIMPLE_OK);
     memset(&t, 0, sizeof t);
     strcpy(t.id, "n");
-    CHECK_RC(dimple_get(db, &todo_entity, &t), DIMPLE_ESCHEMA);
+    CHECK_RC(dimple_entity_get(db, &todo_entity, &t), DIMPLE_ESCHEMA);
     CHECK_CONTAINS(dimple_errmsg(db), "not nullable");
     dimple_entity_clear(&todo_entity, &t);
     dimple_close(db);
@@ -191,7 +191,7 @@ TEST(json_in_out)
     const char *m[] = {schema};
     CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
     char *row = NULL;
-    CHECK_RC(dimple_save_json(db, "todo",
+    CHECK_RC(dimple_json_save(db, "todo",
                               "{\"title\":\"jam\",\"prio\":9223372036854775807,"
                               "\"score\":1.0,\"pic\":{\"$blob\":\"AP8=\"},"
                               "\"done\":true}",
@@ -206,7 +206,7 @@ TEST(json_in_out)
     /* what came out goes back in unchanged (big integers as strings are
      * converted back by the column's affinity) */
     char *again = NULL;
-    CHECK_RC(dimple_save_json(db, "todo", row, &again), DIMPLE_OK);
+    CHECK_RC(dimple_json_save(db, "todo", row, &again), DIMPLE_OK);
     CHECK_STR(again, row);
     char *d = tu_dump(db, "todo");
     CHECK_CONTAINS(d, "prio=i9223372036854775807 small=n done=i1 "
@@ -218,23 +218,23 @@ TEST(json_in_out)
     if (p)
         memcpy(id, p + 6, 36);
     char *got = NULL;
-    dimple_value k = dimple_text(id);
-    CHECK_RC(dimple_get_json(db, "todo", &k, 1, &got), DIMPLE_OK);
+    dimple_value k = dimple_value_text(id);
+    CHECK_RC(dimple_json_get(db, "todo", &k, 1, &got), DIMPLE_OK);
     CHECK_STR(got, row);
     dimple_free(got);
-    k = dimple_text("nope");
-    CHECK_RC(dimple_get_json(db, "todo", &k, 1, &got), DIMPLE_ENOTFOUND);
+    k = dimple_value_text("nope");
+    CHECK_RC(dimple_json_get(db, "todo", &k, 1, &got), DIMPLE_ENOTFOUND);
     dimple_free(row);
     dimple_free(again);
     /* bad input: nothing written */
-    CHECK_RC(dimple_save_json(db, "todo", "[1,2]", NULL), DIMPLE_EINVAL);
-    CHECK_RC(dimple_save_json(db, "todo", "{\"title\":", NULL), DIMPLE_EINVAL);
-    CHECK_RC(dimple_save_json(db, "todo", "{\"bogus\":1}", NULL),
+    CHECK_RC(dimple_json_save(db, "todo", "[1,2]", NULL), DIMPLE_EINVAL);
+    CHECK_RC(dimple_json_save(db, "todo", "{\"title\":", NULL), DIMPLE_EINVAL);
+    CHECK_RC(dimple_json_save(db, "todo", "{\"bogus\":1}", NULL),
              DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "bogus");
-    CHECK_RC(dimple_save_json(db, "todo", "{\"title\":[1]}", NULL),
+    CHECK_RC(dimple_json_save(db, "todo", "{\"title\":[1]}", NULL),
              DIMPLE_EINVAL);
-    CHECK_RC(dimple_save_json(db, "todo", "{\"pic\":{\"$blob\":\"@@\"}}", NULL),
+    CHECK_RC(dimple_json_save(db, "todo", "{\"pic\":{\"$blob\":\"@@\"}}", NULL),
              DIMPLE_EINVAL);
     d = tu_dump(db, "todo");
     CHECK(count_lines_(d) == 1);

@@ -15,7 +15,7 @@ static int bad_resolve(void *self, const dimple_cell *current,
     (void)self;
     (void)current;
     (void)incoming;
-    *merged = dimple_int(42);
+    *merged = dimple_value_int(42);
     return DIMPLE_MERGED;
 }
 

@@ -46,12 +46,12 @@ typedef struct dimple_history_query {
 typedef int (*dimple_history_cb)(void *payload, const dimple_history_entry *e);
 
 /* Every change that q selects (q NULL: all), in id order. */
-DIMPLE_API int dimple_history(dimple *db, const dimple_history_query *q,
+DIMPLE_API int dimple_history_list(dimple *db, const dimple_history_query *q,
                               dimple_history_cb cb, void *payload);
 
 /* One entry as one line of JSON (no newline): {"id", "time" (ISO 8601
  * UTC), "author", "table", "key" (the value, or an array for a composite
- * key), "op", "columns" (object; values typed as dimple_query_json)}.
+ * key), "op", "columns" (object; values typed as dimple_json_query)}.
  * Free with dimple_free(). NULL on out-of-memory. */
 DIMPLE_API char *dimple_history_json(const dimple_history_entry *e);
 
@@ -65,19 +65,12 @@ DIMPLE_API int dimple_history_as_of(dimple *db, const char *table,
                                     int64_t time_ms, dimple_row_cb cb,
                                     void *payload);
 
-/* Parse a time: ISO 8601 ("2026-11-26", "2026-11-26T13:05:00Z",
- * "2026-11-26 13:05:00.250+01:00"; no zone means UTC) or a UUIDv7 (its
- * time). DIMPLE_OK or DIMPLE_EINVAL. */
-DIMPLE_API int dimple_time_parse(const char *text, int64_t *ms_out);
-/* "2026-11-26T13:05:00.250Z" (24 chars + NUL). */
-DIMPLE_API void dimple_time_format(int64_t ms, char out[32]);
-
 /* ------------------------------------------------------------ authors */
 
 /* This database's author id (UUIDv7 text, created with the database), or
  * NULL when change tracking is not set up (a read-only database dimple
  * never wrote). Borrowed; valid until the next call on db. */
-DIMPLE_API const char *dimple_author(dimple *db);
+DIMPLE_API const char *dimple_author_id(dimple *db);
 
 /* A database file copied to a second device must not write as the same
  * author: dimple records the file's identity (device and inode) with the
