@@ -91,10 +91,11 @@ int cli_open_config(dimple **db)
     return open_with(dimple_config_check, db);
 }
 
-int cli_print_row(int n, const char *const *names, const dimple_value *values)
+int cli_print_row(size_t n, const char *const *names,
+                  const dimple_value *values)
 {
-    char *json = dimple_json_row(n, names, values);
-    if (!json)
+    char *json;
+    if (dimple_json_row(&json, n, names, values) != DIMPLE_OK)
         return cli_fail("out of memory");
     fputs(json, stdout);
     fputc('\n', stdout);

@@ -66,7 +66,8 @@ const cli_command *cli_find(const char *name);
  * REAL, anything else is TEXT (borrowing s). */
 dimple_value cli_parse_param(const char *s);
 
-int cli_print_row(int n, const char *const *names, const dimple_value *values);
+int cli_print_row(size_t n, const char *const *names,
+                  const dimple_value *values);
 
 /* Command entry points (one per cli/cmd_<name>.c). */
 int cmd_init(int argc, char **argv);

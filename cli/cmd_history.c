@@ -72,8 +72,8 @@ static int parse_key(const char *s, key_arg *k)
 static int print_entry(void *payload, const dimple_history_entry *e)
 {
     (void)payload;
-    char *line = dimple_history_json(e);
-    if (!line) {
+    char *line;
+    if (dimple_history_json(&line, e) != DIMPLE_OK) {
         cli_fail("out of memory");
         return 1;
     }
@@ -86,7 +86,7 @@ static int print_entry(void *payload, const dimple_history_entry *e)
     return 0;
 }
 
-static int print_row(void *payload, int n, const char *const *names,
+static int print_row(void *payload, size_t n, const char *const *names,
                      const dimple_value *values)
 {
     (void)payload;
@@ -126,18 +126,18 @@ int cmd_history(int argc, char **argv)
     q.size = sizeof q;
     q.table = pos[0];
     q.author = author;
-    if (since && dimple_time_parse(since, &q.since_ms) != DIMPLE_OK)
+    if (since && dimple_time_parse(&q.since_ms, since) != DIMPLE_OK)
         return cli_usage_error(me,
                                "--since %s: not an ISO 8601 time or a"
                                " change id",
                                since);
-    if (until && dimple_time_parse(until, &q.until_ms) != DIMPLE_OK)
+    if (until && dimple_time_parse(&q.until_ms, until) != DIMPLE_OK)
         return cli_usage_error(me,
                                "--until %s: not an ISO 8601 time or a"
                                " change id",
                                until);
     int64_t at = 0;
-    if (as_of && dimple_time_parse(as_of, &at) != DIMPLE_OK)
+    if (as_of && dimple_time_parse(&at, as_of) != DIMPLE_OK)
         return cli_usage_error(me,
                                "--as-of %s: not an ISO 8601 time or a"
                                " change id",
@@ -167,7 +167,7 @@ int cmd_history(int argc, char **argv)
         rc = dimple_history_as_of(db, q.table, q.key, q.n_key, at, print_row,
                                   NULL);
     else
-        rc = dimple_history_list(db, &q, print_entry, NULL);
+        rc = dimple_history_list(db, print_entry, NULL, &q);
     if (rc < 0)
         rc = cli_fail_db(db);
     else

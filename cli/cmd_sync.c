@@ -98,7 +98,7 @@ static int once(dimple *db, int tty)
         o.progress = bar;
         o.payload = &drawn;
     }
-    int rc = dimple_sync(db, &o, &s);
+    int rc = dimple_sync(&s, db, &o);
     if (drawn) {
         fprintf(stderr, "\r\033[K");
         fflush(stderr);

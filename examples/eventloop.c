@@ -212,7 +212,7 @@ int main(int argc, char **argv)
                 }
                 if (tick % 5 == 0) {
                     dimple_sync_stats st;
-                    if (dimple_sync(db, NULL, &st) < 0) {
+                    if (dimple_sync(&st, db, NULL) < 0) {
                         failed = db;
                         goto out;
                     }

@@ -161,14 +161,15 @@ int main(int argc, char **argv)
             goto out;
     } else if (strcmp(cmd, "list") == 0) {
         size_t n = 0;
-        if ((rc = dimple_entity_query_each(db, &todo_entity, "ORDER BY done, title",
-                                    NULL, 0, print_todo, &n)) < 0)
+        if ((rc = dimple_entity_query_each(db, &todo_entity,
+                                           "ORDER BY done, title", NULL, 0,
+                                           print_todo, &n)) < 0)
             goto out;
         if (n == 0)
             printf("(nothing to do)\n");
     } else { /* sync */
         dimple_sync_stats st;
-        if ((rc = dimple_sync(db, NULL, &st)) < 0)
+        if ((rc = dimple_sync(&st, db, NULL)) < 0)
             goto out;
         printf("synced: pushed %llu change(s), pulled %llu from %llu other "
                "author(s)\n",

@@ -98,7 +98,7 @@ DIMPLE_API int dimple_migrate(dimple *db, const char *const *migrations,
  * a gap or a duplicate number is an error). */
 DIMPLE_API int dimple_migrate_dir(dimple *db, const char *dir);
 /* The schema version (PRAGMA user_version). */
-DIMPLE_API int dimple_schema_version(dimple *db, int *out);
+DIMPLE_API int dimple_schema_version(int *out, dimple *db);
 /* The [dimple] migrations folder (resolved against the conf file's
  * folder), or NULL if none is configured. Borrowed, valid until close. */
 DIMPLE_API const char *dimple_migrations_dir(const dimple *db);
@@ -119,20 +119,19 @@ DIMPLE_API int dimple_exec(dimple *db, const char *sql,
                            const dimple_value *params, size_t n_params,
                            dimple_row_cb cb, void *payload);
 
-/* Run one statement; *json_out gets a JSON array of row objects (keys in
+/* Run one statement; *out gets a JSON array of row objects (keys in
  * column order; integers as numbers, beyond +-2^53 as strings; reals as
  * numbers that read back bit-exact and stay reals (1.0); text as strings
  * (invalid UTF-8 bytes become U+FFFD); NULL as null; blobs as
- * {"$blob":"<base64>"}). *json_out is the caller's (dimple_free); NULL on
+ * {"$blob":"<base64>"}). *out is the caller's (dimple_free); NULL on
  * failure. */
-DIMPLE_API int dimple_json_query(dimple *db, const char *sql,
-                                 const dimple_value *params, size_t n_params,
-                                 char **json_out);
+DIMPLE_API int dimple_json_query(char **out, dimple *db, const char *sql,
+                                 const dimple_value *params, size_t n_params);
 
-/* One row as a JSON object, the same encoding as dimple_json_query.
- * Free with dimple_free(). NULL on out-of-memory. */
-DIMPLE_API char *dimple_json_row(int n, const char *const *names,
-                                 const dimple_value *values);
+/* One row as a JSON object, the same encoding as dimple_json_query, into
+ * *out (dimple_free). DIMPLE_OK or DIMPLE_ENOMEM (*out NULL). */
+DIMPLE_API int dimple_json_row(char **out, size_t n, const char *const *names,
+                               const dimple_value *values);
 
 /* Free memory that a dimple call returned (strings, JSON). NULL is fine. */
 DIMPLE_API void dimple_free(void *p);
@@ -154,9 +153,9 @@ DIMPLE_API dimple_value dimple_value_null(void);
 /* Parse a time: ISO 8601 ("2026-11-26", "2026-11-26T13:05:00Z",
  * "2026-11-26 13:05:00.250+01:00"; no zone means UTC) or a UUIDv7 (its
  * time). DIMPLE_OK or DIMPLE_EINVAL. */
-DIMPLE_API int dimple_time_parse(const char *text, int64_t *ms_out);
+DIMPLE_API int dimple_time_parse(int64_t *out, const char *text);
 /* "2026-11-26T13:05:00.250Z" (24 chars + NUL). */
-DIMPLE_API void dimple_time_format(int64_t ms, char out[32]);
+DIMPLE_API void dimple_time_format(char out[32], int64_t ms);
 
 /* --------------------------------------------------------------- plugins */
 
@@ -186,7 +185,7 @@ typedef struct dimple_plugin_info {
 typedef int (*dimple_plugin_cb)(void *payload, const dimple_plugin_info *info,
                                 const char *err);
 DIMPLE_API int dimple_plugin_list(dimple *db, dimple_plugin_cb cb,
-                                   void *payload);
+                                  void *payload);
 
 /* ------------------------------------------------------------ the handle */
 
@@ -219,16 +218,16 @@ DIMPLE_API int dimple_remote_list(dimple *db, const char *prefix,
 DIMPLE_API int dimple_remote_put(dimple *db, const char *key, const void *data,
                                  size_t len);
 /* Read one object; decrypted by the configured cipher unless raw is set.
- * out and len: the bytes belong to the caller (dimple_free). */
-DIMPLE_API int dimple_remote_get(dimple *db, const char *key, int raw,
-                                 void **out, size_t *len);
+ * *out (*out_len bytes) belongs to the caller (dimple_free). */
+DIMPLE_API int dimple_remote_get(void **out, size_t *out_len, dimple *db,
+                                 const char *key, int raw);
 
 /* The configured cipher's unlocked identity (e.g. "AGE-SECRET-KEY-1..."),
  * so a person can decrypt stored objects with standard tools. *out is a
  * NUL-terminated string owned by the caller (dimple_free). ENOTFOUND when
  * no cipher is configured or the cipher has no identity. A secret: never
  * log it. */
-DIMPLE_API int dimple_cipher_identity(dimple *db, char **out);
+DIMPLE_API int dimple_cipher_identity(char **out, dimple *db);
 
 #ifdef __cplusplus
 }

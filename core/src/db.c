@@ -332,7 +332,7 @@ static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
             for (int i = 0; i < ncol; i++)
                 column_value(st, i, &vals[i]);
             dimple__ok(db);
-            rc = cb(payload, ncol, names, vals);
+            rc = cb(payload, (size_t)ncol, names, vals);
             if (rc != 0) {
                 if (rc < 0 && db->errcode == DIMPLE_OK)
                     dimple__seterr(db, rc,
@@ -392,7 +392,7 @@ typedef struct json_rows {
     int n;
 } json_rows;
 
-static int json_row_cb(void *payload, int n, const char *const *names,
+static int json_row_cb(void *payload, size_t n, const char *const *names,
                        const dimple_value *values)
 {
     json_rows *j = payload;
@@ -402,16 +402,18 @@ static int json_row_cb(void *payload, int n, const char *const *names,
     return 0;
 }
 
-int dimple_json_query(dimple *db, const char *sql, const dimple_value *params,
-                      size_t n_params, char **json_out)
+int dimple_json_query(char **out, dimple *db, const char *sql,
+                      const dimple_value *params, size_t n_params)
 {
     json_rows j = {{0}, 0};
     int rc;
+    if (out)
+        *out = NULL;
     if (!db)
         return DIMPLE_EINVAL;
-    if (!json_out)
-        return dimple__seterr(db, DIMPLE_EINVAL, "json_out is NULL");
-    *json_out = NULL;
+    if (!out)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_json_query: out is NULL");
     if ((rc = need_sql(db)) < 0)
         return rc;
     if (dimple_buf__append(&j.b, "[", 1) < 0) {
@@ -427,7 +429,7 @@ int dimple_json_query(dimple *db, const char *sql, const dimple_value *params,
         rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
         goto out;
     }
-    *json_out = (char *)j.b.p;
+    *out = (char *)j.b.p;
     j.b.p = NULL;
     rc = DIMPLE_OK;
 out:
@@ -435,15 +437,21 @@ out:
     return dimple__finish(db, rc);
 }
 
-char *dimple_json_row(int n, const char *const *names,
-                      const dimple_value *values)
+int dimple_json_row(char **out, size_t n, const char *const *names,
+                    const dimple_value *values)
 {
     dimple_buf b = {0};
+    if (!out)
+        return DIMPLE_EINVAL;
+    *out = NULL;
+    if (n && (!names || !values))
+        return DIMPLE_EINVAL;
     if (dimple_json__row(&b, n, names, values) < 0) {
         dimple_buf__free(&b);
-        return NULL;
+        return DIMPLE_ENOMEM;
     }
-    return (char *)b.p;
+    *out = (char *)b.p;
+    return DIMPLE_OK;
 }
 
 void dimple_free(void *p)
@@ -505,7 +513,7 @@ static int user_version(dimple *db, int *out)
     return DIMPLE_OK;
 }
 
-int dimple_schema_version(dimple *db, int *out)
+int dimple_schema_version(int *out, dimple *db)
 {
     int rc;
     if (!db || !out)

@@ -18,7 +18,7 @@ int dimple_json__str(dimple_buf *b, const char *s, size_t n);
 /* Append one value. */
 int dimple_json__value(dimple_buf *b, const dimple_value *v);
 /* Append one row as an object, keys in column order. */
-int dimple_json__row(dimple_buf *b, int n, const char *const *names,
+int dimple_json__row(dimple_buf *b, size_t n, const char *const *names,
                      const dimple_value *values);
 /* The shortest "%.*g" text of d that reads back bit-exact, with ".0"
  * added when it would read as an integer. out needs 32 bytes. */

@@ -549,7 +549,8 @@ int dimple_entity_save(dimple *db, const dimple_entity *e, void *obj)
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_save: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_save: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -607,7 +608,8 @@ int dimple_entity_get(dimple *db, const dimple_entity *e, void *obj)
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_get: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_get: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -624,7 +626,8 @@ int dimple_entity_get(dimple *db, const dimple_entity *e, void *obj)
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         r = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                           "dimple_entity_get \"%s\": no row with that key", e->table);
+                           "dimple_entity_get \"%s\": no row with that key",
+                           e->table);
         goto out;
     }
     if (rc != SQLITE_ROW) {
@@ -647,7 +650,8 @@ int dimple_entity_delete(dimple *db, const dimple_entity *e, const void *obj)
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_delete: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_delete: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -674,14 +678,16 @@ out:
     return dimple__finish(db, r);
 }
 
-int dimple_entity_query_each(dimple *db, const dimple_entity *e, const char *tail,
-                      const dimple_value *params, size_t n_params,
-                      dimple_entity_cb cb, void *payload)
+int dimple_entity_query_each(dimple *db, const dimple_entity *e,
+                             const char *tail, const dimple_value *params,
+                             size_t n_params, dimple_entity_cb cb,
+                             void *payload)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!cb)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_query: no callback");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_query: no callback");
     mapping m;
     int r = resolve(db, e, &m, false);
     if (r)
@@ -705,11 +711,11 @@ int dimple_entity_query_each(dimple *db, const dimple_entity *e, const char *tai
         goto out;
     }
     if ((int)n_params != sqlite3_bind_parameter_count(st)) {
-        r = dimple__seterr(db, DIMPLE_EINVAL,
-                           "dimple_entity_query \"%s\": %zu parameter(s) given, the"
-                           " SQL has %d",
-                           e->table, n_params,
-                           sqlite3_bind_parameter_count(st));
+        r = dimple__seterr(
+            db, DIMPLE_EINVAL,
+            "dimple_entity_query \"%s\": %zu parameter(s) given, the"
+            " SQL has %d",
+            e->table, n_params, sqlite3_bind_parameter_count(st));
         goto out;
     }
     for (size_t i = 0; i < n_params; i++)
@@ -766,20 +772,24 @@ static int collect_one(void *payload, void *obj)
     return 0;
 }
 
-int dimple_entity_query(dimple *db, const dimple_entity *e, const char *tail,
-                 const dimple_value *params, size_t n_params, void **out,
-                 size_t *n)
+int dimple_entity_query(void **out, size_t *out_n, dimple *db,
+                        const dimple_entity *e, const char *tail,
+                        const dimple_value *params, size_t n_params)
 {
+    if (out)
+        *out = NULL;
+    if (out_n)
+        *out_n = 0;
     if (!db)
         return DIMPLE_EINVAL;
-    if (!out || !n)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_entity_query: no output");
-    *out = NULL;
-    *n = 0;
+    if (!out || !out_n)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_query: no output");
     if (!e || !e->size)
         return dimple__seterr(db, DIMPLE_EINVAL, "map: bad entity");
     collect c = {e, NULL, 0, 0, false};
-    int r = dimple_entity_query_each(db, e, tail, params, n_params, collect_one, &c);
+    int r = dimple_entity_query_each(db, e, tail, params, n_params, collect_one,
+                                     &c);
     if (c.oom)
         r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     if (r) {
@@ -787,18 +797,16 @@ int dimple_entity_query(dimple *db, const dimple_entity *e, const char *tail,
         return r < 0 ? r : DIMPLE_ERROR;
     }
     *out = c.arr;
-    *n = c.n;
+    *out_n = c.n;
     return DIMPLE_OK;
 }
 
 /* ---------------------------------------------------------------- JSON */
 
-static int row_json_cb(void *payload, int n, const char *const *names,
+static int row_json_cb(void *payload, size_t n, const char *const *names,
                        const dimple_value *values)
 {
-    char **out = payload;
-    *out = dimple_json_row(n, names, values);
-    return *out ? 1 : 2;
+    return dimple_json_row(payload, n, names, values) == DIMPLE_OK ? 1 : 2;
 }
 
 static int get_json(dimple *db, const char *table, const tinfo *t,
@@ -829,12 +837,14 @@ static int get_json(dimple *db, const char *table, const tinfo *t,
     return dimple__ok(db);
 }
 
-int dimple_json_get(dimple *db, const char *table, const dimple_value *key,
-                    size_t n_key, char **json_out)
+int dimple_json_get(char **out, dimple *db, const char *table,
+                    const dimple_value *key, size_t n_key)
 {
+    if (out)
+        *out = NULL;
     if (!db)
         return DIMPLE_EINVAL;
-    if (!table || !json_out || (n_key && !key))
+    if (!table || !out || (n_key && !key))
         return dimple__seterr(db, DIMPLE_EINVAL,
                               "dimple_json_get: bad arguments");
     tinfo t;
@@ -847,18 +857,18 @@ int dimple_json_get(dimple *db, const char *table, const dimple_value *key,
                            " column(s), %zu given",
                            table, t.n_key, n_key);
     else
-        r = get_json(db, table, &t, key, json_out);
+        r = get_json(db, table, &t, key, out);
     tinfo_free(&t);
     return r;
 }
 
-int dimple_json_save(dimple *db, const char *table, const char *json,
-                     char **row_out)
+int dimple_json_save(char **out, dimple *db, const char *table,
+                     const char *json)
 {
+    if (out)
+        *out = NULL;
     if (!db)
         return DIMPLE_EINVAL;
-    if (row_out)
-        *row_out = NULL;
     if (!table || !json)
         return dimple__seterr(db, DIMPLE_EINVAL,
                               "dimple_json_save: bad arguments");
@@ -1022,14 +1032,14 @@ int dimple_json_save(dimple *db, const char *table, const char *json,
                            sqlite3_errmsg(db->sql));
         goto out;
     }
-    if (row_out) {
+    if (out) {
         dimple_value key[64];
         size_t nk = 0;
         for (int p = 1; p <= (int)t.n_key && nk < 64; p++)
             for (size_t c = 0; c < t.n; c++)
                 if (t.cols[c].pk == p)
                     key[nk++] = vals[c];
-        r = get_json(db, table, &t, key, row_out);
+        r = get_json(db, table, &t, key, out);
     } else {
         r = dimple__ok(db);
     }

@@ -19,7 +19,7 @@ static dimple *open_fresh(const char *name)
 
 /* The first column of the first row as text, in a static buffer. */
 static char got[1024];
-static int first_cell(void *payload, int n, const char *const *names,
+static int first_cell(void *payload, size_t n, const char *const *names,
                       const dimple_value *v)
 {
     (void)payload, (void)names;
@@ -163,7 +163,7 @@ TEST(exec_and_params)
     dimple_close(db);
 }
 
-static int stop_at_two(void *payload, int n, const char *const *names,
+static int stop_at_two(void *payload, size_t n, const char *const *names,
                        const dimple_value *v)
 {
     int *count = payload;
@@ -195,7 +195,7 @@ TEST(migrations_from_list)
         "CREATE TABLE c(id TEXT PRIMARY KEY); INSERT INTO nosuch VALUES(1);",
     };
     CHECK_RC(dimple_migrate(db, m, 2), DIMPLE_OK);
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
     CHECK_STR(scalar(db, "SELECT count(*) FROM a"), "1");
     /* again: nothing to do, nothing re-run */
@@ -205,7 +205,7 @@ TEST(migrations_from_list)
     CHECK_RC(dimple_migrate(db, m, 3), DIMPLE_ESQL);
     CHECK_CONTAINS(dimple_errmsg(db), "migration 3 (index 2) failed, rolled "
                                       "back: no such table: nosuch");
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
     CHECK_STR(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = "
                          "'c'"),
@@ -234,7 +234,7 @@ TEST(migrations_from_folder)
                                   "INSERT INTO todo VALUES ('b', 'B');\n");
     write_tmp("mig/README.md", "not a migration\n");
     CHECK_RC(dimple_migrate_dir(db, tmp_path("mig")), DIMPLE_OK);
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
     CHECK_STR(scalar(db, "SELECT count(*) FROM todo"), "2");
 
@@ -250,7 +250,7 @@ TEST(migrations_from_folder)
     CHECK_STR(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = "
                          "'tag'"),
               "0");
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
 
     /* a gap */
@@ -271,7 +271,7 @@ TEST(migrations_from_folder)
     CHECK_CONTAINS(dimple_errmsg(db), "x_extra.sql: not named NNN_name.sql");
     unlink(tmp_path("mig/x_extra.sql"));
     CHECK_RC(dimple_migrate_dir(db, tmp_path("mig")), DIMPLE_OK);
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 4);
     /* a missing folder */
     CHECK_RC(dimple_migrate_dir(db, tmp_path("nosuch")), DIMPLE_EIO);
@@ -304,7 +304,7 @@ TEST(locked_database)
         int v = -1;
         CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_EBUSY);
         sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
-        CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+        CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
         CHECK(v == 0);
     }
     sqlite3_close(other);

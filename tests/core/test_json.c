@@ -16,7 +16,7 @@ static char *q(const char *sql, const dimple_value *p, size_t n)
     static char *last;
     dimple_free(last);
     last = NULL;
-    if (dimple_json_query(db, sql, p, n, &last) < 0) {
+    if (dimple_json_query(&last, db, sql, p, n) < 0) {
         printf("# %s\n", dimple_errmsg(db));
         return NULL;
     }
@@ -77,7 +77,7 @@ TEST(text_and_null)
     CHECK_STR(q("SELECT ?1 AS u", p, 1),
               "[{\"u\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"}]");
     p[0] = dimple_value_text("a\xff"
-                       "b\xc3");
+                             "b\xc3");
     CHECK_STR(q("SELECT ?1 AS bad", p, 1), "[{\"bad\":\"a\xef\xbf\xbd"
                                            "b\xef\xbf\xbd\"}]");
     /* column names are escaped too, order kept */
@@ -100,10 +100,10 @@ TEST(many_rows_and_empty)
               "[{\"x\":1},{\"x\":2}]");
     {
         char *out = (char *)1;
-        CHECK_RC(dimple_json_query(db, "SELECT 1; SELECT 2", NULL, 0, &out),
+        CHECK_RC(dimple_json_query(&out, db, "SELECT 1; SELECT 2", NULL, 0),
                  DIMPLE_EINVAL);
         CHECK(out == NULL);
-        CHECK_RC(dimple_json_query(db, "SELEKT", NULL, 0, &out), DIMPLE_ESQL);
+        CHECK_RC(dimple_json_query(&out, db, "SELEKT", NULL, 0), DIMPLE_ESQL);
         CHECK(out == NULL);
     }
 }
@@ -111,13 +111,15 @@ TEST(many_rows_and_empty)
 TEST(row_json)
 {
     const char *names[] = {"i", "r", "t", "b", "n"};
-    dimple_value v[5] = {dimple_value_int(-3), dimple_value_real(2.0), dimple_value_text("x"),
-                         dimple_value_blob("hi", 2), dimple_value_null()};
-    char *s = dimple_json_row(5, names, v);
+    dimple_value v[5] = {dimple_value_int(-3), dimple_value_real(2.0),
+                         dimple_value_text("x"), dimple_value_blob("hi", 2),
+                         dimple_value_null()};
+    char *s = NULL;
+    CHECK_RC(dimple_json_row(&s, 5, names, v), DIMPLE_OK);
     CHECK_STR(s, "{\"i\":-3,\"r\":2.0,\"t\":\"x\",\"b\":{\"$blob\":\"aGk=\"},"
                  "\"n\":null}");
     dimple_free(s);
-    s = dimple_json_row(0, names, v);
+    CHECK_RC(dimple_json_row(&s, 0, names, v), DIMPLE_OK);
     CHECK_STR(s, "{}");
     dimple_free(s);
 }

@@ -592,7 +592,7 @@ TEST(applied_sync_batches_trigger)
     CHECK_RC(dimple_migrate(a, mig, 1), DIMPLE_OK);
     CHECK_RC(dimple_migrate(b, mig, 1), DIMPLE_OK);
     /* the first sync creates sync's own tables (DDL reruns everything) */
-    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, a, NULL), DIMPLE_OK);
     CHECK_RC(dimple_live_open(&q, a, "SELECT id, title FROM todo ORDER BY id",
                               NULL, 0, record, &s, NULL),
              DIMPLE_OK);
@@ -600,16 +600,16 @@ TEST(applied_sync_batches_trigger)
                               0, record, &so, NULL),
              DIMPLE_OK);
     CHECK(test_exec(b, "INSERT INTO todo VALUES('r1', 'from b')") == 0);
-    CHECK_RC(dimple_sync(b, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, b, NULL), DIMPLE_OK);
     CHECK(s.calls == 1);
-    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, a, NULL), DIMPLE_OK);
     /* the batch was applied on a's connection: the call reran its query */
     CHECK(s.calls == 2);
     CHECK_STR(s.json, "[{\"id\":\"r1\",\"title\":\"from b\"}]");
     /* and only the query on the table the batch wrote */
     CHECK(dimple_live_runs(qo) == 1 && so.calls == 1);
     /* nothing new: a sync that applies nothing reruns nothing */
-    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, a, NULL), DIMPLE_OK);
     CHECK(dimple_live_runs(q) == 2);
     dimple_live_close(q);
     dimple_live_close(qo);

@@ -269,7 +269,7 @@ static int row_exists(dimple *db, int is_t, const dimple_value *key)
     char *j = NULL;
     const char *sql = is_t ? "SELECT 1 FROM t WHERE k = ?1"
                            : "SELECT 1 FROM p WHERE x = ?1 AND y = ?2";
-    if (dimple_json_query(db, sql, key, is_t ? 1 : 2, &j) == DIMPLE_OK)
+    if (dimple_json_query(&j, db, sql, key, is_t ? 1 : 2) == DIMPLE_OK)
         found = j && strcmp(j, "[]") != 0;
     dimple_free(j);
     return found;

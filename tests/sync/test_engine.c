@@ -63,7 +63,7 @@ TEST(two_replicas_converge)
     CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
     CHECK(same_state(a, b));
     char *j = NULL;
-    CHECK_RC(dimple_json_query(a, "SELECT a FROM t WHERE k='k1'", NULL, 0, &j),
+    CHECK_RC(dimple_json_query(&j, a, "SELECT a FROM t WHERE k='k1'", NULL, 0),
              0);
     CHECK_CONTAINS(j, "42");
     dimple_free(j);
@@ -117,7 +117,7 @@ TEST(marker_written_once_and_newer_major_refused)
         goto out;
     CHECK_RC(su_exec(a, "INSERT INTO t VALUES('x', 1, 1, 1)"), 0);
     CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
-    CHECK_RC(dimple_remote_get(a, "dimple.json", 1, &m, &n), DIMPLE_OK);
+    CHECK_RC(dimple_remote_get(&m, &n, a, "dimple.json", 1), DIMPLE_OK);
     CHECK(m && strstr(m, "\"major\":1") && strstr(m, "\"format\":\"dimple\""));
     dimple_free(m);
     /* someone upgraded the store to format 2: b (which never read the
@@ -202,7 +202,7 @@ TEST(idempotent_pull_and_push)
     for (size_t i = 0; i < before.n; i++) {
         void *p = NULL;
         size_t n = 0;
-        if (dimple_remote_get(a, before.v[i], 1, &p, &n) == DIMPLE_OK)
+        if (dimple_remote_get(&p, &n, a, before.v[i], 1) == DIMPLE_OK)
             su_add(&bytes0, "%s:%zu:%.*s\n", before.v[i], n, (int)n, (char *)p);
         dimple_free(p);
     }
@@ -213,7 +213,7 @@ TEST(idempotent_pull_and_push)
     for (size_t i = 0; i < after.n; i++) {
         void *p = NULL;
         size_t n = 0;
-        if (dimple_remote_get(a, after.v[i], 1, &p, &n) == DIMPLE_OK)
+        if (dimple_remote_get(&p, &n, a, after.v[i], 1) == DIMPLE_OK)
             su_add(&bytes1, "%s:%zu:%.*s\n", after.v[i], n, (int)n, (char *)p);
         dimple_free(p);
     }
@@ -275,7 +275,15 @@ static int count_cb(void *payload, const dimple_sync_progress *p)
 {
     int *n = payload;
     (*n)++;
-    return p->phase == DIMPLE_SYNC_PULL && p->batches_done == 2 ? 1 : 0;
+    return p->phase == DIMPLE_SYNC_PULL && p->batches_done == 2 ? DIMPLE_ERROR
+                                                                : 0;
+}
+
+/* Stops at the first batch with a value of its own. */
+static int stop_7(void *payload, const dimple_sync_progress *p)
+{
+    (void)payload, (void)p;
+    return 7;
 }
 
 TEST(limits_progress_and_partial_sync)
@@ -302,7 +310,7 @@ TEST(limits_progress_and_partial_sync)
     o.size = sizeof o;
     o.progress = count_cb;
     o.payload = &calls;
-    CHECK_RC(dimple_sync(b, &o, &st), DIMPLE_ERROR);
+    CHECK_RC(dimple_sync(&st, b, &o), DIMPLE_ERROR);
     CHECK_CONTAINS(dimple_errmsg(b), "stopped by the progress callback");
     CHECK(calls == 2 && st.batches_pulled == 2);
     /* pull-only in steps of one batch */
@@ -311,6 +319,15 @@ TEST(limits_progress_and_partial_sync)
     CHECK_RC(su_sync(b, DIMPLE_SYNC_NO_PUSH, 0, &st), DIMPLE_OK);
     CHECK(st.batches_pulled == 1 && st.changes_pulled == 1);
     CHECK(same_state(a, b));
+    /* the one stop rule: the call returns what the callback returned */
+    dimple *c = mem_replica("c5", "s5", NULL);
+    if (CHECK(c != NULL)) {
+        o.progress = stop_7;
+        CHECK_RC(dimple_sync(&st, c, &o), 7);
+        CHECK(st.batches_pulled == 1 && st.errors == 0);
+        CHECK_CONTAINS(dimple_errmsg(c), "stopped by the progress callback");
+        dimple_close(c);
+    }
 out:
     dimple_close(a);
     dimple_close(b);
@@ -619,7 +636,7 @@ TEST(encrypted_store_fails_closed)
     if (keys.n == 1) {
         void *raw = NULL;
         size_t n = 0;
-        CHECK_RC(dimple_remote_get(a, keys.v[0], 1, &raw, &n), DIMPLE_OK);
+        CHECK_RC(dimple_remote_get(&raw, &n, a, keys.v[0], 1), DIMPLE_OK);
         CHECK(raw && n > 22 && memcmp(raw, "age-encryption.org/v1", 21) == 0);
         CHECK(raw && !memmem(raw, n, "secret", 6));
         dimple_free(raw);
@@ -707,7 +724,7 @@ TEST(two_handles_on_one_database)
     o.flags = DIMPLE_SYNC_NO_PUSH;
     o.progress = other_pulls;
     o.payload = h2;
-    CHECK_RC(dimple_sync(h1, &o, &st), DIMPLE_OK);
+    CHECK_RC(dimple_sync(&st, h1, &o), DIMPLE_OK);
     CHECK(st.batches_pulled == 1);
     CHECK(other_pulled == 4);
     CHECK_RC(su_sync(h1, DIMPLE_SYNC_NO_PUSH, 0, &st), DIMPLE_OK);
@@ -730,7 +747,7 @@ TEST(no_storage_is_a_clear_error)
     dimple *db = NULL;
     snprintf(path, sizeof path, "%s/plain.db", dir);
     CHECK_RC(dimple_open_path(&db, path, NULL), DIMPLE_OK);
-    CHECK_RC(dimple_sync(db, NULL, NULL), DIMPLE_ECONFIG);
+    CHECK_RC(dimple_sync(NULL, db, NULL), DIMPLE_ECONFIG);
     CHECK_CONTAINS(dimple_errmsg(db), "no [storage]");
     dimple_close(db);
 }

@@ -99,16 +99,16 @@ TEST(save_get_delete)
     void *arr = NULL;
     size_t n = 0;
     dimple_value p = dimple_value_int(1);
-    CHECK_RC(dimple_entity_query(db, &todo_entity, "WHERE done = ?1 ORDER BY title",
-                          &p, 1, &arr, &n),
+    CHECK_RC(dimple_entity_query(&arr, &n, db, &todo_entity,
+                                 "WHERE done = ?1 ORDER BY title", &p, 1),
              DIMPLE_OK);
     CHECK(n == 1);
     if (n == 1)
         CHECK_STR(((todo *)arr)[0].title, "milk");
     dimple_entity_free(&todo_entity, arr, n);
-    CHECK_RC(
-        dimple_entity_query(db, &todo_entity, "ORDER BY title", NULL, 0, &arr, &n),
-        DIMPLE_OK);
+    CHECK_RC(dimple_entity_query(&arr, &n, db, &todo_entity, "ORDER BY title",
+                                 NULL, 0),
+             DIMPLE_OK);
     CHECK(n == 2);
     if (n == 2) {
         CHECK_STR(((todo *)arr)[0].title, "bread");
@@ -191,11 +191,10 @@ TEST(json_in_out)
     const char *m[] = {schema};
     CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
     char *row = NULL;
-    CHECK_RC(dimple_json_save(db, "todo",
+    CHECK_RC(dimple_json_save(&row, db, "todo",
                               "{\"title\":\"jam\",\"prio\":9223372036854775807,"
                               "\"score\":1.0,\"pic\":{\"$blob\":\"AP8=\"},"
-                              "\"done\":true}",
-                              &row),
+                              "\"done\":true}"),
              DIMPLE_OK);
     CHECK_CONTAINS(row, "\"title\":\"jam\"");
     CHECK_CONTAINS(row, "\"prio\":\"9223372036854775807\"");
@@ -206,7 +205,7 @@ TEST(json_in_out)
     /* what came out goes back in unchanged (big integers as strings are
      * converted back by the column's affinity) */
     char *again = NULL;
-    CHECK_RC(dimple_json_save(db, "todo", row, &again), DIMPLE_OK);
+    CHECK_RC(dimple_json_save(&again, db, "todo", row), DIMPLE_OK);
     CHECK_STR(again, row);
     char *d = tu_dump(db, "todo");
     CHECK_CONTAINS(d, "prio=i9223372036854775807 small=n done=i1 "
@@ -219,22 +218,22 @@ TEST(json_in_out)
         memcpy(id, p + 6, 36);
     char *got = NULL;
     dimple_value k = dimple_value_text(id);
-    CHECK_RC(dimple_json_get(db, "todo", &k, 1, &got), DIMPLE_OK);
+    CHECK_RC(dimple_json_get(&got, db, "todo", &k, 1), DIMPLE_OK);
     CHECK_STR(got, row);
     dimple_free(got);
     k = dimple_value_text("nope");
-    CHECK_RC(dimple_json_get(db, "todo", &k, 1, &got), DIMPLE_ENOTFOUND);
+    CHECK_RC(dimple_json_get(&got, db, "todo", &k, 1), DIMPLE_ENOTFOUND);
     dimple_free(row);
     dimple_free(again);
     /* bad input: nothing written */
-    CHECK_RC(dimple_json_save(db, "todo", "[1,2]", NULL), DIMPLE_EINVAL);
-    CHECK_RC(dimple_json_save(db, "todo", "{\"title\":", NULL), DIMPLE_EINVAL);
-    CHECK_RC(dimple_json_save(db, "todo", "{\"bogus\":1}", NULL),
+    CHECK_RC(dimple_json_save(NULL, db, "todo", "[1,2]"), DIMPLE_EINVAL);
+    CHECK_RC(dimple_json_save(NULL, db, "todo", "{\"title\":"), DIMPLE_EINVAL);
+    CHECK_RC(dimple_json_save(NULL, db, "todo", "{\"bogus\":1}"),
              DIMPLE_EINVAL);
     CHECK_CONTAINS(dimple_errmsg(db), "bogus");
-    CHECK_RC(dimple_json_save(db, "todo", "{\"title\":[1]}", NULL),
+    CHECK_RC(dimple_json_save(NULL, db, "todo", "{\"title\":[1]}"),
              DIMPLE_EINVAL);
-    CHECK_RC(dimple_json_save(db, "todo", "{\"pic\":{\"$blob\":\"@@\"}}", NULL),
+    CHECK_RC(dimple_json_save(NULL, db, "todo", "{\"pic\":{\"$blob\":\"@@\"}}"),
              DIMPLE_EINVAL);
     d = tu_dump(db, "todo");
     CHECK(count_lines_(d) == 1);

@@ -126,12 +126,12 @@ static __attribute__((unused)) void tu_value(tu_str *s, const dimple_value *v)
     }
 }
 
-static __attribute__((unused)) int tu_dump_row(void *payload, int n,
+static __attribute__((unused)) int tu_dump_row(void *payload, size_t n,
                                                const char *const *names,
                                                const dimple_value *values)
 {
     tu_str *s = payload;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         tu_add(s, "%s%s=", i ? " " : "", names[i]);
         tu_value(s, &values[i]);
     }

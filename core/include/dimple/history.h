@@ -46,14 +46,15 @@ typedef struct dimple_history_query {
 typedef int (*dimple_history_cb)(void *payload, const dimple_history_entry *e);
 
 /* Every change that q selects (q NULL: all), in id order. */
-DIMPLE_API int dimple_history_list(dimple *db, const dimple_history_query *q,
-                              dimple_history_cb cb, void *payload);
+DIMPLE_API int dimple_history_list(dimple *db, dimple_history_cb cb,
+                                   void *payload,
+                                   const dimple_history_query *q);
 
 /* One entry as one line of JSON (no newline): {"id", "time" (ISO 8601
  * UTC), "author", "table", "key" (the value, or an array for a composite
- * key), "op", "columns" (object; values typed as dimple_json_query)}.
- * Free with dimple_free(). NULL on out-of-memory. */
-DIMPLE_API char *dimple_history_json(const dimple_history_entry *e);
+ * key), "op", "columns" (object; values typed as dimple_json_query)}, into
+ * *out (dimple_free). DIMPLE_OK or DIMPLE_ENOMEM (*out NULL). */
+DIMPLE_API int dimple_history_json(char **out, const dimple_history_entry *e);
 
 /* The row(s) of table as they were at time_ms (every change with a time
  * <= time_ms applied by the merge rule): one row when key is given

@@ -73,8 +73,8 @@ typedef struct dimple_sync_stats {
  * call returns the first error (its message names the object, and says
  * how many more failed). Requires a [storage]; the [resolver] (default
  * lww) decides conflicts. opts and out may be NULL. */
-DIMPLE_API int dimple_sync(dimple *db, const dimple_sync_options *opts,
-                           dimple_sync_stats *out);
+DIMPLE_API int dimple_sync(dimple_sync_stats *out, dimple *db,
+                           const dimple_sync_options *opts);
 
 #ifdef __cplusplus
 }

@@ -75,7 +75,7 @@ typedef struct dimple_value {
 
 /* Row callback: n columns with their names and values (borrowed for the
  * call). Return 0 to go on; anything else stops and is returned. */
-typedef int (*dimple_row_cb)(void *payload, int n, const char *const *names,
+typedef int (*dimple_row_cb)(void *payload, size_t n, const char *const *names,
                              const dimple_value *values);
 
 /* A key/value pair; arrays of them end with {NULL, NULL}. Borrowed. */
