@@ -69,8 +69,7 @@ static void rm_db(const char *path)
 static dimple *open_db(const char *path, const char *tables, int sync_off)
 {
     dimple *db = NULL;
-    dimple_options o = {0};
-    o.size = sizeof o;
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     o.tables = tables;
     rm_db(path);
     if (dimple_open_path(&db, path, &o) != DIMPLE_OK) {

@@ -185,7 +185,7 @@ static int pull_child(const char *dir, const char *name, long total)
                              .progress = rss_cb,
                              .payload = &t,
                              .flags = DIMPLE_SYNC_NO_PUSH};
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     double t0 = now_s();
     if (dimple_sync(&st, db, &o) != DIMPLE_OK)
         die("pull (big)", db);
@@ -228,7 +228,7 @@ int main(int argc, char **argv)
     enum { ROUNDS = 3 };
     dimple *a = open_replica("a"), *b = NULL;
     double t_ins = fill(dimple_sqlite(a), 0, n);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     dimple_sync_options push = {.size = sizeof push,
                                 .flags = DIMPLE_SYNC_NO_PULL};
     dimple_sync_options pull = {.size = sizeof pull,

@@ -121,9 +121,7 @@ int cmd_history(int argc, char **argv)
             return cli_usage_error(me, "too many arguments");
         pos[npos++] = argv[i];
     }
-    dimple_history_query q;
-    memset(&q, 0, sizeof q);
-    q.size = sizeof q;
+    dimple_history_query q = DIMPLE_HISTORY_QUERY_INIT;
     q.table = pos[0];
     q.author = author;
     if (since && dimple_time_parse(&q.since_ms, since) != DIMPLE_OK)

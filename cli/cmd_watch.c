@@ -61,7 +61,8 @@ int cmd_watch(int argc, char **argv)
     dimple *db = NULL;
     dimple_live_query *q = NULL;
     dimple_value *params = NULL;
-    dimple_live_options lo = {sizeof lo, DIMPLE_LIVE_DISPATCH};
+    dimple_live_options lo = DIMPLE_LIVE_OPTIONS_INIT;
+    lo.delivery = DIMPLE_LIVE_DISPATCH;
     watch_state w = {0};
     size_t n = argc > 2 ? (size_t)argc - 2 : 0;
     struct sigaction sa;

@@ -109,7 +109,8 @@ int main(int argc, char **argv)
     dimple *db = NULL, *other = NULL;
     dimple *failed = NULL; /* the handle whose message explains a failure */
     dimple_live_query *live = NULL;
-    dimple_live_options lo = {sizeof lo, DIMPLE_LIVE_DISPATCH};
+    dimple_live_options lo = DIMPLE_LIVE_OPTIONS_INIT;
+    lo.delivery = DIMPLE_LIVE_DISPATCH;
     app a = {false, false, -1, 0};
     int ep = -1, tfd = -1, nfd, tick = 0, rc = 1;
     double deadline;
@@ -211,7 +212,7 @@ int main(int argc, char **argv)
                     goto out;
                 }
                 if (tick % 5 == 0) {
-                    dimple_sync_stats st;
+                    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
                     if (dimple_sync(&st, db, NULL) < 0) {
                         failed = db;
                         goto out;

@@ -168,7 +168,7 @@ int main(int argc, char **argv)
         if (n == 0)
             printf("(nothing to do)\n");
     } else { /* sync */
-        dimple_sync_stats st;
+        dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
         if ((rc = dimple_sync(&st, db, NULL)) < 0)
             goto out;
         printf("synced: pushed %llu change(s), pulled %llu from %llu other "

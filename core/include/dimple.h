@@ -42,14 +42,16 @@ DIMPLE_API const char *dimple_version(void);
  * time. */
 DIMPLE_API int dimple_open(dimple **out, const char *conf_path);
 
-/* Open options for dimple_open_path(). Zero-initialise; set size. */
+/* Open options for dimple_open_path(): dimple_options o =
+ * DIMPLE_OPTIONS_INIT; then set fields. */
 typedef struct dimple_options {
-    size_t size;         /* = sizeof(dimple_options) */
+    size_t size;         /* set by DIMPLE_OPTIONS_INIT */
     const char *tables;  /* synced tables: "*" (default), "a,b", "" none */
     int busy_timeout_ms; /* 0: default 5000 */
     int read_only;       /* open without creating or writing */
     int cache_size_kib;  /* page cache limit; 0: SQLite's (2000 KiB) */
 } dimple_options;
+#define DIMPLE_OPTIONS_INIT DIMPLE_INIT_(dimple_options)
 
 /* Open (creating if needed) the SQLite database at db_path with no
  * configuration file: no storage, cipher, resolver section or notifier.

@@ -148,10 +148,12 @@ int dimple_history_list(dimple *db, dimple_history_cb cb, void *payload,
     struct dimple_track *tr = db->track;
     if (!tr || !tr->ready)
         return not_ready(db);
-    dimple_history_query none;
-    memset(&none, 0, sizeof none);
-    if (!q)
-        q = &none;
+    dimple_history_query o = DIMPLE_HISTORY_QUERY_INIT;
+    int orc =
+        dimple__opts(db, &o, sizeof o, sizeof o, q, "dimple_history_query");
+    if (orc < 0)
+        return orc;
+    q = &o;
     int64_t tid = 0, aidx = 0;
     dimple_pbuf key = {0};
     uint8_t since[16], until[16];

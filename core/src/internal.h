@@ -82,6 +82,14 @@ __attribute__((format(printf, 3, 4)))
 int dimple__seterr(dimple *db, int code, const char *fmt, ...);
 /* Reset db's error to DIMPLE_OK/"ok" and return DIMPLE_OK. */
 int dimple__ok(dimple *db);
+/* The one check of a versioned options struct of the app API (its first
+ * member is size_t size): opts NULL leaves *copy (the defaults, in the
+ * library's layout of `ours` bytes) as it is; a size of 0, below `first`
+ * (the first published layout) or above `ours` is DIMPLE_EINVAL naming the
+ * struct; otherwise the caller's size bytes are copied over the defaults,
+ * so fields past a smaller size keep theirs. name: "dimple_sync_options". */
+int dimple__opts(dimple *db, void *copy, size_t ours, size_t first,
+                 const void *opts, const char *name);
 /* Map an SQLite result code to a DIMPLE_E* code. */
 int dimple__sqlite_code(int rc);
 /* dimple__seterr with "<what>: <sqlite3_errmsg>" and the mapped code. */

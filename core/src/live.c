@@ -1186,6 +1186,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
 {
     struct dimple_live *L;
     dimple_live_query *q = NULL;
+    dimple_live_options o = DIMPLE_LIVE_OPTIONS_INIT;
     auth_ctx ac = {0};
     const char *tail = NULL;
     int rc;
@@ -1199,12 +1200,13 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
                               "live query: out, sql and cb are required");
     if (!L)
         return dimple__seterr(db, DIMPLE_EINVAL, "live query: handle not open");
-    if (opts && opts->size >= sizeof *opts &&
-        opts->delivery != DIMPLE_LIVE_SYNC &&
-        opts->delivery != DIMPLE_LIVE_DISPATCH)
+    if ((rc = dimple__opts(db, &o, sizeof o, sizeof o, opts,
+                           "dimple_live_options")) < 0)
+        return rc;
+    if (o.delivery != DIMPLE_LIVE_SYNC && o.delivery != DIMPLE_LIVE_DISPATCH)
         return dimple__seterr(db, DIMPLE_EINVAL,
                               "live query: unknown delivery mode %d",
-                              opts->delivery);
+                              o.delivery);
     q = calloc(1, sizeof *q);
     if (!q || !(q->sql = strdup(sql))) {
         rc = dimple__seterr(db, DIMPLE_ENOMEM, "live query: out of memory");
@@ -1213,9 +1215,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
     q->db = db;
     q->cb = cb;
     q->payload = payload;
-    if (opts && opts->size >= offsetof(dimple_live_options, delivery) +
-                                  sizeof opts->delivery)
-        q->delivery = opts->delivery;
+    q->delivery = o.delivery;
 
     /* No SQLite call reads the current authorizer, so only dimple's own
      * (ddl_watch) is put back; docs/live.md tells apps that set one

@@ -732,12 +732,17 @@ int dimple_sync(dimple_sync_stats *out, dimple *db,
     r.db = db;
     r.s = db->sync;
     r.req0 = dimple_remote__requests(db);
-    if (opts) {
-        size_t n = opts->size < sizeof r.o ? opts->size : sizeof r.o;
-        memcpy(&r.o, opts, n);
+    /* stats too: the caller says how much of them it has room for */
+    dimple_sync_stats scratch;
+    if ((rc = dimple__opts(db, &r.o, sizeof r.o, sizeof r.o, opts,
+                           "dimple_sync_options")) < 0 ||
+        (rc = dimple__opts(db, &scratch, sizeof scratch, sizeof scratch, out,
+                           "dimple_sync_stats")) < 0) {
+        out = NULL; /* not ours to write */
+        goto done;
     }
     if (out)
-        memset(out, 0, sizeof *out);
+        memset((char *)out + sizeof out->size, 0, out->size - sizeof out->size);
     if (!r.s) {
         rc = dimple__seterr(db, DIMPLE_EINVAL, "sync: handle not open");
         goto done;
@@ -808,7 +813,8 @@ done:
     r.st.requests = dimple_remote__requests(db) - r.req0;
     r.st.seconds = now_s() - t0;
     if (out)
-        *out = r.st;
+        memcpy((char *)out + sizeof out->size, (char *)&r.st + sizeof r.st.size,
+               out->size - sizeof out->size);
     return dimple__finish(db, rc);
 }
 

@@ -157,7 +157,7 @@ TEST(sync_pull_1000_batches_one_scrypt)
     const char *cipher =
         "plugin = age\npassphrase = ${E2E_AGE_PASS}\nwork_factor = 10";
     dimple *a = NULL, *b = NULL;
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     snprintf(storage, sizeof storage, "plugin = memory\nname = e2e-sync-%d",
              (int)getpid());
     snprintf(conf_a, sizeof conf_a, "%s/a.conf", dir);

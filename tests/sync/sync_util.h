@@ -263,9 +263,7 @@ static int su_integrity_ok(dimple *db)
 static int su_sync(dimple *db, unsigned flags, uint64_t max_batches,
                    dimple_sync_stats *st)
 {
-    dimple_sync_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT;
     o.flags = flags;
     o.max_batches = max_batches;
     return dimple_sync(st, db, &o);

@@ -36,7 +36,7 @@ TEST(two_replicas_converge)
 {
     dimple *a = mem_replica("a1", "s1", NULL),
            *b = mem_replica("b1", "s1", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(a && b);
     if (!a || !b)
         goto out;
@@ -77,7 +77,7 @@ TEST(nothing_new_costs_one_listing_per_author)
     dimple *r[3] = {mem_replica("a2", "s2", NULL),
                     mem_replica("b2", "s2", NULL),
                     mem_replica("c2", "s2", NULL)};
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(r[0] && r[1] && r[2]);
     if (!r[0] || !r[1] || !r[2])
         goto out;
@@ -170,7 +170,7 @@ TEST(idempotent_pull_and_push)
 {
     dimple *a = mem_replica("a4", "s4", "[sync]\nbatch_max_changes = 2\n");
     dimple *b = mem_replica("b4", "s4", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     su_lines before = {0}, after = {0};
     CHECK(a && b);
     if (!a || !b)
@@ -290,7 +290,7 @@ TEST(limits_progress_and_partial_sync)
 {
     dimple *a = mem_replica("a5", "s5", "[sync]\nbatch_max_changes = 3\n");
     dimple *b = mem_replica("b5", "s5", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(a && b);
     if (!a || !b)
         goto out;
@@ -305,9 +305,7 @@ TEST(limits_progress_and_partial_sync)
     CHECK(st.batches_pushed == 2 && st.changes_pushed == 4);
     /* progress: called per batch; a non-zero return stops cleanly */
     int calls = 0;
-    dimple_sync_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT;
     o.progress = count_cb;
     o.payload = &calls;
     CHECK_RC(dimple_sync(&st, b, &o), DIMPLE_ERROR);
@@ -536,7 +534,7 @@ TEST(hostile_batches_are_refused_and_others_sync)
     }
     dimple_remote__put(w, "log/not-an-author/x.json", "{}", 2);
 
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     int rc = su_sync(a, 0, 0, &st);
     CHECK(rc == DIMPLE_ECORRUPT || rc == DIMPLE_EAUTH);
     char msg[2048];
@@ -622,7 +620,7 @@ TEST(encrypted_store_fails_closed)
            *b = mem_replica("b8", "s8", cipher);
     dimple *c = mem_replica("c8", "s8", NULL);
     su_lines keys = {0};
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(a && b && c);
     if (!a || !b || !c)
         goto out;
@@ -691,7 +689,7 @@ static uint64_t other_pulled;
 
 static int other_pulls(void *payload, const dimple_sync_progress *p)
 {
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     if (p->batches_done != 1)
         return 0;
     if (su_sync(payload, DIMPLE_SYNC_NO_PUSH, 0, &st) == DIMPLE_OK)
@@ -707,7 +705,7 @@ TEST(two_handles_on_one_database)
     dimple *w = mem_replica("w9", "s9", "[sync]\nbatch_max_changes = 2\n");
     dimple *h1 = mem_replica("r9", "s9", NULL),
            *h2 = mem_replica("r9", "s9", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(w && h1 && h2);
     if (!w || !h1 || !h2)
         goto out;
@@ -718,9 +716,7 @@ TEST(two_handles_on_one_database)
     CHECK_RC(su_sync(w, 0, 0, NULL), DIMPLE_OK);
     /* while h1 is pulling (after its first batch), h2 pulls everything:
      * h1 then finds the batches it listed already applied */
-    dimple_sync_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT;
     o.flags = DIMPLE_SYNC_NO_PUSH;
     o.progress = other_pulls;
     o.payload = h2;

@@ -126,7 +126,7 @@ int main(void)
             su_exec(r[i], sql);
         }
         int who = (int)pick(NR);
-        dimple_sync_stats st;
+        dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
         int rc = dimple_sync(&st, r[who], NULL);
         syncs++;
         if (rc != DIMPLE_OK) {

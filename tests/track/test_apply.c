@@ -94,9 +94,7 @@ static dimple *open_db(const char *path)
     snprintf(p2, sizeof p2, "%s-shm", path);
     unlink(p2);
     dimple *db = NULL;
-    dimple_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     o.tables = "*";
     if (dimple_open_path(&db, path, &o) != DIMPLE_OK) {
         printf("open: %s\n", dimple_errmsg(db));

@@ -108,9 +108,7 @@ TEST(listing_and_filters)
     CHECK(i1 && u1 && d1 && i1 < u1 && u1 < d1);
     free(c.lines.p);
 
-    dimple_history_query q;
-    memset(&q, 0, sizeof q);
-    q.size = sizeof q;
+    dimple_history_query q = DIMPLE_HISTORY_QUERY_INIT;
     q.table = "PAIR"; /* case-insensitive like SQL */
     c = list(db, &q);
     CHECK(c.n == 1);

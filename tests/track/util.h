@@ -50,9 +50,7 @@ static __attribute__((unused)) dimple *tu_open(const char *name,
                                                const char *tables)
 {
     dimple *db = NULL;
-    dimple_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     o.tables = tables;
     int rc = dimple_open_path(&db, tu_path(name), &o);
     if (rc != DIMPLE_OK) {

@@ -31,9 +31,10 @@ typedef struct dimple_history_entry {
     const dimple_value *cols;
 } dimple_history_entry;
 
-/* What to list. Zero-initialise; set size. Unset fields do not filter. */
+/* What to list: dimple_history_query q = DIMPLE_HISTORY_QUERY_INIT; then
+ * set fields. Unset fields do not filter. */
 typedef struct dimple_history_query {
-    size_t size;             /* = sizeof(dimple_history_query) */
+    size_t size;             /* set by DIMPLE_HISTORY_QUERY_INIT */
     const char *table;       /* one table (case-insensitive) */
     const dimple_value *key; /* with table: one row (n_key values) */
     size_t n_key;
@@ -41,6 +42,7 @@ typedef struct dimple_history_query {
     int64_t since_ms;   /* > 0: changes at or after this time */
     int64_t until_ms;   /* > 0: changes at or before this time */
 } dimple_history_query;
+#define DIMPLE_HISTORY_QUERY_INIT DIMPLE_INIT_(dimple_history_query)
 
 /* Return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*dimple_history_cb)(void *payload, const dimple_history_entry *e);

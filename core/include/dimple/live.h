@@ -66,17 +66,20 @@ enum {
     DIMPLE_LIVE_DISPATCH = 1
 };
 
-/* Options for dimple_live_open(). Zero-initialise; set size. */
+/* Options for dimple_live_open(): dimple_live_options o =
+ * DIMPLE_LIVE_OPTIONS_INIT; then set fields. */
 typedef struct dimple_live_options {
-    size_t size;  /* = sizeof(dimple_live_options) */
+    size_t size;  /* set by DIMPLE_LIVE_OPTIONS_INIT */
     int delivery; /* DIMPLE_LIVE_SYNC (default) or DIMPLE_LIVE_DISPATCH */
 } dimple_live_options;
+#define DIMPLE_LIVE_OPTIONS_INIT DIMPLE_INIT_(dimple_live_options)
 
 /* Open a live query: sql is ONE read-only statement; params bind in order
  * (?1..?n; strings and blobs are copied). The first callback comes with the
- * initial result: before this returns (SYNC) or at the next dimple_live_dispatch
- * (DISPATCH). opts may be NULL. On failure *out is NULL and the handle's
- * message says why (a syntax error, a write statement, ...). */
+ * initial result: before this returns (SYNC) or at the next
+ * dimple_live_dispatch (DISPATCH). opts may be NULL. On failure *out is NULL
+ * and the handle's message says why (a syntax error, a write statement, ...).
+ */
 DIMPLE_API int dimple_live_open(dimple_live_query **out, dimple *db,
                                 const char *sql, const dimple_value *params,
                                 size_t n_params, dimple_live_cb cb,

@@ -73,6 +73,23 @@ typedef struct dimple_value {
     size_t n;      /* length of p in bytes */
 } dimple_value;
 
+/* The initializer of a versioned options struct T of the app API: size set,
+ * every other field zero (its default). Each struct has its own
+ * DIMPLE_<NAME>_INIT built on this one. */
+#ifdef __cplusplus
+#define DIMPLE_INIT_(T)                                                        \
+    ([] {                                                                      \
+        T o_ = T();                                                            \
+        o_.size = sizeof o_;                                                   \
+        return o_;                                                             \
+    }())
+#else
+#define DIMPLE_INIT_(T)                                                        \
+    {                                                                          \
+        .size = sizeof(T)                                                      \
+    }
+#endif
+
 /* Row callback: n columns with their names and values (borrowed for the
  * call). Return 0 to go on; anything else stops and is returned. */
 typedef int (*dimple_row_cb)(void *payload, size_t n, const char *const *names,
