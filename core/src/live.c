@@ -583,8 +583,7 @@ static void fire(dimple_live_query *q)
     for (size_t i = 0; i < r.n_rows && !oom; i++) {
         if (i)
             oom |= dimple_buf__append(&js, ",", 1) < 0;
-        oom |= dimple_json__row(&js, (int)r.n_cols, names,
-                                vals + i * r.n_cols) < 0;
+        oom |= dimple_json__row(&js, r.n_cols, names, vals + i * r.n_cols) < 0;
     }
     oom |= dimple_buf__append(&js, "]", 2) < 0;
 out:

@@ -53,7 +53,7 @@ int dimple_plugin_register(const dimple_plugin *plugin)
             goto out;
         }
     if (n_registered == MAX_REGISTERED) {
-        rc = DIMPLE_ENOMEM;
+        rc = DIMPLE_ELIMIT;
         goto out;
     }
     registered[n_registered++] = plugin;

@@ -193,8 +193,9 @@ static int resolve(dimple *db, const dimple_entity *e, mapping *m,
     if (r)
         return r;
     if (m->t.n_key > 64) {
-        r = dimple__seterr(db, DIMPLE_ESCHEMA, "map: \"%s\": key too wide",
-                           e->table);
+        r = dimple__seterr(db, DIMPLE_ELIMIT,
+                           "map \"%s\": a key of %zu columns (at most 64)",
+                           e->table, m->t.n_key);
         goto out;
     }
     m->field = calloc(e->n_fields + 1, sizeof *m->field);
@@ -428,7 +429,10 @@ static int read_field(dimple *db, const dimple_entity *e, const dimple_field *f,
             return read_err(db, e, f, "holds a non-text value");
         size_t n = (size_t)sqlite3_column_bytes(st, i);
         if (n >= f->size)
-            return read_err(db, e, f, "is too long for the field's buffer");
+            return dimple__seterr(db, DIMPLE_ELIMIT,
+                                  "map \"%s\": column \"%s\": %zu bytes of"
+                                  " text do not fit its %zu-byte buffer",
+                                  e->table, f->column, n, f->size);
         memcpy(at(obj, f->offset), sqlite3_column_text(st, i), n);
         memset(at(obj, f->offset + n), 0, f->size - n);
         return DIMPLE_OK;
@@ -486,6 +490,33 @@ static int prepare_by_key(dimple *db, const dimple_entity *e, const mapping *m,
     return r;
 }
 
+/* The type a generated key gets in column c: 'B' (16 bytes) for a column
+ * declared BLOB, 'T' (UUIDv7 text) for TEXT or untyped, 0 for the others
+ * (an integer key is not generated). */
+static char key_kind(const tcol *c)
+{
+    if (c->aff == 'B')
+        return c->decl && *c->decl ? 'B' : 'T';
+    return c->aff == 'T' ? 'T' : 0;
+}
+
+/* An empty key needs a new one: the field must be able to hold the type
+ * its column gets, as dimple_json_save would write it. */
+static int key_field_fits(dimple *db, const dimple_entity *e,
+                          const dimple_field *f, const tcol *c)
+{
+    char kind = key_kind(c);
+    if (kind == 'B' ? f->type == DIMPLE_F_BLOB : f->type != DIMPLE_F_BLOB)
+        return DIMPLE_OK;
+    return dimple__seterr(db, DIMPLE_ESCHEMA,
+                          "map \"%s\": the key \"%s\" is empty and a new one"
+                          " would be %s, which its %s field cannot hold",
+                          e->table, c->name,
+                          kind == 'B' ? "16 bytes (a BLOB column)"
+                                      : "UUIDv7 text",
+                          ftype_name(f->type));
+}
+
 /* Give an empty single key a new UUIDv7. */
 static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
                     void *obj)
@@ -493,14 +524,18 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
     if (m->t.n_key != 1)
         return DIMPLE_OK;
     const dimple_field *f = &e->fields[m->field[m->key[0]]];
+    const tcol *c = &m->t.cols[m->col[m->key[0]]];
     uint8_t id[16];
     char text[37];
+    int r;
     switch (f->type) {
     case DIMPLE_F_STRING: {
         char *s;
         memcpy(&s, at(obj, f->offset), sizeof s);
         if (s && *s)
             return DIMPLE_OK;
+        if ((r = key_field_fits(db, e, f, c)) < 0)
+            return r;
         dimple_uuid__v7(id);
         dimple_uuid__format(id, text);
         char *copy = strdup(text);
@@ -513,6 +548,8 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
     case DIMPLE_F_CHARBUF:
         if (*(char *)at(obj, f->offset))
             return DIMPLE_OK;
+        if ((r = key_field_fits(db, e, f, c)) < 0)
+            return r;
         if (f->size < 37)
             return dimple__seterr(db, DIMPLE_EINVAL,
                                   "map \"%s\": the key is empty and its"
@@ -529,6 +566,8 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
         memcpy(&n, at(obj, f->len_offset), sizeof n);
         if (p && n)
             return DIMPLE_OK;
+        if ((r = key_field_fits(db, e, f, c)) < 0)
+            return r;
         void *q = malloc(16);
         if (!q)
             return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
@@ -876,11 +915,20 @@ int dimple_json_save(char **out, dimple *db, const char *table,
     int r = load_table(db, table, &t);
     if (r)
         return r;
+    if (out && t.n_key > 64) { /* the saved row is read back by its key */
+        r = dimple__seterr(db, DIMPLE_ELIMIT,
+                           "dimple_json_save \"%s\": a key of %zu columns"
+                           " (at most 64)",
+                           table, t.n_key);
+        tinfo_free(&t);
+        return r;
+    }
     sqlite3_stmt *js = NULL, *st = NULL;
     dimple_value *vals = calloc(t.n, sizeof *vals);
     bool *given = calloc(t.n, sizeof *given);
     unsigned char **blobs = calloc(t.n, sizeof *blobs);
     char uuid[37];
+    uint8_t uuid_bytes[16];
     if (!vals || !given || !blobs) {
         r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
         goto out;
@@ -966,18 +1014,25 @@ int dimple_json_save(char **out, dimple *db, const char *table,
                            table, sqlite3_errmsg(db->sql));
         goto out;
     }
-    /* an absent or empty single text key: a new UUIDv7 */
+    /* an absent or empty single key: a new UUIDv7, typed as
+     * dimple_entity_save types it (key_kind) */
     if (t.n_key == 1) {
         for (size_t c = 0; c < t.n; c++) {
             if (!t.cols[c].pk)
                 continue;
-            bool empty = !given[c] || vals[c].type == DIMPLE_NULL ||
-                         (vals[c].type == DIMPLE_TEXT && vals[c].n == 0);
-            if (empty && (t.cols[c].aff == 'T' || t.cols[c].aff == 'B')) {
-                uint8_t id[16];
-                dimple_uuid__v7(id);
-                dimple_uuid__format(id, uuid);
-                vals[c] = dimple_value_text(uuid);
+            bool empty =
+                !given[c] || vals[c].type == DIMPLE_NULL ||
+                ((vals[c].type == DIMPLE_TEXT || vals[c].type == DIMPLE_BLOB) &&
+                 vals[c].n == 0);
+            char kind = key_kind(&t.cols[c]);
+            if (empty && kind) {
+                dimple_uuid__v7(uuid_bytes);
+                if (kind == 'B') {
+                    vals[c] = dimple_value_blob(uuid_bytes, 16);
+                } else {
+                    dimple_uuid__format(uuid_bytes, uuid);
+                    vals[c] = dimple_value_text(uuid);
+                }
                 given[c] = true;
             }
         }

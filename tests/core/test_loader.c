@@ -218,6 +218,28 @@ TEST(registered_and_listing)
     dimple_close(db);
 }
 
+/* The registry holds 64 plugins: one more is DIMPLE_ELIMIT (a limit, not
+ * out of memory); replacing one by name still works. Fills the registry:
+ * runs last. */
+TEST(registry_full_is_a_limit)
+{
+    static dimple_plugin many[64];
+    static char names[64][16];
+    int rc = DIMPLE_OK;
+    size_t i;
+    CHECK_RC(dimple_plugin_register(&reg_plugin), DIMPLE_OK);
+    for (i = 0; i < 64 && rc == DIMPLE_OK; i++) {
+        snprintf(names[i], sizeof names[i], "fx-many-%zu", i);
+        many[i] = reg_plugin;
+        many[i].name = names[i];
+        rc = dimple_plugin_register(&many[i]);
+    }
+    CHECK_RC(rc, DIMPLE_ELIMIT);
+    CHECK(i == 64); /* fx-builtin and 63 more fit, the 64th more did not */
+    CHECK_RC(dimple_plugin_register(&reg_plugin), DIMPLE_OK);
+    CHECK_STR(dimple_errstr(DIMPLE_ELIMIT), "DIMPLE_ELIMIT");
+}
+
 int main(void)
 {
     RUN(refusals);
@@ -226,6 +248,7 @@ int main(void)
     RUN(good_plugin_loads);
     RUN(instance_api_and_logger);
     RUN(registered_and_listing);
+    RUN(registry_full_is_a_limit);
     tmp_cleanup();
     return test_done();
 }

@@ -241,12 +241,124 @@ TEST(json_in_out)
     dimple_close(db);
 }
 
+typedef struct kblob {
+    void *id;
+    size_t id_len;
+    char *v;
+} kblob;
+static const dimple_field kblob_fields[] = {
+    DIMPLE_FIELD_BLOB(kblob, id, id_len, "id"),
+    DIMPLE_FIELD_STRING(kblob, v, "v"),
+};
+static const dimple_entity kblob_entity = {"kb", sizeof(kblob), kblob_fields,
+                                           2};
+typedef struct kstr {
+    char *id;
+    char *v;
+} kstr;
+static const dimple_field kstr_fields[] = {
+    DIMPLE_FIELD_STRING(kstr, id, "id"),
+    DIMPLE_FIELD_STRING(kstr, v, "v"),
+};
+static const dimple_entity kstr_kb = {"kb", sizeof(kstr), kstr_fields, 2};
+static const dimple_entity kstr_kt = {"kt", sizeof(kstr), kstr_fields, 2};
+
+/* typeof and length of every key of table, in insertion order. */
+static char *key_types(dimple *db, const char *table)
+{
+    char sql[128], *out = NULL;
+    snprintf(sql, sizeof sql,
+             "SELECT group_concat(typeof(id) || length(id), ' ') AS k FROM"
+             " (SELECT id FROM %s ORDER BY rowid)",
+             table);
+    CHECK_RC(dimple_json_query(&out, db, sql, NULL, 0), DIMPLE_OK);
+    return out;
+}
+
+/* A generated key follows the key column's declared type, in
+ * dimple_entity_save and dimple_json_save alike: TEXT (or untyped) gets
+ * UUIDv7 text, BLOB gets the UUIDv7's 16 bytes. */
+TEST(generated_key_type_follows_column)
+{
+    dimple *db = tu_open("keys.db", "*");
+    if (!CHECK(db != NULL))
+        return;
+    const char *m[] = {"CREATE TABLE kb(id BLOB PRIMARY KEY, v TEXT);"
+                       "CREATE TABLE kt(id TEXT PRIMARY KEY, v TEXT);"
+                       "CREATE TABLE ku(id PRIMARY KEY, v TEXT)"};
+    CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
+
+    kblob b = {NULL, 0, "one"};
+    CHECK_RC(dimple_entity_save(db, &kblob_entity, &b), DIMPLE_OK);
+    CHECK(b.id != NULL && b.id_len == 16);
+    free(b.id);
+    CHECK_RC(dimple_json_save(NULL, db, "kb", "{\"v\":\"two\"}"), DIMPLE_OK);
+    CHECK_RC(dimple_json_save(NULL, db, "kb",
+                              "{\"id\":{\"$blob\":\"\"},\"v\":\"three\"}"),
+             DIMPLE_OK);
+    char *k = key_types(db, "kb");
+    CHECK_STR(k, "[{\"k\":\"blob16 blob16 blob16\"}]");
+    dimple_free(k);
+
+    kstr s = {NULL, "one"};
+    CHECK_RC(dimple_entity_save(db, &kstr_kt, &s), DIMPLE_OK);
+    CHECK(s.id != NULL && strlen(s.id) == 36);
+    free(s.id);
+    CHECK_RC(dimple_json_save(NULL, db, "kt", "{\"v\":\"two\"}"), DIMPLE_OK);
+    k = key_types(db, "kt");
+    CHECK_STR(k, "[{\"k\":\"text36 text36\"}]");
+    dimple_free(k);
+    CHECK_RC(dimple_json_save(NULL, db, "ku", "{\"v\":\"x\"}"), DIMPLE_OK);
+    k = key_types(db, "ku");
+    CHECK_STR(k, "[{\"k\":\"text36\"}]");
+    dimple_free(k);
+
+    /* a text field cannot receive a BLOB column's new key: refused, not
+     * written as text */
+    kstr refused = {NULL, "x"};
+    CHECK_RC(dimple_entity_save(db, &kstr_kb, &refused), DIMPLE_ESCHEMA);
+    CHECK_CONTAINS(dimple_errmsg(db), "16 bytes");
+    CHECK(refused.id == NULL);
+    dimple_close(db);
+}
+
+/* Text longer than a CHARBUF field is a size limit reached (DIMPLE_ELIMIT),
+ * not a schema error. */
+TEST(charbuf_too_small_is_a_limit)
+{
+    typedef struct small {
+        char id[37];
+        char v[4];
+    } small;
+    static const dimple_field fields[] = {
+        DIMPLE_FIELD_CHARBUF(small, id, "id"),
+        DIMPLE_FIELD_CHARBUF(small, v, "v"),
+    };
+    static const dimple_entity ent = {"kt", sizeof(small), fields, 2};
+    dimple *db = tu_open("charbuf.db", "*");
+    if (!CHECK(db != NULL))
+        return;
+    const char *m[] = {"CREATE TABLE kt(id TEXT PRIMARY KEY, v TEXT)"};
+    CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_OK);
+    CHECK_RC(tu_exec(db, "INSERT INTO kt VALUES ('a', 'abc'), ('b', 'abcd')"),
+             DIMPLE_OK);
+    small s = {"a", ""};
+    CHECK_RC(dimple_entity_get(db, &ent, &s), DIMPLE_OK);
+    CHECK_STR(s.v, "abc");
+    small t = {"b", ""};
+    CHECK_RC(dimple_entity_get(db, &ent, &t), DIMPLE_ELIMIT);
+    CHECK_CONTAINS(dimple_errmsg(db), "4 bytes of text do not fit its 4-byte");
+    dimple_close(db);
+}
+
 int main(void)
 {
     tu_init();
     RUN(save_get_delete);
     RUN(type_mismatch_and_bad_input);
     RUN(json_in_out);
+    RUN(generated_key_type_follows_column);
+    RUN(charbuf_too_small_is_a_limit);
     tu_cleanup();
     return test_done();
 }

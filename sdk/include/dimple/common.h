@@ -48,7 +48,8 @@ enum {
     DIMPLE_ECORRUPT = -12, /* malformed data (a batch, a file, a header) */
     DIMPLE_ESQL = -13,     /* SQLite reported an error */
     DIMPLE_EFORMAT = -14,  /* newer or unknown format version */
-    DIMPLE_ESCHEMA = -15   /* schema not usable (e.g. table has no key) */
+    DIMPLE_ESCHEMA = -15,  /* schema not usable (e.g. table has no key) */
+    DIMPLE_ELIMIT = -16    /* a count or size limit was reached */
 };
 
 /* Value types: the numbers equal SQLite's fundamental datatypes. */
