@@ -6,13 +6,12 @@
  * dumb storage. Apps include this header and link libdimple (pkg-config
  * dimple). Plugin authors include <dimple/plugin.h> instead.
  *
- * Conventions (see docs/API.md)
- *  - Fallible calls return DIMPLE_OK (0) or a negative DIMPLE_E* code; the
- *    handle keeps a message, dimple_errmsg(db), that says what and where.
- *  - A `T **out` result belongs to the caller, freed by its one _free/_close.
- *    Returned const pointers are borrowed, valid as each doc line says.
- *  - A handle is used by one thread at a time unless a doc line says
- *    otherwise.
+ * Conventions: docs/API.md, "Conventions" (names, out parameters first,
+ * callbacks, options structs and their _INIT macros, errors, ownership,
+ * threads). In short: DIMPLE_OK (0) or a negative DIMPLE_E* code, with
+ * dimple_errmsg(db) saying what and where; results come back through the
+ * first parameters; a returned const char * is borrowed, for as long as
+ * its line says.
  */
 #ifndef DIMPLE_H
 #define DIMPLE_H
@@ -163,9 +162,9 @@ DIMPLE_API void dimple_time_format(char out[32], int64_t ms);
 
 /* Register a plugin linked into the program (no dlopen), process-wide,
  * before dimple_open(); thread-safe; the same name again replaces it (at
- * most 64). It is found by name ahead of any file and passes the same
- * checks. The descriptor is borrowed and must outlive every handle that
- * uses it. */
+ * most 64: DIMPLE_ELIMIT after). It is found by name ahead of any file and
+ * passes the same checks. The descriptor is borrowed and must outlive every
+ * handle that uses it. */
 DIMPLE_API int dimple_plugin_register(const struct dimple_plugin *plugin);
 
 /* A plugin found on the search path or registered. */
@@ -191,7 +190,7 @@ DIMPLE_API int dimple_plugin_list(dimple *db, dimple_plugin_cb cb,
 
 /* ------------------------------------------------------------ the handle */
 
-/* Path of the database file (borrowed, valid until close). */
+/* Path of the database file. Borrowed, valid until close. */
 DIMPLE_API const char *dimple_db_path(const dimple *db);
 /* The synced-tables spec ([dimple] tables or dimple_options.tables):
  * "*", "a,b" or "" (borrowed, valid until close). */
@@ -201,7 +200,7 @@ DIMPLE_API const char *dimple_tables(const dimple *db);
  * Borrowed, valid until close. */
 DIMPLE_API const char *dimple_plugin_role(const dimple *db, size_t i);
 /* Plugin name in use for a role ("storage", "cipher", "resolver",
- * "notifier.<label>"), or NULL if none (borrowed). */
+ * "notifier.<label>"), or NULL if none. Borrowed, valid until close. */
 DIMPLE_API const char *dimple_plugin_in_use(const dimple *db, const char *role);
 
 /* --------------------------------------------------------------- remote */

@@ -188,7 +188,8 @@ TEST(local_commits_reach_the_notifiers)
     /* changes of another author, applied as sync applies them */
     {
         uint8_t author[16], id[16];
-        dimple_value key = dimple_value_text("r1"), val = dimple_value_text("remote");
+        dimple_value key = dimple_value_text("r1"),
+                     val = dimple_value_text("remote");
         const char *cols[] = {"title"};
         dimple_change c;
         memset(&c, 0, sizeof c);

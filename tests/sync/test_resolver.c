@@ -49,7 +49,8 @@ static void random_version(version *x, unsigned seq)
         size_t n = pick(3);
         for (size_t i = 0; i < n; i++)
             x->text[i] = (char)('a' + pick(2));
-        x->v = pick(2) ? dimple_value_text(x->text) : dimple_value_blob(x->text, n);
+        x->v = pick(2) ? dimple_value_text(x->text)
+                       : dimple_value_blob(x->text, n);
         x->v.n = n;
         break;
     }

@@ -344,8 +344,9 @@ TEST(merge_rule)
     char *row;
     /* remote insert */
     CHECK_RC(apply1(db, rc_make(&r, now - 5000, 0, DIMPLE_OP_INSERT, "todo",
-                                "r1", 3, "title", dimple_value_text("bread"), "done",
-                                dimple_value_int(0), "score", dimple_value_real(2.0))),
+                                "r1", 3, "title", dimple_value_text("bread"),
+                                "done", dimple_value_int(0), "score",
+                                dimple_value_real(2.0))),
              DIMPLE_OK);
     row = row_of(db, "r1");
     CHECK_STR(row, "id=t2:7231 title=t5:6272656164 done=i0 "
@@ -440,7 +441,8 @@ TEST(unknown_table_and_column_kept)
     rchange r;
     CHECK_RC(apply1(db, rc_make(&r, now - 900, 0, DIMPLE_OP_INSERT, "todo", "a",
                                 3, "title", dimple_value_text("t"), "done",
-                                dimple_value_int(0), "note", dimple_value_text("from v2"))),
+                                dimple_value_int(0), "note",
+                                dimple_value_text("from v2"))),
              DIMPLE_OK);
     CHECK_RC(apply1(db, rc_make(&r, now - 800, 0, DIMPLE_OP_INSERT, "tag", "g1",
                                 1, "name", dimple_value_text("home"))),
@@ -484,10 +486,11 @@ TEST(skewed_remote_clock)
     int64_t now = dimple_clock__now_ms();
     rchange r;
     /* a remote clock one hour ahead: beyond the 5-minute bound */
-    CHECK_RC(apply1(db, rc_make(&r, now + 3600 * 1000, 0, DIMPLE_OP_INSERT,
-                                "todo", "f", 2, "title", dimple_value_text("future"),
-                                "done", dimple_value_int(0))),
-             DIMPLE_OK);
+    CHECK_RC(
+        apply1(db, rc_make(&r, now + 3600 * 1000, 0, DIMPLE_OP_INSERT, "todo",
+                           "f", 2, "title", dimple_value_text("future"), "done",
+                           dimple_value_int(0))),
+        DIMPLE_OK);
     /* our clock moved at most to now + skew, not an hour ahead */
     uint64_t last = (uint64_t)dimple_track__last_seq(db);
     CHECK(dimple_clock__ms(last) <= dimple_clock__now_ms() + 300000 + 1000);
@@ -859,8 +862,8 @@ TEST(out_of_order_constraints)
     rchange two[2];
     dimple_change batch[2];
     batch[0] = *rc_make(&two[0], now - 200, 0, DIMPLE_OP_INSERT, "item", "i1",
-                        3, "title", dimple_value_text("t"), "done", dimple_value_int(0),
-                        "list", dimple_value_text("L"));
+                        3, "title", dimple_value_text("t"), "done",
+                        dimple_value_int(0), "list", dimple_value_text("L"));
     batch[1] = *rc_make(&two[1], now - 300, 0, DIMPLE_OP_INSERT, "list", "L", 1,
                         "name", dimple_value_text("groceries"));
     sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
@@ -875,8 +878,8 @@ TEST(out_of_order_constraints)
     CHECK_RC(
         dimple_track__apply(db,
                             rc_make(&r, now - 50, 0, DIMPLE_OP_INSERT, "item",
-                                    "i2", 2, "title", dimple_value_text("x"), "list",
-                                    dimple_value_text("nope")),
+                                    "i2", 2, "title", dimple_value_text("x"),
+                                    "list", dimple_value_text("nope")),
                             1),
         DIMPLE_OK);
     CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) != SQLITE_OK);
@@ -886,7 +889,8 @@ TEST(out_of_order_constraints)
     free(d);
     /* rolled back means not held: the same change applies again later */
     batch[0] = *rc_make(&two[0], now - 50, 0, DIMPLE_OP_INSERT, "item", "i2", 2,
-                        "title", dimple_value_text("x"), "list", dimple_value_text("nope"));
+                        "title", dimple_value_text("x"), "list",
+                        dimple_value_text("nope"));
     batch[1] = *rc_make(&two[1], now - 40, 0, DIMPLE_OP_INSERT, "list", "nope",
                         1, "name", dimple_value_text("late parent"));
     sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);

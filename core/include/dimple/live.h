@@ -90,10 +90,11 @@ DIMPLE_API int dimple_live_open(dimple_live_query **out, dimple *db,
  * dimple_close() are closed with the handle. */
 DIMPLE_API void dimple_live_close(dimple_live_query *q);
 
-/* The statement's SQL (borrowed, valid until close). */
+/* The statement's SQL. Borrowed, valid until dimple_live_close(q). */
 DIMPLE_API const char *dimple_live_sql(const dimple_live_query *q);
 /* The number of tables q depends on, and the i-th as "schema.table"
- * ("*.table" when SQLite did not say which schema). Borrowed. */
+ * ("*.table" when SQLite did not say which schema). Borrowed, valid until
+ * dimple_live_close(q). */
 DIMPLE_API size_t dimple_live_dep_count(const dimple_live_query *q);
 DIMPLE_API const char *dimple_live_dep(const dimple_live_query *q, size_t i);
 /* How often q ran (the first run included) and how often its callback was
