@@ -176,7 +176,7 @@ TEST(sync_pull_1000_batches_one_scrypt)
                     "'" MARKER "' FROM c",
                     NULL, 0, NULL, NULL),
         DIMPLE_OK);
-    memset(&st, 0, sizeof st);
+    st = (dimple_sync_stats)DIMPLE_SYNC_STATS_INIT;
     CHECK_RC(dimple_sync(&st, a, NULL), DIMPLE_OK);
     if (dimple_errcode(a) != DIMPLE_OK)
         printf("# %s\n", dimple_errmsg(a));
@@ -185,7 +185,7 @@ TEST(sync_pull_1000_batches_one_scrypt)
     uint64_t before = scrypt_count(a);
     CHECK_RC(dimple_open(&b, conf_b), DIMPLE_OK);
     CHECK_RC(dimple_migrate(b, schema, 1), DIMPLE_OK);
-    memset(&st, 0, sizeof st);
+    st = (dimple_sync_stats)DIMPLE_SYNC_STATS_INIT;
     CHECK_RC(dimple_sync(&st, b, NULL), DIMPLE_OK);
     if (dimple_errcode(b) != DIMPLE_OK)
         printf("# %s\n", dimple_errmsg(b));
