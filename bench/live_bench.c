@@ -6,12 +6,12 @@
  *
  * 1. Latency in the same process: from just before dimple_exec(INSERT) to
  *    the callback (SYNC delivery: the commit, the rerun and the call), and
- *    through dimple_notify_fd + dimple_dispatch (DISPATCH delivery). The
+ *    through dimple_live_fd + dimple_live_dispatch (DISPATCH delivery). The
  *    plain dimple_exec(INSERT) time is printed alongside as the baseline.
  * 2. Latency from another process: a child writes rows stamped with
  *    CLOCK_MONOTONIC (system-wide); this process sees them (a) through the
  *    notify fd (watcher thread, 50 ms period) and (b) by calling
- *    dimple_live_poll every millisecond.
+ *    dimple_live_dispatch every millisecond.
  * 3. Write throughput with 0 and with 100 live queries on unrelated tables,
  *    one commit per row (the flush after each commit is where live queries
  *    cost) and ROWS rows in one transaction (the per-row hook), runs
@@ -69,8 +69,7 @@ static void rm_db(const char *path)
 static dimple *open_db(const char *path, const char *tables, int sync_off)
 {
     dimple *db = NULL;
-    dimple_options o = {0};
-    o.size = sizeof o;
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     o.tables = tables;
     rm_db(path);
     if (dimple_open_path(&db, path, &o) != DIMPLE_OK) {
@@ -147,12 +146,12 @@ static void latency_local(int n)
         syn[i] = l.calls > before ? l.got - l.t0 : -1;
     }
     dimple_live_close(q);
-    fd = dimple_notify_fd(db);
+    fd = dimple_live_fd(db);
     must(db,
          dimple_live_open(&q, db, "SELECT count(*) FROM t", NULL, 0, on_lat, &l,
                           &dopt),
          "live open");
-    dimple_dispatch(db);
+    dimple_live_dispatch(db);
     for (int i = 0; i < n; i++) {
         struct pollfd p = {fd, POLLIN, 0};
         int before = l.calls;
@@ -161,7 +160,7 @@ static void latency_local(int n)
              dimple_exec(db, "INSERT INTO t(v) VALUES(1)", NULL, 0, NULL, NULL),
              "insert");
         while (l.calls == before && poll(&p, 1, 1000) == 1)
-            dimple_dispatch(db);
+            dimple_live_dispatch(db);
         dis[i] = l.got - l.t0;
     }
     dimple_live_close(q);
@@ -218,12 +217,12 @@ static void latency_remote(int n, int mode)
                      NULL, 0, NULL, NULL),
          "create");
     if (mode == 0)
-        fd = dimple_notify_fd(db);
+        fd = dimple_live_fd(db);
     must(db,
          dimple_live_open(&q, db, "SELECT max(stamp) FROM s", NULL, 0, on_lat,
                           &l, mode == 0 ? &dopt : NULL),
          "live open");
-    dimple_dispatch(db);
+    dimple_live_dispatch(db);
     last_stamp = l.stamp;
     fflush(stdout);
     pid = fork();
@@ -234,17 +233,17 @@ static void latency_remote(int n, int mode)
             struct pollfd p = {fd, POLLIN, 0};
             if (poll(&p, 1, 2000) != 1)
                 break;
-            dimple_dispatch(db);
+            dimple_live_dispatch(db);
         } else {
             usleep(1000);
-            dimple_live_poll(db);
+            dimple_live_dispatch(db);
         }
         if (l.stamp != last_stamp) {
             v[got++] = l.got - l.stamp;
             last_stamp = l.stamp;
         }
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            dimple_dispatch(db);
+            dimple_live_dispatch(db);
             if (l.stamp != last_stamp)
                 v[got++] = l.got - l.stamp;
             pid = 0;
@@ -283,8 +282,8 @@ static double write_rate(dimple *db, int rows, int batch)
         must(db, dimple_exec(db, "BEGIN", NULL, 0, NULL, NULL), "begin");
     for (int i = 0; i < rows; i++) {
         snprintf(key, sizeof key, "k%ld", counter++);
-        v[0] = dimple_text(key);
-        v[1] = dimple_int(i);
+        v[0] = dimple_value_text(key);
+        v[1] = dimple_value_int(i);
         must(db,
              dimple_exec(db, "INSERT INTO w(id, n) VALUES(?1, ?2)", v, 2, NULL,
                          NULL),

@@ -75,7 +75,7 @@ static dimple *open_replica(const char *name)
     if (dimple_open(&db, conf) != DIMPLE_OK)
         die("open", db);
     int v = 0;
-    if (dimple_schema_version(db, &v) != DIMPLE_OK ||
+    if (dimple_schema_version(&v, db) != DIMPLE_OK ||
         (v == 0 && dimple_migrate(db, SCHEMA, 1) != DIMPLE_OK))
         die("migrate", db);
     return db;
@@ -185,9 +185,9 @@ static int pull_child(const char *dir, const char *name, long total)
                              .progress = rss_cb,
                              .payload = &t,
                              .flags = DIMPLE_SYNC_NO_PUSH};
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     double t0 = now_s();
-    if (dimple_sync(db, &o, &st) != DIMPLE_OK)
+    if (dimple_sync(&st, db, &o) != DIMPLE_OK)
         die("pull (big)", db);
     double secs = now_s() - t0;
     struct rusage ru;
@@ -228,13 +228,13 @@ int main(int argc, char **argv)
     enum { ROUNDS = 3 };
     dimple *a = open_replica("a"), *b = NULL;
     double t_ins = fill(dimple_sqlite(a), 0, n);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     dimple_sync_options push = {.size = sizeof push,
                                 .flags = DIMPLE_SYNC_NO_PULL};
     dimple_sync_options pull = {.size = sizeof pull,
                                 .flags = DIMPLE_SYNC_NO_PUSH};
     double t0 = now_s(), c0 = cpu_s();
-    if (dimple_sync(a, &push, &st) != DIMPLE_OK)
+    if (dimple_sync(&st, a, &push) != DIMPLE_OK)
         die("push", a);
     double t_push = now_s() - t0;
     printf("push: %llu changes in %llu batches (%.1f MiB): %.3f s, %.0f "
@@ -251,7 +251,7 @@ int main(int argc, char **argv)
         b = open_replica(name);
         t0 = now_s();
         c0 = cpu_s();
-        if (dimple_sync(b, &pull, &st) != DIMPLE_OK)
+        if (dimple_sync(&st, b, &pull) != DIMPLE_OK)
             die("pull", b);
         double t_pull = now_s() - t0, c_pull = cpu_s() - c0;
         wall_ratio[r] = plain / t_pull;
@@ -274,7 +274,7 @@ int main(int argc, char **argv)
            wall_ratio[ROUNDS - 1], e2e[ROUNDS / 2]);
 
     /* 2. a sync that finds nothing new */
-    if (dimple_sync(b, NULL, &st) != DIMPLE_OK)
+    if (dimple_sync(&st, b, NULL) != DIMPLE_OK)
         die("sync", b);
     printf("nothing-new sync: %llu storage requests with %llu other "
            "author(s), %llu batches read (target: 1 + authors, no "
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
         dimple *c = open_replica("c");
         t0 = now_s();
         fill(dimple_sqlite(c), n, big);
-        if (dimple_sync(c, &push, &st) != DIMPLE_OK)
+        if (dimple_sync(&st, c, &push) != DIMPLE_OK)
             die("push (big)", c);
         printf("big log: %ld tracked inserts + push of %llu batches: "
                "%.1f s\n",

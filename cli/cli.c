@@ -64,7 +64,7 @@ static void log_stderr(void *payload, int level, const char *source,
 void cli_set_logger(dimple *db)
 {
     if (cli_verbose)
-        dimple_set_logger(db, log_stderr, NULL);
+        dimple_logger_set(db, log_stderr, NULL);
 }
 
 /* Plugins log while they are created, inside dimple_open: the logger can
@@ -91,10 +91,11 @@ int cli_open_config(dimple **db)
     return open_with(dimple_config_check, db);
 }
 
-int cli_print_row(int n, const char *const *names, const dimple_value *values)
+int cli_print_row(size_t n, const char *const *names,
+                  const dimple_value *values)
 {
-    char *json = dimple_row_json(n, names, values);
-    if (!json)
+    char *json;
+    if (dimple_json_row(&json, n, names, values) != DIMPLE_OK)
         return cli_fail("out of memory");
     fputs(json, stdout);
     fputc('\n', stdout);
@@ -106,7 +107,7 @@ dimple_value cli_parse_param(const char *s)
 {
     char *end;
     if (strcmp(s, "null") == 0)
-        return dimple_null();
+        return dimple_value_null();
     if (*s && (isdigit((unsigned char)*s) ||
                ((*s == '-' || *s == '+') && isdigit((unsigned char)s[1])))) {
         long long i;
@@ -114,13 +115,13 @@ dimple_value cli_parse_param(const char *s)
         errno = 0;
         i = strtoll(s, &end, 10);
         if (!*end && !errno)
-            return dimple_int(i);
+            return dimple_value_int(i);
         if (strspn(s, "+-0123456789.eE") == strlen(s)) {
             errno = 0;
             d = strtod(s, &end);
             if (!*end && isfinite(d) && errno != ERANGE)
-                return dimple_real(d);
+                return dimple_value_real(d);
         }
     }
-    return dimple_text(s);
+    return dimple_value_text(s);
 }

@@ -59,14 +59,15 @@ int cli_usage_error(const cli_command *c, const char *fmt, ...);
 const cli_command *cli_find(const char *name);
 
 /* Print one row as one JSON object on one line of stdout (the encoding of
- * dimple_row_json). Returns 0, or 1 after printing an error. Usable as the
+ * dimple_json_row). Returns 0, or 1 after printing an error. Usable as the
  * body of a dimple_row_cb. */
 /* A command-line parameter, typed by the rule of `dimple sql` (docs/cli.md):
  * "null" is NULL, a 64-bit decimal integer is INTEGER, a decimal real is
  * REAL, anything else is TEXT (borrowing s). */
 dimple_value cli_parse_param(const char *s);
 
-int cli_print_row(int n, const char *const *names, const dimple_value *values);
+int cli_print_row(size_t n, const char *const *names,
+                  const dimple_value *values);
 
 /* Command entry points (one per cli/cmd_<name>.c). */
 int cmd_init(int argc, char **argv);

@@ -25,15 +25,15 @@ typedef struct key_arg {
 static int json_value(const cJSON *j, dimple_value *out)
 {
     if (cJSON_IsNull(j)) {
-        *out = dimple_null();
+        *out = dimple_value_null();
     } else if (cJSON_IsString(j)) {
-        *out = dimple_text(j->valuestring);
+        *out = dimple_value_text(j->valuestring);
     } else if (cJSON_IsNumber(j)) {
         double d = j->valuedouble;
         if (d == (double)(int64_t)d && d < 9.2e18 && d > -9.2e18)
-            *out = dimple_int((int64_t)d);
+            *out = dimple_value_int((int64_t)d);
         else
-            *out = dimple_real(d);
+            *out = dimple_value_real(d);
     } else {
         return -1;
     }
@@ -47,7 +47,7 @@ static int parse_key(const char *s, key_arg *k)
      * leading "01" of a UUIDv7 key "01a2..." for the number 1. */
     k->json = cJSON_ParseWithOpts(s, NULL, 1);
     if (!k->json) {
-        k->v[0] = dimple_text(s);
+        k->v[0] = dimple_value_text(s);
         k->n = 1;
         return 0;
     }
@@ -63,7 +63,7 @@ static int parse_key(const char *s, key_arg *k)
     }
     if (json_value(k->json, &k->v[0]) < 0) {
         /* an object or a boolean: take the text as it is */
-        k->v[0] = dimple_text(s);
+        k->v[0] = dimple_value_text(s);
     }
     k->n = 1;
     return 0;
@@ -72,8 +72,8 @@ static int parse_key(const char *s, key_arg *k)
 static int print_entry(void *payload, const dimple_history_entry *e)
 {
     (void)payload;
-    char *line = dimple_history_json(e);
-    if (!line) {
+    char *line;
+    if (dimple_history_json(&line, e) != DIMPLE_OK) {
         cli_fail("out of memory");
         return 1;
     }
@@ -86,7 +86,7 @@ static int print_entry(void *payload, const dimple_history_entry *e)
     return 0;
 }
 
-static int print_row(void *payload, int n, const char *const *names,
+static int print_row(void *payload, size_t n, const char *const *names,
                      const dimple_value *values)
 {
     (void)payload;
@@ -121,23 +121,21 @@ int cmd_history(int argc, char **argv)
             return cli_usage_error(me, "too many arguments");
         pos[npos++] = argv[i];
     }
-    dimple_history_query q;
-    memset(&q, 0, sizeof q);
-    q.size = sizeof q;
+    dimple_history_query q = DIMPLE_HISTORY_QUERY_INIT;
     q.table = pos[0];
     q.author = author;
-    if (since && dimple_time_parse(since, &q.since_ms) != DIMPLE_OK)
+    if (since && dimple_time_parse(&q.since_ms, since) != DIMPLE_OK)
         return cli_usage_error(me,
                                "--since %s: not an ISO 8601 time or a"
                                " change id",
                                since);
-    if (until && dimple_time_parse(until, &q.until_ms) != DIMPLE_OK)
+    if (until && dimple_time_parse(&q.until_ms, until) != DIMPLE_OK)
         return cli_usage_error(me,
                                "--until %s: not an ISO 8601 time or a"
                                " change id",
                                until);
     int64_t at = 0;
-    if (as_of && dimple_time_parse(as_of, &at) != DIMPLE_OK)
+    if (as_of && dimple_time_parse(&at, as_of) != DIMPLE_OK)
         return cli_usage_error(me,
                                "--as-of %s: not an ISO 8601 time or a"
                                " change id",
@@ -167,7 +165,7 @@ int cmd_history(int argc, char **argv)
         rc = dimple_history_as_of(db, q.table, q.key, q.n_key, at, print_row,
                                   NULL);
     else
-        rc = dimple_history(db, &q, print_entry, NULL);
+        rc = dimple_history_list(db, print_entry, NULL, &q);
     if (rc < 0)
         rc = cli_fail_db(db);
     else
@@ -204,7 +202,7 @@ int cmd_author(int argc, char **argv)
         dimple_close(db);
         return rc;
     }
-    const char *a = dimple_author(db);
+    const char *a = dimple_author_id(db);
     if (!a) {
         dimple_close(db);
         return cli_fail("this database has no author yet (it was never"

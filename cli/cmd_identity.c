@@ -21,7 +21,7 @@ int cmd_identity(int argc, char **argv)
                                "identity takes no arguments");
     if (cli_open(&db))
         return 1;
-    rc = dimple_cipher_identity(db, &id);
+    rc = dimple_cipher_identity(&id, db);
     if (rc < 0) {
         rc = cli_fail_db(db);
         dimple_close(db);

@@ -8,9 +8,9 @@
 static int migrate(dimple *db, const char *dir)
 {
     int before = 0, after = 0;
-    if (dimple_schema_version(db, &before) < 0 ||
+    if (dimple_schema_version(&before, db) < 0 ||
         dimple_migrate_dir(db, dir) < 0 ||
-        dimple_schema_version(db, &after) < 0)
+        dimple_schema_version(&after, db) < 0)
         return cli_fail_db(db);
     if (after == before)
         printf("schema version %d: up to date (%s)\n", after, dir);

@@ -31,7 +31,7 @@ int cmd_plugins(int argc, char **argv)
     /* The configuration only contributes plugin_dir: a conf whose plugin
      * sections fail must not hide the listing that helps fix it. */
     dimple_config_check(&db, cli_conf_path());
-    rc = dimple_plugins_list(db, show, &count);
+    rc = dimple_plugin_list(db, show, &count);
     if (rc < 0) {
         rc = db ? cli_fail_db(db) : cli_fail("out of memory");
         dimple_close(db);

@@ -102,7 +102,7 @@ int cmd_remote(int argc, char **argv)
     } else {
         void *obj = NULL;
         size_t n = 0;
-        if (dimple_remote_get(db, arg, raw, &obj, &n) < 0) {
+        if (dimple_remote_get(&obj, &n, db, arg, raw) < 0) {
             rc = cli_fail_db(db);
         } else {
             if (fwrite(obj, 1, n, stdout) != n || fflush(stdout) != 0)

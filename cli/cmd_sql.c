@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int print_row(void *payload, int n, const char *const *names,
+static int print_row(void *payload, size_t n, const char *const *names,
                      const dimple_value *values)
 {
     (void)payload;

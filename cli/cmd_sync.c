@@ -89,16 +89,14 @@ static void summary(const dimple_sync_stats *s)
 
 static int once(dimple *db, int tty)
 {
-    dimple_sync_options o;
-    dimple_sync_stats s;
+    dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT;
+    dimple_sync_stats s = DIMPLE_SYNC_STATS_INIT;
     int drawn = 0;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
     if (tty) {
         o.progress = bar;
         o.payload = &drawn;
     }
-    int rc = dimple_sync(db, &o, &s);
+    int rc = dimple_sync(&s, db, &o);
     if (drawn) {
         fprintf(stderr, "\r\033[K");
         fflush(stderr);

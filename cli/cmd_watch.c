@@ -5,7 +5,7 @@
  * other process (`dimple sql`, an app) and by `dimple sync`. Runs until
  * SIGINT or SIGTERM, then exits 0.
  *
- * An event loop over two descriptors: dimple_notify_fd (made readable by a
+ * An event loop over two descriptors: dimple_live_fd (made readable by a
  * local commit or, within ~50 ms, by another process's commit) and a
  * self-pipe the signal handler writes to. A rerun whose result is the same
  * prints nothing. A rerun that fails (the table was dropped) prints the
@@ -61,7 +61,8 @@ int cmd_watch(int argc, char **argv)
     dimple *db = NULL;
     dimple_live_query *q = NULL;
     dimple_value *params = NULL;
-    dimple_live_options lo = {sizeof lo, DIMPLE_LIVE_DISPATCH};
+    dimple_live_options lo = DIMPLE_LIVE_OPTIONS_INIT;
+    lo.delivery = DIMPLE_LIVE_DISPATCH;
     watch_state w = {0};
     size_t n = argc > 2 ? (size_t)argc - 2 : 0;
     struct sigaction sa;
@@ -88,10 +89,10 @@ int cmd_watch(int argc, char **argv)
 
     if (cli_open(&db))
         goto out;
-    fd = dimple_notify_fd(db);
+    fd = dimple_live_fd(db);
     if (fd < 0 ||
         dimple_live_open(&q, db, argv[1], params, n, on_result, &w, &lo) < 0 ||
-        dimple_dispatch(db) < 0) {
+        dimple_live_dispatch(db) < 0) {
         rc = cli_fail_db(db);
         goto out;
     }
@@ -106,7 +107,7 @@ int cmd_watch(int argc, char **argv)
         }
         if (p[1].revents)
             break; /* SIGINT or SIGTERM: a normal end */
-        if (p[0].revents && dimple_dispatch(db) < 0) {
+        if (p[0].revents && dimple_live_dispatch(db) < 0) {
             rc = cli_fail_db(db);
             goto out;
         }

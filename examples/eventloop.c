@@ -3,10 +3,10 @@
  *
  * The loop owns one thread and everything happens on it:
  *  - a live query opened with DIMPLE_LIVE_DISPATCH never calls back from
- *    inside a write; a commit only marks it and makes dimple_notify_fd()
+ *    inside a write; a commit only marks it and makes dimple_live_fd()
  *    readable;
  *  - that fd sits in the epoll set next to the app's own fds; when it is
- *    readable the loop calls dimple_dispatch(), which reruns the query and
+ *    readable the loop calls dimple_live_dispatch(), which reruns the query and
  *    calls back (only when the result changed);
  *  - a timerfd drives the app's work: each tick writes a row, alternately
  *    through the loop's handle and through a second connection to the same
@@ -18,7 +18,7 @@
  *
  * TICKS (default 10) ticks of 20 ms, then it waits until the live query has
  * seen every row and exits 0, or exits 1 if it has not within 5 s or a
- * callback came from anywhere but dimple_dispatch(). DIR (default: a new
+ * callback came from anywhere but dimple_live_dispatch(). DIR (default: a new
  * folder in $TMPDIR, removed at the end) holds the conf, database and store.
  * Plugins are found as usual (DIMPLE_PLUGIN_PATH for a build tree).
  */
@@ -44,7 +44,7 @@ static const char *const migrations[] = {
 };
 
 typedef struct app {
-    bool in_dispatch; /* true while dimple_dispatch() runs */
+    bool in_dispatch; /* true while dimple_live_dispatch() runs */
     bool bad;         /* a callback came from elsewhere, or failed */
     long long seen;   /* rows the live query last reported */
     unsigned calls;
@@ -76,9 +76,9 @@ static int write_tick(dimple *h, int tick, const char *via)
     char id[32];
     dimple_value p[3];
     snprintf(id, sizeof id, "tick-%03d", tick);
-    p[0] = dimple_text(id);
-    p[1] = dimple_int(tick);
-    p[2] = dimple_text(via);
+    p[0] = dimple_value_text(id);
+    p[1] = dimple_value_int(tick);
+    p[2] = dimple_value_text(via);
     return dimple_exec(h,
                        "INSERT INTO event(id, tick, via) VALUES (?1, ?2, ?3)",
                        p, 3, NULL, NULL);
@@ -109,7 +109,8 @@ int main(int argc, char **argv)
     dimple *db = NULL, *other = NULL;
     dimple *failed = NULL; /* the handle whose message explains a failure */
     dimple_live_query *live = NULL;
-    dimple_live_options lo = {sizeof lo, DIMPLE_LIVE_DISPATCH};
+    dimple_live_options lo = DIMPLE_LIVE_OPTIONS_INIT;
+    lo.delivery = DIMPLE_LIVE_DISPATCH;
     app a = {false, false, -1, 0};
     int ep = -1, tfd = -1, nfd, tick = 0, rc = 1;
     double deadline;
@@ -152,7 +153,7 @@ int main(int argc, char **argv)
                          "SELECT count(*) AS events, "
                          "max(tick) AS last FROM event",
                          NULL, 0, on_events, &a, &lo) < 0 ||
-        (nfd = dimple_notify_fd(db)) < 0) {
+        (nfd = dimple_live_fd(db)) < 0) {
         failed = db;
         goto out;
     }
@@ -190,7 +191,7 @@ int main(int argc, char **argv)
             if (evs[i].data.fd == nfd) {
                 /* Live queries run here, on the loop's thread. */
                 a.in_dispatch = true;
-                int r = dimple_dispatch(db);
+                int r = dimple_live_dispatch(db);
                 a.in_dispatch = false;
                 if (r < 0) {
                     failed = db;
@@ -211,8 +212,8 @@ int main(int argc, char **argv)
                     goto out;
                 }
                 if (tick % 5 == 0) {
-                    dimple_sync_stats st;
-                    if (dimple_sync(db, NULL, &st) < 0) {
+                    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
+                    if (dimple_sync(&st, db, NULL) < 0) {
                         failed = db;
                         goto out;
                     }
@@ -233,7 +234,7 @@ int main(int argc, char **argv)
         goto out_quiet;
     }
     printf("eventloop: %d ticks, %u live callbacks, all from "
-           "dimple_dispatch()\n",
+           "dimple_live_dispatch()\n",
            ticks, a.calls);
     rc = 0;
     goto out_quiet;

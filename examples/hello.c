@@ -25,9 +25,9 @@ int main(void)
         (rc = dimple_live_open(&q, db,
                                "SELECT count(*) AS n FROM todo WHERE NOT done",
                                NULL, 0, on_count, NULL, NULL)) == DIMPLE_OK &&
-        (rc = dimple_save_json(db, "todo", "{\"title\": \"Buy milk\"}",
-                               NULL)) == DIMPLE_OK)
-        rc = dimple_sync(db, NULL, NULL); /* push ours, pull everyone's */
+        (rc = dimple_json_save(NULL, db, "todo",
+                               "{\"title\": \"Buy milk\"}")) == DIMPLE_OK)
+        rc = dimple_sync(NULL, db, NULL); /* push ours, pull everyone's */
     if (rc != DIMPLE_OK)
         fprintf(stderr, "app: %s\n", dimple_errmsg(db));
     dimple_live_close(q);

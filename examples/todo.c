@@ -27,7 +27,7 @@
 
 /* One row of the todo table (examples/migrations/001_todo.sql). */
 typedef struct todo {
-    char id[37]; /* a UUIDv7, made by dimple_save when empty */
+    char id[37]; /* a UUIDv7, made by dimple_entity_save when empty */
     char *title; /* owned: freed by dimple_entity_clear */
     bool done;
 } todo;
@@ -77,8 +77,8 @@ static int load(dimple *db, const char *id, todo *t)
 {
     snprintf(t->id, sizeof t->id, "%s", id);
     if (strlen(id) >= sizeof t->id)
-        t->id[0] = '\0'; /* matches no row: dimple_get says ENOTFOUND */
-    return dimple_get(db, &todo_entity, t);
+        t->id[0] = '\0'; /* matches no row: dimple_entity_get says ENOTFOUND */
+    return dimple_entity_get(db, &todo_entity, t);
 }
 
 static int usage(void)
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "add") == 0) {
         for (int i = 3; i < argc; i++) {
             todo n = {{0}, argv[i], false}; /* empty id: a new UUIDv7 */
-            if ((rc = dimple_save(db, &todo_entity, &n)) < 0)
+            if ((rc = dimple_entity_save(db, &todo_entity, &n)) < 0)
                 goto out;
             printf("added %s %s\n", n.id, n.title);
         }
@@ -157,18 +157,19 @@ int main(int argc, char **argv)
             t.title = title;
         }
         /* Only the cells that differ are recorded as changed. */
-        if ((rc = dimple_save(db, &todo_entity, &t)) < 0)
+        if ((rc = dimple_entity_save(db, &todo_entity, &t)) < 0)
             goto out;
     } else if (strcmp(cmd, "list") == 0) {
         size_t n = 0;
-        if ((rc = dimple_query_each(db, &todo_entity, "ORDER BY done, title",
-                                    NULL, 0, print_todo, &n)) < 0)
+        if ((rc = dimple_entity_query_each(db, &todo_entity,
+                                           "ORDER BY done, title", NULL, 0,
+                                           print_todo, &n)) < 0)
             goto out;
         if (n == 0)
             printf("(nothing to do)\n");
     } else { /* sync */
-        dimple_sync_stats st;
-        if ((rc = dimple_sync(db, NULL, &st)) < 0)
+        dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
+        if ((rc = dimple_sync(&st, db, NULL)) < 0)
             goto out;
         printf("synced: pushed %llu change(s), pulled %llu from %llu other "
                "author(s)\n",

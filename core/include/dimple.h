@@ -6,13 +6,12 @@
  * dumb storage. Apps include this header and link libdimple (pkg-config
  * dimple). Plugin authors include <dimple/plugin.h> instead.
  *
- * Conventions (see docs/API.md)
- *  - Fallible calls return DIMPLE_OK (0) or a negative DIMPLE_E* code; the
- *    handle keeps a message, dimple_errmsg(db), that says what and where.
- *  - A `T **out` result belongs to the caller, freed by its one _free/_close.
- *    Returned const pointers are borrowed, valid as each doc line says.
- *  - A handle is used by one thread at a time unless a doc line says
- *    otherwise.
+ * Conventions: docs/API.md, "Conventions" (names, out parameters first,
+ * callbacks, options structs and their _INIT macros, errors, ownership,
+ * threads). In short: DIMPLE_OK (0) or a negative DIMPLE_E* code, with
+ * dimple_errmsg(db) saying what and where; results come back through the
+ * first parameters; a returned const char * is borrowed, for as long as
+ * its line says.
  */
 #ifndef DIMPLE_H
 #define DIMPLE_H
@@ -42,14 +41,16 @@ DIMPLE_API const char *dimple_version(void);
  * time. */
 DIMPLE_API int dimple_open(dimple **out, const char *conf_path);
 
-/* Open options for dimple_open_path(). Zero-initialise; set size. */
+/* Open options for dimple_open_path(): dimple_options o =
+ * DIMPLE_OPTIONS_INIT; then set fields. */
 typedef struct dimple_options {
-    size_t size;         /* = sizeof(dimple_options) */
+    size_t size;         /* set by DIMPLE_OPTIONS_INIT */
     const char *tables;  /* synced tables: "*" (default), "a,b", "" none */
     int busy_timeout_ms; /* 0: default 5000 */
     int read_only;       /* open without creating or writing */
     int cache_size_kib;  /* page cache limit; 0: SQLite's (2000 KiB) */
 } dimple_options;
+#define DIMPLE_OPTIONS_INIT DIMPLE_INIT_(dimple_options)
 
 /* Open (creating if needed) the SQLite database at db_path with no
  * configuration file: no storage, cipher, resolver section or notifier.
@@ -74,7 +75,7 @@ DIMPLE_API void dimple_close(dimple *db);
 typedef void (*dimple_log_cb)(void *payload, int level, const char *source,
                               const char *msg);
 /* Set (or with cb NULL, clear) the handle's logger. Default: no logging. */
-DIMPLE_API void dimple_set_logger(dimple *db, dimple_log_cb cb, void *payload);
+DIMPLE_API void dimple_logger_set(dimple *db, dimple_log_cb cb, void *payload);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -98,7 +99,7 @@ DIMPLE_API int dimple_migrate(dimple *db, const char *const *migrations,
  * a gap or a duplicate number is an error). */
 DIMPLE_API int dimple_migrate_dir(dimple *db, const char *dir);
 /* The schema version (PRAGMA user_version). */
-DIMPLE_API int dimple_schema_version(dimple *db, int *out);
+DIMPLE_API int dimple_schema_version(int *out, dimple *db);
 /* The [dimple] migrations folder (resolved against the conf file's
  * folder), or NULL if none is configured. Borrowed, valid until close. */
 DIMPLE_API const char *dimple_migrations_dir(const dimple *db);
@@ -119,20 +120,19 @@ DIMPLE_API int dimple_exec(dimple *db, const char *sql,
                            const dimple_value *params, size_t n_params,
                            dimple_row_cb cb, void *payload);
 
-/* Run one statement; *json_out gets a JSON array of row objects (keys in
+/* Run one statement; *out gets a JSON array of row objects (keys in
  * column order; integers as numbers, beyond +-2^53 as strings; reals as
  * numbers that read back bit-exact and stay reals (1.0); text as strings
  * (invalid UTF-8 bytes become U+FFFD); NULL as null; blobs as
- * {"$blob":"<base64>"}). *json_out is the caller's (dimple_free); NULL on
+ * {"$blob":"<base64>"}). *out is the caller's (dimple_free); NULL on
  * failure. */
-DIMPLE_API int dimple_query_json(dimple *db, const char *sql,
-                                 const dimple_value *params, size_t n_params,
-                                 char **json_out);
+DIMPLE_API int dimple_json_query(char **out, dimple *db, const char *sql,
+                                 const dimple_value *params, size_t n_params);
 
-/* One row as a JSON object, the same encoding as dimple_query_json.
- * Free with dimple_free(). NULL on out-of-memory. */
-DIMPLE_API char *dimple_row_json(int n, const char *const *names,
-                                 const dimple_value *values);
+/* One row as a JSON object, the same encoding as dimple_json_query, into
+ * *out (dimple_free). DIMPLE_OK or DIMPLE_ENOMEM (*out NULL). */
+DIMPLE_API int dimple_json_row(char **out, size_t n, const char *const *names,
+                               const dimple_value *values);
 
 /* Free memory that a dimple call returned (strings, JSON). NULL is fine. */
 DIMPLE_API void dimple_free(void *p);
@@ -143,19 +143,28 @@ struct sqlite3;
 DIMPLE_API struct sqlite3 *dimple_sqlite(dimple *db);
 
 /* Value constructors for params. Strings and blobs are borrowed. */
-DIMPLE_API dimple_value dimple_int(int64_t v);
-DIMPLE_API dimple_value dimple_real(double v);
-DIMPLE_API dimple_value dimple_text(const char *s); /* NUL-terminated */
-DIMPLE_API dimple_value dimple_blob(const void *p, size_t n);
-DIMPLE_API dimple_value dimple_null(void);
+DIMPLE_API dimple_value dimple_value_int(int64_t v);
+DIMPLE_API dimple_value dimple_value_real(double v);
+DIMPLE_API dimple_value dimple_value_text(const char *s); /* NUL-terminated */
+DIMPLE_API dimple_value dimple_value_blob(const void *p, size_t n);
+DIMPLE_API dimple_value dimple_value_null(void);
+
+/* ------------------------------------------------------------------ time */
+
+/* Parse a time: ISO 8601 ("2026-11-26", "2026-11-26T13:05:00Z",
+ * "2026-11-26 13:05:00.250+01:00"; no zone means UTC) or a UUIDv7 (its
+ * time). DIMPLE_OK or DIMPLE_EINVAL. */
+DIMPLE_API int dimple_time_parse(int64_t *out, const char *text);
+/* "2026-11-26T13:05:00.250Z" (24 chars + NUL). */
+DIMPLE_API void dimple_time_format(char out[32], int64_t ms);
 
 /* --------------------------------------------------------------- plugins */
 
 /* Register a plugin linked into the program (no dlopen), process-wide,
  * before dimple_open(); thread-safe; the same name again replaces it (at
- * most 64). It is found by name ahead of any file and passes the same
- * checks. The descriptor is borrowed and must outlive every handle that
- * uses it. */
+ * most 64: DIMPLE_ELIMIT after). It is found by name ahead of any file and
+ * passes the same checks. The descriptor is borrowed and must outlive every
+ * handle that uses it. */
 DIMPLE_API int dimple_plugin_register(const struct dimple_plugin *plugin);
 
 /* A plugin found on the search path or registered. */
@@ -176,12 +185,12 @@ typedef struct dimple_plugin_info {
  * returned. */
 typedef int (*dimple_plugin_cb)(void *payload, const dimple_plugin_info *info,
                                 const char *err);
-DIMPLE_API int dimple_plugins_list(dimple *db, dimple_plugin_cb cb,
-                                   void *payload);
+DIMPLE_API int dimple_plugin_list(dimple *db, dimple_plugin_cb cb,
+                                  void *payload);
 
 /* ------------------------------------------------------------ the handle */
 
-/* Path of the database file (borrowed, valid until close). */
+/* Path of the database file. Borrowed, valid until close. */
 DIMPLE_API const char *dimple_db_path(const dimple *db);
 /* The synced-tables spec ([dimple] tables or dimple_options.tables):
  * "*", "a,b" or "" (borrowed, valid until close). */
@@ -191,7 +200,7 @@ DIMPLE_API const char *dimple_tables(const dimple *db);
  * Borrowed, valid until close. */
 DIMPLE_API const char *dimple_plugin_role(const dimple *db, size_t i);
 /* Plugin name in use for a role ("storage", "cipher", "resolver",
- * "notifier.<label>"), or NULL if none (borrowed). */
+ * "notifier.<label>"), or NULL if none. Borrowed, valid until close. */
 DIMPLE_API const char *dimple_plugin_in_use(const dimple *db, const char *role);
 
 /* --------------------------------------------------------------- remote */
@@ -210,16 +219,16 @@ DIMPLE_API int dimple_remote_list(dimple *db, const char *prefix,
 DIMPLE_API int dimple_remote_put(dimple *db, const char *key, const void *data,
                                  size_t len);
 /* Read one object; decrypted by the configured cipher unless raw is set.
- * out and len: the bytes belong to the caller (dimple_free). */
-DIMPLE_API int dimple_remote_get(dimple *db, const char *key, int raw,
-                                 void **out, size_t *len);
+ * *out (*out_len bytes) belongs to the caller (dimple_free). */
+DIMPLE_API int dimple_remote_get(void **out, size_t *out_len, dimple *db,
+                                 const char *key, int raw);
 
 /* The configured cipher's unlocked identity (e.g. "AGE-SECRET-KEY-1..."),
  * so a person can decrypt stored objects with standard tools. *out is a
  * NUL-terminated string owned by the caller (dimple_free). ENOTFOUND when
  * no cipher is configured or the cipher has no identity. A secret: never
  * log it. */
-DIMPLE_API int dimple_cipher_identity(dimple *db, char **out);
+DIMPLE_API int dimple_cipher_identity(char **out, dimple *db);
 
 #ifdef __cplusplus
 }

@@ -291,7 +291,7 @@ static int exec_impl(dimple *db, const char *sql, const dimple_value *params,
             for (int i = 0; i < ncol; i++)
                 column_value(st, i, &vals[i]);
             dimple__ok(db);
-            rc = cb(payload, ncol, names, vals);
+            rc = cb(payload, (size_t)ncol, names, vals);
             if (rc != 0) {
                 if (rc < 0 && db->errcode == DIMPLE_OK)
                     dimple__seterr(db, rc,
@@ -351,7 +351,7 @@ typedef struct json_rows {
     int n;
 } json_rows;
 
-static int json_row_cb(void *payload, int n, const char *const *names,
+static int json_row_cb(void *payload, size_t n, const char *const *names,
                        const dimple_value *values)
 {
     json_rows *j = payload;
@@ -361,16 +361,18 @@ static int json_row_cb(void *payload, int n, const char *const *names,
     return 0;
 }
 
-int dimple_query_json(dimple *db, const char *sql, const dimple_value *params,
-                      size_t n_params, char **json_out)
+int dimple_json_query(char **out, dimple *db, const char *sql,
+                      const dimple_value *params, size_t n_params)
 {
     json_rows j = {{0}, 0};
     int rc;
+    if (out)
+        *out = NULL;
     if (!db)
         return DIMPLE_EINVAL;
-    if (!json_out)
-        return dimple__seterr(db, DIMPLE_EINVAL, "json_out is NULL");
-    *json_out = NULL;
+    if (!out)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_json_query: out is NULL");
     if ((rc = need_sql(db)) < 0)
         return rc;
     if (dimple_buf__append(&j.b, "[", 1) < 0) {
@@ -386,7 +388,7 @@ int dimple_query_json(dimple *db, const char *sql, const dimple_value *params,
         rc = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
         goto out;
     }
-    *json_out = (char *)j.b.p;
+    *out = (char *)j.b.p;
     j.b.p = NULL;
     rc = DIMPLE_OK;
 out:
@@ -394,15 +396,21 @@ out:
     return dimple__finish(db, rc);
 }
 
-char *dimple_row_json(int n, const char *const *names,
-                      const dimple_value *values)
+int dimple_json_row(char **out, size_t n, const char *const *names,
+                    const dimple_value *values)
 {
     dimple_buf b = {0};
+    if (!out)
+        return DIMPLE_EINVAL;
+    *out = NULL;
+    if (n && (!names || !values))
+        return DIMPLE_EINVAL;
     if (dimple_json__row(&b, n, names, values) < 0) {
         dimple_buf__free(&b);
-        return NULL;
+        return DIMPLE_ENOMEM;
     }
-    return (char *)b.p;
+    *out = (char *)b.p;
+    return DIMPLE_OK;
 }
 
 void dimple_free(void *p)
@@ -415,32 +423,32 @@ sqlite3 *dimple_sqlite(dimple *db)
     return db ? db->sql : NULL;
 }
 
-dimple_value dimple_int(int64_t v)
+dimple_value dimple_value_int(int64_t v)
 {
     dimple_value x = {.type = DIMPLE_INTEGER, .i = v};
     return x;
 }
 
-dimple_value dimple_real(double v)
+dimple_value dimple_value_real(double v)
 {
     dimple_value x = {.type = DIMPLE_REAL, .r = v};
     return x;
 }
 
-dimple_value dimple_text(const char *s)
+dimple_value dimple_value_text(const char *s)
 {
     dimple_value x = {
         .type = s ? DIMPLE_TEXT : DIMPLE_NULL, .p = s, .n = s ? strlen(s) : 0};
     return x;
 }
 
-dimple_value dimple_blob(const void *p, size_t n)
+dimple_value dimple_value_blob(const void *p, size_t n)
 {
     dimple_value x = {.type = DIMPLE_BLOB, .p = p, .n = n};
     return x;
 }
 
-dimple_value dimple_null(void)
+dimple_value dimple_value_null(void)
 {
     dimple_value x = {.type = DIMPLE_NULL};
     return x;
@@ -464,7 +472,7 @@ static int user_version(dimple *db, int *out)
     return DIMPLE_OK;
 }
 
-int dimple_schema_version(dimple *db, int *out)
+int dimple_schema_version(int *out, dimple *db)
 {
     int rc;
     if (!db || !out)

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "loader.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,30 @@ enum { OPENED_TRACK = 1u, OPENED_LIVE = 2u, OPENED_SYNC = 4u };
 const char *dimple_version(void)
 {
     return DIMPLE_VERSION;
+}
+
+int dimple__opts(dimple *db, void *copy, size_t ours, size_t first,
+                 const void *opts, const char *name)
+{
+    char macro[64];
+    size_t size, i;
+    if (!opts)
+        return DIMPLE_OK;
+    memcpy(&size, opts, sizeof size);
+    for (i = 0; name[i] && i < sizeof macro - 1; i++)
+        macro[i] = (char)toupper((unsigned char)name[i]);
+    macro[i] = '\0';
+    if (size == 0)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "%s.size is 0: initialise it with %s_INIT", name,
+                              macro);
+    if (size < first || size > ours)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "%s.size is %zu, this library's is %zu (%zu at"
+                              " least): initialise it with %s_INIT",
+                              name, size, ours, first, macro);
+    memcpy(copy, opts, size);
+    return DIMPLE_OK;
 }
 
 int dimple__finish(dimple *db, int rc)
@@ -138,7 +163,7 @@ int dimple_config_check(dimple **out, const char *conf_path)
 int dimple_open_path(dimple **out, const char *db_path,
                      const dimple_options *opts)
 {
-    dimple_options o = {0};
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     dimple *db;
     int rc;
     if (!out)
@@ -146,11 +171,11 @@ int dimple_open_path(dimple **out, const char *db_path,
     *out = db = alloc_handle();
     if (!db)
         return DIMPLE_ENOMEM;
-    if (opts) {
-        /* An older caller's smaller struct: the rest stays zero. */
-        size_t n = opts->size && opts->size < sizeof o ? opts->size : sizeof o;
-        memcpy(&o, opts, n);
-    }
+    /* The first published layout ended with read_only. */
+    if ((rc = dimple__opts(db, &o, sizeof o,
+                           offsetof(dimple_options, cache_size_kib), opts,
+                           "dimple_options")) < 0)
+        return rc;
     if (!db_path || !*db_path)
         return dimple__seterr(db, DIMPLE_EINVAL, "no database path given");
     if (o.busy_timeout_ms < 0)
@@ -194,7 +219,7 @@ void dimple_close(dimple *db)
     free(db);
 }
 
-void dimple_set_logger(dimple *db, dimple_log_cb cb, void *payload)
+void dimple_logger_set(dimple *db, dimple_log_cb cb, void *payload)
 {
     if (!db)
         return;

@@ -130,6 +130,8 @@ const char *dimple_errstr(int code)
         return "DIMPLE_EFORMAT";
     case DIMPLE_ESCHEMA:
         return "DIMPLE_ESCHEMA";
+    case DIMPLE_ELIMIT:
+        return "DIMPLE_ELIMIT";
     }
     return "DIMPLE_E(unknown)";
 }

@@ -37,7 +37,7 @@ static int not_ready(dimple *db)
 
 /* ---------------------------------------------------------------- time */
 
-void dimple_time_format(int64_t ms, char out[32])
+void dimple_time_format(char out[32], int64_t ms)
 {
     time_t s = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     int frac = (int)(ms - (int64_t)s * 1000);
@@ -75,13 +75,13 @@ static int64_t days_from_civil(int y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-int dimple_time_parse(const char *text, int64_t *ms_out)
+int dimple_time_parse(int64_t *out, const char *text)
 {
-    if (!text || !ms_out)
+    if (!text || !out)
         return DIMPLE_EINVAL;
     uint8_t id[16];
     if (strlen(text) == 36 && dimple_uuid__parse(text, id) == DIMPLE_OK) {
-        *ms_out = dimple_clock__ms(dimple_id__hi(id));
+        *out = dimple_clock__ms(dimple_id__hi(id));
         return DIMPLE_OK;
     }
     const char *p = text;
@@ -132,15 +132,14 @@ int dimple_time_parse(const char *text, int64_t *ms_out)
     if (*p)
         return DIMPLE_EINVAL;
     int64_t days = days_from_civil(y, mo, d);
-    *ms_out =
-        ((days * 86400 + h * 3600 + mi * 60 + s) - off_min * 60) * 1000 + ms;
+    *out = ((days * 86400 + h * 3600 + mi * 60 + s) - off_min * 60) * 1000 + ms;
     return DIMPLE_OK;
 }
 
 /* --------------------------------------------------------------- listing */
 
-int dimple_history(dimple *db, const dimple_history_query *q,
-                   dimple_history_cb cb, void *payload)
+int dimple_history_list(dimple *db, dimple_history_cb cb, void *payload,
+                        const dimple_history_query *q)
 {
     if (!db)
         return DIMPLE_EINVAL;
@@ -148,10 +147,12 @@ int dimple_history(dimple *db, const dimple_history_query *q,
         return dimple__seterr(db, DIMPLE_EINVAL, "history: no callback");
     if (!dimple_track__ready(db))
         return not_ready(db);
-    dimple_history_query none;
-    memset(&none, 0, sizeof none);
-    if (!q)
-        q = &none;
+    dimple_history_query o = DIMPLE_HISTORY_QUERY_INIT;
+    int orc =
+        dimple__opts(db, &o, sizeof o, sizeof o, q, "dimple_history_query");
+    if (orc < 0)
+        return orc;
+    q = &o;
     int64_t tid = 0, aidx = 0;
     dimple_pbuf key = {0};
     uint8_t since[16], until[16];
@@ -313,14 +314,17 @@ static int put(dimple_buf *b, const char *s)
     return dimple_buf__append(b, s, strlen(s));
 }
 
-char *dimple_history_json(const dimple_history_entry *e)
+int dimple_history_json(char **out, const dimple_history_entry *e)
 {
     dimple_buf b = {0};
     char t[32];
     int rc = 0;
+    if (!out)
+        return DIMPLE_EINVAL;
+    *out = NULL;
     if (!e)
-        return NULL;
-    dimple_time_format(e->time_ms, t);
+        return DIMPLE_EINVAL;
+    dimple_time_format(t, e->time_ms);
     rc |= put(&b, "{\"id\":\"");
     rc |= put(&b, e->id);
     rc |= put(&b, "\",\"time\":\"");
@@ -344,14 +348,15 @@ char *dimple_history_json(const dimple_history_entry *e)
     rc |= put(&b, ",\"op\":\"");
     rc |= put(&b, e->op);
     rc |= put(&b, "\",\"columns\":");
-    rc |= dimple_json__row(&b, (int)e->n_cols, e->col_names, e->cols);
+    rc |= dimple_json__row(&b, e->n_cols, e->col_names, e->cols);
     rc |= put(&b, "}");
     rc |= dimple_buf__append(&b, "", 1);
     if (rc) {
         dimple_buf__free(&b);
-        return NULL;
+        return DIMPLE_ENOMEM;
     }
-    return (char *)b.p;
+    *out = (char *)b.p;
+    return DIMPLE_OK;
 }
 
 /* ---------------------------------------------------------------- as of */
@@ -411,7 +416,7 @@ static int asof_flush(asof *a)
                 memset(&a->vals[i], 0, sizeof a->vals[i]),
                     a->vals[i].type = DIMPLE_NULL;
         }
-        r = a->cb(a->payload, (int)a->tt->n_cols, (const char *const *)a->names,
+        r = a->cb(a->payload, a->tt->n_cols, (const char *const *)a->names,
                   a->vals);
     }
     for (size_t i = 0; i < a->tt->n_cols; i++)
@@ -584,7 +589,7 @@ out:
 
 /* -------------------------------------------------------------- authors */
 
-const char *dimple_author(dimple *db)
+const char *dimple_author_id(dimple *db)
 {
     return dimple_track__author_text(db);
 }

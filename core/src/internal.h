@@ -70,7 +70,7 @@ struct dimple {
                                  through its host table during a call */
     unsigned opened;          /* OPENED_* bits of the hooks that ran
                                  (dimple.c): close only what opened */
-    dimple_log_cb logger;     /* dimple_set_logger(); NULL: nowhere */
+    dimple_log_cb logger;     /* dimple_logger_set(); NULL: nowhere */
     void *logger_payload;
 
     unsigned rowhook; /* DIMPLE_ROWHOOK_* users of the preupdate hook */
@@ -79,6 +79,14 @@ struct dimple {
     struct dimple_sync *sync;
 };
 
+/* The one check of a versioned options struct of the app API (its first
+ * member is size_t size): opts NULL leaves *copy (the defaults, in the
+ * library's layout of `ours` bytes) as it is; a size of 0, below `first`
+ * (the first published layout) or above `ours` is DIMPLE_EINVAL naming the
+ * struct; otherwise the caller's size bytes are copied over the defaults,
+ * so fields past a smaller size keep theirs. name: "dimple_sync_options". */
+int dimple__opts(dimple *db, void *copy, size_t ours, size_t first,
+                 const void *opts, const char *name);
 /* db.c: open db->path (WAL, foreign_keys=ON, busy timeout; read_only
  * honoured) into db->sql / close it. */
 int dimple_db__open(dimple *db);
@@ -117,7 +125,7 @@ void dimple_track__close(dimple *db);
 int dimple_live__open(dimple *db);
 void dimple_live__close(dimple *db);
 /* Called by every public API call that may have committed writes
- * (dimple_exec, dimple_migrate*, dimple_save/delete, dimple_sync, ...)
+ * (dimple_exec, dimple_migrate*, dimple_entity_save/delete, dimple_sync, ...)
  * just before it returns: re-runs affected live queries and feeds the
  * notifiers. Live owns sqlite3_{update,commit,rollback,wal}_hook on db->sql;
  * no other module may set them. The preupdate hook is shared (rowhook.h). */

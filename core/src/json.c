@@ -156,13 +156,13 @@ int dimple_json__value(dimple_buf *b, const dimple_value *v)
     }
 }
 
-int dimple_json__row(dimple_buf *b, int n, const char *const *names,
+int dimple_json__row(dimple_buf *b, size_t n, const char *const *names,
                      const dimple_value *values)
 {
     int rc;
     if ((rc = put(b, "{")) < 0)
         return rc;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const char *name = names[i] ? names[i] : "";
         if ((i && (rc = put(b, ",")) < 0) ||
             (rc = dimple_json__str(b, name, strlen(name))) < 0 ||

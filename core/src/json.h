@@ -1,6 +1,6 @@
 /*
  * json.h — the JSON encoding of SQLite values and rows (internal; json.c),
- * shared by dimple_query_json/dimple_row_json, the CLI and other modules.
+ * shared by dimple_json_query/dimple_json_row, the CLI and other modules.
  *
  * Encoding: INTEGER as a number, or as a string beyond +-2^53 (JavaScript's
  * exact range); REAL as a number that reads back as a real, bit-exact
@@ -18,7 +18,7 @@ int dimple_json__str(dimple_buf *b, const char *s, size_t n);
 /* Append one value. */
 int dimple_json__value(dimple_buf *b, const dimple_value *v);
 /* Append one row as an object, keys in column order. */
-int dimple_json__row(dimple_buf *b, int n, const char *const *names,
+int dimple_json__row(dimple_buf *b, size_t n, const char *const *names,
                      const dimple_value *values);
 /* The shortest "%.*g" text of d that reads back bit-exact, with ".0"
  * added when it would read as an integer. out needs 32 bytes. */

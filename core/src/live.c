@@ -10,13 +10,13 @@
  *    (every table, WITHOUT ROWID included);
  *    the commit hook moves them to `dirty`; the rollback hook drops them.
  *    Hooks only record: queries run later in dimple_live__flush (end of
- *    every public call that may write) or dimple_dispatch, never inside a
+ *    every public call that may write) or dimple_live_dispatch, never inside a
  *    hook, where SQLite forbids using the connection.
  *  - Other connections and processes: SQLite does not say which tables
  *    they wrote, so every query reruns. Noticed two ways: after a local
  *    commit, for free, from the pager's data version (SQLITE_FCNTL_DATA_
  *    VERSION counts our commits plus the outside changes our transactions
- *    saw); and in dimple_live_poll/dispatch with PRAGMA data_version,
+ *    saw); and in dimple_live_dispatch with PRAGMA data_version,
  *    which looks at the file (a read transaction: too dear per commit).
  *  - DDL (no row hook reports it): an authorizer stays installed while
  *    queries are open and flags statements that create, drop or alter a
@@ -178,7 +178,7 @@ struct dimple_live_query {
     tset deps;
     char **dep_names; /* "schema.table" for dimple_live_dep */
     int dirty;        /* a dependency changed: rerun */
-    int fire;         /* a result is waiting for dimple_dispatch */
+    int fire;         /* a result is waiting for dimple_live_dispatch */
     int closed;       /* closed from a callback: freed after the round */
     int has_vtab;     /* reads a virtual table */
     dimple_buf last;  /* serialized result of the last run */
@@ -570,8 +570,7 @@ static void fire(dimple_live_query *q)
     for (size_t i = 0; i < r.n_rows && !oom; i++) {
         if (i)
             oom |= dimple_buf__append(&js, ",", 1) < 0;
-        oom |= dimple_json__row(&js, (int)r.n_cols, names,
-                                vals + i * r.n_cols) < 0;
+        oom |= dimple_json__row(&js, r.n_cols, names, vals + i * r.n_cols) < 0;
     }
     oom |= dimple_buf__append(&js, "]", 2) < 0;
 out:
@@ -934,7 +933,7 @@ void dimple_live__flush(dimple *db)
         live_run(db->live, 0);
 }
 
-int dimple_dispatch(dimple *db)
+int dimple_live_dispatch(dimple *db)
 {
     struct dimple_live *L;
     if (!db)
@@ -950,11 +949,6 @@ int dimple_dispatch(dimple *db)
     }
     live_run(L, 1);
     return watch_check(db, "dispatch");
-}
-
-int dimple_live_poll(dimple *db)
-{
-    return dimple_dispatch(db);
 }
 
 /* ------------------------------------------------------------ the watcher */
@@ -1004,14 +998,14 @@ static void *watch_main(void *arg)
                  c ? sqlite3_errmsg(c) : "out of memory");
     } else {
         sqlite3_busy_timeout(c, 10);
-        /* The baseline before dimple_notify_fd returns: any commit after
+        /* The baseline before dimple_live_fd returns: any commit after
          * that shows as a change. */
         rc = watch_version(c, st, &last, why, sizeof why);
         have = rc == SQLITE_ROW;
     }
     pthread_mutex_lock(&L->mu);
     if (!st || watch_fatal(rc))
-        watch_fail(L, why); /* dimple_notify_fd reports it */
+        watch_fail(L, why); /* dimple_live_fd reports it */
     L->ready = 1;
     pthread_cond_broadcast(&L->cv);
     while (!L->stop && !L->watch_failed) {
@@ -1068,7 +1062,7 @@ static int watch_dead(struct dimple_live *L, char *why, size_t n)
     return dead;
 }
 
-/* Reported by dimple_dispatch until dimple_notify_fd starts the watcher
+/* Reported by dimple_live_dispatch until dimple_live_fd starts the watcher
  * again: until then the fd misses other connections' commits. */
 static int watch_check(dimple *db, const char *who)
 {
@@ -1077,7 +1071,7 @@ static int watch_check(dimple *db, const char *who)
     if (L->watching && watch_dead(L, why, sizeof why))
         return dimple__seterr(db, DIMPLE_EIO,
                               "%s: the notify fd's watcher stopped (%s); "
-                              "dimple_notify_fd starts it again",
+                              "dimple_live_fd starts it again",
                               who, why);
     return dimple__ok(db);
 }
@@ -1120,7 +1114,7 @@ static int watcher_start(dimple *db)
     return DIMPLE_OK;
 }
 
-int dimple_notify_fd(dimple *db)
+int dimple_live_fd(dimple *db)
 {
     struct dimple_live *L;
     int rc, fresh = 0;
@@ -1249,6 +1243,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
 {
     struct dimple_live *L;
     dimple_live_query *q = NULL;
+    dimple_live_options o = DIMPLE_LIVE_OPTIONS_INIT;
     auth_ctx ac = {0};
     const char *tail = NULL;
     int rc;
@@ -1262,12 +1257,13 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
                               "live query: out, sql and cb are required");
     if (!L)
         return dimple__seterr(db, DIMPLE_EINVAL, "live query: handle not open");
-    if (opts && opts->size >= sizeof *opts &&
-        opts->delivery != DIMPLE_LIVE_SYNC &&
-        opts->delivery != DIMPLE_LIVE_DISPATCH)
+    if ((rc = dimple__opts(db, &o, sizeof o, sizeof o, opts,
+                           "dimple_live_options")) < 0)
+        return rc;
+    if (o.delivery != DIMPLE_LIVE_SYNC && o.delivery != DIMPLE_LIVE_DISPATCH)
         return dimple__seterr(db, DIMPLE_EINVAL,
                               "live query: unknown delivery mode %d",
-                              opts->delivery);
+                              o.delivery);
     q = calloc(1, sizeof *q);
     if (!q || !(q->sql = strdup(sql))) {
         rc = dimple__seterr(db, DIMPLE_ENOMEM, "live query: out of memory");
@@ -1276,9 +1272,7 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
     q->db = db;
     q->cb = cb;
     q->payload = payload;
-    if (opts && opts->size >= offsetof(dimple_live_options, delivery) +
-                                  sizeof opts->delivery)
-        q->delivery = opts->delivery;
+    q->delivery = o.delivery;
 
     /* No SQLite call reads the current authorizer, so only dimple's own
      * (ddl_watch) is put back; docs/live.md tells apps that set one
@@ -1404,7 +1398,7 @@ const char *dimple_live_sql(const dimple_live_query *q)
     return q ? q->sql : NULL;
 }
 
-size_t dimple_live_deps(const dimple_live_query *q)
+size_t dimple_live_dep_count(const dimple_live_query *q)
 {
     return q ? q->deps.n : 0;
 }

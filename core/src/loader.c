@@ -54,7 +54,7 @@ int dimple_plugin_register(const dimple_plugin *plugin)
             goto out;
         }
     if (n_registered == MAX_REGISTERED) {
-        rc = DIMPLE_ENOMEM;
+        rc = DIMPLE_ELIMIT;
         goto out;
     }
     registered[n_registered++] = plugin;
@@ -613,7 +613,7 @@ out:
     return rc;
 }
 
-int dimple_plugins_list(dimple *db, dimple_plugin_cb cb, void *payload)
+int dimple_plugin_list(dimple *db, dimple_plugin_cb cb, void *payload)
 {
     const dimple_plugin *regs[MAX_REGISTERED];
     const char *dirs[64];

@@ -193,8 +193,9 @@ static int resolve(dimple *db, const dimple_entity *e, mapping *m,
     if (r)
         return r;
     if (m->t.n_key > 64) {
-        r = dimple__seterr(db, DIMPLE_ESCHEMA, "map: \"%s\": key too wide",
-                           e->table);
+        r = dimple__seterr(db, DIMPLE_ELIMIT,
+                           "map \"%s\": a key of %zu columns (at most 64)",
+                           e->table, m->t.n_key);
         goto out;
     }
     m->field = calloc(e->n_fields + 1, sizeof *m->field);
@@ -428,7 +429,10 @@ static int read_field(dimple *db, const dimple_entity *e, const dimple_field *f,
             return read_err(db, e, f, "holds a non-text value");
         size_t n = (size_t)sqlite3_column_bytes(st, i);
         if (n >= f->size)
-            return read_err(db, e, f, "is too long for the field's buffer");
+            return dimple__seterr(db, DIMPLE_ELIMIT,
+                                  "map \"%s\": column \"%s\": %zu bytes of"
+                                  " text do not fit its %zu-byte buffer",
+                                  e->table, f->column, n, f->size);
         memcpy(at(obj, f->offset), sqlite3_column_text(st, i), n);
         memset(at(obj, f->offset + n), 0, f->size - n);
         return DIMPLE_OK;
@@ -486,6 +490,33 @@ static int prepare_by_key(dimple *db, const dimple_entity *e, const mapping *m,
     return r;
 }
 
+/* The type a generated key gets in column c: 'B' (16 bytes) for a column
+ * declared BLOB, 'T' (UUIDv7 text) for TEXT or untyped, 0 for the others
+ * (an integer key is not generated). */
+static char key_kind(const tcol *c)
+{
+    if (c->aff == 'B')
+        return c->decl && *c->decl ? 'B' : 'T';
+    return c->aff == 'T' ? 'T' : 0;
+}
+
+/* An empty key needs a new one: the field must be able to hold the type
+ * its column gets, as dimple_json_save would write it. */
+static int key_field_fits(dimple *db, const dimple_entity *e,
+                          const dimple_field *f, const tcol *c)
+{
+    char kind = key_kind(c);
+    if (kind == 'B' ? f->type == DIMPLE_F_BLOB : f->type != DIMPLE_F_BLOB)
+        return DIMPLE_OK;
+    return dimple__seterr(db, DIMPLE_ESCHEMA,
+                          "map \"%s\": the key \"%s\" is empty and a new one"
+                          " would be %s, which its %s field cannot hold",
+                          e->table, c->name,
+                          kind == 'B' ? "16 bytes (a BLOB column)"
+                                      : "UUIDv7 text",
+                          ftype_name(f->type));
+}
+
 /* Give an empty single key a new UUIDv7. */
 static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
                     void *obj)
@@ -493,14 +524,18 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
     if (m->t.n_key != 1)
         return DIMPLE_OK;
     const dimple_field *f = &e->fields[m->field[m->key[0]]];
+    const tcol *c = &m->t.cols[m->col[m->key[0]]];
     uint8_t id[16];
     char text[37];
+    int r;
     switch (f->type) {
     case DIMPLE_F_STRING: {
         char *s;
         memcpy(&s, at(obj, f->offset), sizeof s);
         if (s && *s)
             return DIMPLE_OK;
+        if ((r = key_field_fits(db, e, f, c)) < 0)
+            return r;
         dimple_uuid__v7(id);
         dimple_uuid__format(id, text);
         char *copy = strdup(text);
@@ -513,6 +548,8 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
     case DIMPLE_F_CHARBUF:
         if (*(char *)at(obj, f->offset))
             return DIMPLE_OK;
+        if ((r = key_field_fits(db, e, f, c)) < 0)
+            return r;
         if (f->size < 37)
             return dimple__seterr(db, DIMPLE_EINVAL,
                                   "map \"%s\": the key is empty and its"
@@ -529,6 +566,8 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
         memcpy(&n, at(obj, f->len_offset), sizeof n);
         if (p && n)
             return DIMPLE_OK;
+        if ((r = key_field_fits(db, e, f, c)) < 0)
+            return r;
         void *q = malloc(16);
         if (!q)
             return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
@@ -544,12 +583,13 @@ static int fill_key(dimple *db, const dimple_entity *e, const mapping *m,
     }
 }
 
-int dimple_save(dimple *db, const dimple_entity *e, void *obj)
+int dimple_entity_save(dimple *db, const dimple_entity *e, void *obj)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_save: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_save: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -580,7 +620,7 @@ int dimple_save(dimple *db, const dimple_entity *e, void *obj)
     }
     if (!n_set)
         sqlite3_str_appendall(s, "NOTHING");
-    if (!(st = prepare_str(db, s, "dimple_save"))) {
+    if (!(st = prepare_str(db, s, "dimple_entity_save"))) {
         r = db->errcode;
         goto out;
     }
@@ -591,7 +631,7 @@ int dimple_save(dimple *db, const dimple_entity *e, void *obj)
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
         r = dimple__seterr(db, dimple__sqlite_code(rc),
-                           "dimple_save \"%s\": %s", e->table,
+                           "dimple_entity_save \"%s\": %s", e->table,
                            sqlite3_errmsg(db->sql));
         goto out;
     }
@@ -602,12 +642,13 @@ out:
     return dimple__finish(db, r);
 }
 
-int dimple_get(dimple *db, const dimple_entity *e, void *obj)
+int dimple_entity_get(dimple *db, const dimple_entity *e, void *obj)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_get: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_get: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -619,16 +660,17 @@ int dimple_get(dimple *db, const dimple_entity *e, void *obj)
                             m.t.cols[m.col[i]].name);
     sqlite3_str_appendf(s, " FROM \"%w\"", e->table);
     sqlite3_stmt *st;
-    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_get", &st)))
+    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_entity_get", &st)))
         goto out;
     int rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         r = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                           "dimple_get \"%s\": no row with that key", e->table);
+                           "dimple_entity_get \"%s\": no row with that key",
+                           e->table);
         goto out;
     }
     if (rc != SQLITE_ROW) {
-        r = dimple__sqlerr(db, rc, "dimple_get");
+        r = dimple__sqlerr(db, rc, "dimple_entity_get");
         goto out;
     }
     for (size_t i = 0; i < m.n && r == DIMPLE_OK; i++)
@@ -642,12 +684,13 @@ out:
     return r;
 }
 
-int dimple_delete(dimple *db, const dimple_entity *e, const void *obj)
+int dimple_entity_delete(dimple *db, const dimple_entity *e, const void *obj)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!obj)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_delete: no object");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_delete: no object");
     mapping m;
     int r = resolve(db, e, &m, true);
     if (r)
@@ -655,16 +698,16 @@ int dimple_delete(dimple *db, const dimple_entity *e, const void *obj)
     sqlite3_str *s = sqlite3_str_new(db->sql);
     sqlite3_str_appendf(s, "DELETE FROM \"%w\"", e->table);
     sqlite3_stmt *st;
-    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_delete", &st)))
+    if ((r = prepare_by_key(db, e, &m, obj, s, "dimple_entity_delete", &st)))
         goto out;
     int rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
         r = dimple__seterr(db, dimple__sqlite_code(rc),
-                           "dimple_delete \"%s\": %s", e->table,
+                           "dimple_entity_delete \"%s\": %s", e->table,
                            sqlite3_errmsg(db->sql));
     else if (sqlite3_changes(db->sql) == 0)
         r = dimple__seterr(db, DIMPLE_ENOTFOUND,
-                           "dimple_delete \"%s\": no row with that key",
+                           "dimple_entity_delete \"%s\": no row with that key",
                            e->table);
     else
         r = dimple__ok(db);
@@ -674,14 +717,16 @@ out:
     return dimple__finish(db, r);
 }
 
-int dimple_query_each(dimple *db, const dimple_entity *e, const char *tail,
-                      const dimple_value *params, size_t n_params,
-                      dimple_entity_cb cb, void *payload)
+int dimple_entity_query_each(dimple *db, const dimple_entity *e,
+                             const char *tail, const dimple_value *params,
+                             size_t n_params, dimple_entity_cb cb,
+                             void *payload)
 {
     if (!db)
         return DIMPLE_EINVAL;
     if (!cb)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_query: no callback");
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_query: no callback");
     mapping m;
     int r = resolve(db, e, &m, false);
     if (r)
@@ -700,21 +745,21 @@ int dimple_query_each(dimple *db, const dimple_entity *e, const char *tail,
     if (!m.n)
         sqlite3_str_appendall(s, "1");
     sqlite3_str_appendf(s, " FROM \"%w\" %s", e->table, tail ? tail : "");
-    if (!(st = prepare_str(db, s, "dimple_query"))) {
+    if (!(st = prepare_str(db, s, "dimple_entity_query"))) {
         r = db->errcode;
         goto out;
     }
     if ((int)n_params != sqlite3_bind_parameter_count(st)) {
-        r = dimple__seterr(db, DIMPLE_EINVAL,
-                           "dimple_query \"%s\": %zu parameter(s) given, the"
-                           " SQL has %d",
-                           e->table, n_params,
-                           sqlite3_bind_parameter_count(st));
+        r = dimple__seterr(
+            db, DIMPLE_EINVAL,
+            "dimple_entity_query \"%s\": %zu parameter(s) given, the"
+            " SQL has %d",
+            e->table, n_params, sqlite3_bind_parameter_count(st));
         goto out;
     }
     for (size_t i = 0; i < n_params; i++)
         if (dimple_value__bind(st, (int)i + 1, &params[i]) != SQLITE_OK) {
-            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_query: bind");
+            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_entity_query: bind");
             goto out;
         }
     int rc;
@@ -729,7 +774,7 @@ int dimple_query_each(dimple *db, const dimple_entity *e, const char *tail,
             break;
     }
     if (r == DIMPLE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
-        r = dimple__sqlerr(db, rc, "dimple_query");
+        r = dimple__sqlerr(db, rc, "dimple_entity_query");
     if (r == DIMPLE_OK)
         r = dimple__ok(db);
 out:
@@ -766,20 +811,24 @@ static int collect_one(void *payload, void *obj)
     return 0;
 }
 
-int dimple_query(dimple *db, const dimple_entity *e, const char *tail,
-                 const dimple_value *params, size_t n_params, void **out,
-                 size_t *n)
+int dimple_entity_query(void **out, size_t *out_n, dimple *db,
+                        const dimple_entity *e, const char *tail,
+                        const dimple_value *params, size_t n_params)
 {
+    if (out)
+        *out = NULL;
+    if (out_n)
+        *out_n = 0;
     if (!db)
         return DIMPLE_EINVAL;
-    if (!out || !n)
-        return dimple__seterr(db, DIMPLE_EINVAL, "dimple_query: no output");
-    *out = NULL;
-    *n = 0;
+    if (!out || !out_n)
+        return dimple__seterr(db, DIMPLE_EINVAL,
+                              "dimple_entity_query: no output");
     if (!e || !e->size)
         return dimple__seterr(db, DIMPLE_EINVAL, "map: bad entity");
     collect c = {e, NULL, 0, 0, false};
-    int r = dimple_query_each(db, e, tail, params, n_params, collect_one, &c);
+    int r = dimple_entity_query_each(db, e, tail, params, n_params, collect_one,
+                                     &c);
     if (c.oom)
         r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
     if (r) {
@@ -787,18 +836,16 @@ int dimple_query(dimple *db, const dimple_entity *e, const char *tail,
         return r < 0 ? r : DIMPLE_ERROR;
     }
     *out = c.arr;
-    *n = c.n;
+    *out_n = c.n;
     return DIMPLE_OK;
 }
 
 /* ---------------------------------------------------------------- JSON */
 
-static int row_json_cb(void *payload, int n, const char *const *names,
+static int row_json_cb(void *payload, size_t n, const char *const *names,
                        const dimple_value *values)
 {
-    char **out = payload;
-    *out = dimple_row_json(n, names, values);
-    return *out ? 1 : 2;
+    return dimple_json_row(payload, n, names, values) == DIMPLE_OK ? 1 : 2;
 }
 
 static int get_json(dimple *db, const char *table, const tinfo *t,
@@ -829,48 +876,59 @@ static int get_json(dimple *db, const char *table, const tinfo *t,
     return dimple__ok(db);
 }
 
-int dimple_get_json(dimple *db, const char *table, const dimple_value *key,
-                    size_t n_key, char **json_out)
+int dimple_json_get(char **out, dimple *db, const char *table,
+                    const dimple_value *key, size_t n_key)
 {
+    if (out)
+        *out = NULL;
     if (!db)
         return DIMPLE_EINVAL;
-    if (!table || !json_out || (n_key && !key))
+    if (!table || !out || (n_key && !key))
         return dimple__seterr(db, DIMPLE_EINVAL,
-                              "dimple_get_json: bad arguments");
+                              "dimple_json_get: bad arguments");
     tinfo t;
     int r = load_table(db, table, &t);
     if (r)
         return r;
     if (n_key != t.n_key)
         r = dimple__seterr(db, DIMPLE_EINVAL,
-                           "dimple_get_json \"%s\": the key has %zu"
+                           "dimple_json_get \"%s\": the key has %zu"
                            " column(s), %zu given",
                            table, t.n_key, n_key);
     else
-        r = get_json(db, table, &t, key, json_out);
+        r = get_json(db, table, &t, key, out);
     tinfo_free(&t);
     return r;
 }
 
-int dimple_save_json(dimple *db, const char *table, const char *json,
-                     char **row_out)
+int dimple_json_save(char **out, dimple *db, const char *table,
+                     const char *json)
 {
+    if (out)
+        *out = NULL;
     if (!db)
         return DIMPLE_EINVAL;
-    if (row_out)
-        *row_out = NULL;
     if (!table || !json)
         return dimple__seterr(db, DIMPLE_EINVAL,
-                              "dimple_save_json: bad arguments");
+                              "dimple_json_save: bad arguments");
     tinfo t;
     int r = load_table(db, table, &t);
     if (r)
         return r;
+    if (out && t.n_key > 64) { /* the saved row is read back by its key */
+        r = dimple__seterr(db, DIMPLE_ELIMIT,
+                           "dimple_json_save \"%s\": a key of %zu columns"
+                           " (at most 64)",
+                           table, t.n_key);
+        tinfo_free(&t);
+        return r;
+    }
     sqlite3_stmt *js = NULL, *st = NULL;
     dimple_value *vals = calloc(t.n, sizeof *vals);
     bool *given = calloc(t.n, sizeof *given);
     unsigned char **blobs = calloc(t.n, sizeof *blobs);
     char uuid[37];
+    uint8_t uuid_bytes[16];
     if (!vals || !given || !blobs) {
         r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
         goto out;
@@ -883,7 +941,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
                                 " json_each(?1)",
                                 -1, &js, NULL);
     if (rc != SQLITE_OK) {
-        r = dimple__sqlerr(db, rc, "dimple_save_json");
+        r = dimple__sqlerr(db, rc, "dimple_json_save");
         goto out;
     }
     sqlite3_bind_text(js, 1, json, -1, SQLITE_STATIC);
@@ -891,7 +949,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
     while ((rc = sqlite3_step(js)) == SQLITE_ROW) {
         if (strcmp((const char *)sqlite3_column_text(js, 4), "object") != 0) {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": not a JSON object",
+                               "dimple_json_save \"%s\": not a JSON object",
                                table);
             goto out;
         }
@@ -902,7 +960,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
             c++;
         if (c == t.n) {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": no column \"%s\"",
+                               "dimple_json_save \"%s\": no column \"%s\"",
                                table, col);
             goto out;
         }
@@ -912,11 +970,11 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
         if (strcmp(type, "null") == 0) {
             v->type = DIMPLE_NULL;
         } else if (strcmp(type, "integer") == 0) {
-            *v = dimple_int(sqlite3_column_int64(js, 2));
+            *v = dimple_value_int(sqlite3_column_int64(js, 2));
         } else if (strcmp(type, "real") == 0) {
-            *v = dimple_real(sqlite3_column_double(js, 2));
+            *v = dimple_value_real(sqlite3_column_double(js, 2));
         } else if (strcmp(type, "true") == 0 || strcmp(type, "false") == 0) {
-            *v = dimple_int(type[0] == 't');
+            *v = dimple_value_int(type[0] == 't');
         } else if (strcmp(type, "text") == 0) {
             size_t n = (size_t)sqlite3_column_bytes(js, 2);
             free(blobs[c]);
@@ -936,7 +994,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
                                       (size_t)sqlite3_column_bytes(js, 3),
                                       &blobs[c], &n) < 0) {
                 r = dimple__seterr(db, DIMPLE_EINVAL,
-                                   "dimple_save_json \"%s\": column \"%s\":"
+                                   "dimple_json_save \"%s\": column \"%s\":"
                                    " bad base64 in $blob",
                                    table, col);
                 goto out;
@@ -944,7 +1002,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
             *v = (dimple_value){DIMPLE_BLOB, 0, 0, blobs[c], n};
         } else {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": column \"%s\": a"
+                               "dimple_json_save \"%s\": column \"%s\": a"
                                " JSON %s is not a value (use"
                                " {\"$blob\":\"base64\"} for bytes)",
                                table, col, type);
@@ -952,22 +1010,29 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
         }
     }
     if (rc != SQLITE_DONE) {
-        r = dimple__seterr(db, DIMPLE_EINVAL, "dimple_save_json \"%s\": %s",
+        r = dimple__seterr(db, DIMPLE_EINVAL, "dimple_json_save \"%s\": %s",
                            table, sqlite3_errmsg(db->sql));
         goto out;
     }
-    /* an absent or empty single text key: a new UUIDv7 */
+    /* an absent or empty single key: a new UUIDv7, typed as
+     * dimple_entity_save types it (key_kind) */
     if (t.n_key == 1) {
         for (size_t c = 0; c < t.n; c++) {
             if (!t.cols[c].pk)
                 continue;
-            bool empty = !given[c] || vals[c].type == DIMPLE_NULL ||
-                         (vals[c].type == DIMPLE_TEXT && vals[c].n == 0);
-            if (empty && (t.cols[c].aff == 'T' || t.cols[c].aff == 'B')) {
-                uint8_t id[16];
-                dimple_uuid__v7(id);
-                dimple_uuid__format(id, uuid);
-                vals[c] = dimple_text(uuid);
+            bool empty =
+                !given[c] || vals[c].type == DIMPLE_NULL ||
+                ((vals[c].type == DIMPLE_TEXT || vals[c].type == DIMPLE_BLOB) &&
+                 vals[c].n == 0);
+            char kind = key_kind(&t.cols[c]);
+            if (empty && kind) {
+                dimple_uuid__v7(uuid_bytes);
+                if (kind == 'B') {
+                    vals[c] = dimple_value_blob(uuid_bytes, 16);
+                } else {
+                    dimple_uuid__format(uuid_bytes, uuid);
+                    vals[c] = dimple_value_text(uuid);
+                }
                 given[c] = true;
             }
         }
@@ -975,7 +1040,7 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
     for (size_t c = 0; c < t.n; c++)
         if (t.cols[c].pk && !given[c]) {
             r = dimple__seterr(db, DIMPLE_EINVAL,
-                               "dimple_save_json \"%s\": the key column"
+                               "dimple_json_save \"%s\": the key column"
                                " \"%s\" is missing",
                                table, t.cols[c].name);
             goto out;
@@ -1005,31 +1070,31 @@ int dimple_save_json(dimple *db, const char *table, const char *json,
                                 t.cols[c].name);
     if (!k)
         sqlite3_str_appendall(s, "NOTHING");
-    if (!(st = prepare_str(db, s, "dimple_save_json"))) {
+    if (!(st = prepare_str(db, s, "dimple_json_save"))) {
         r = db->errcode;
         goto out;
     }
     int idx = 1;
     for (size_t c = 0; c < t.n; c++)
         if (given[c] && dimple_value__bind(st, idx++, &vals[c]) != SQLITE_OK) {
-            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_save_json: bind");
+            r = dimple__sqlerr(db, SQLITE_ERROR, "dimple_json_save: bind");
             goto out;
         }
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE) {
         r = dimple__seterr(db, dimple__sqlite_code(rc),
-                           "dimple_save_json \"%s\": %s", table,
+                           "dimple_json_save \"%s\": %s", table,
                            sqlite3_errmsg(db->sql));
         goto out;
     }
-    if (row_out) {
+    if (out) {
         dimple_value key[64];
         size_t nk = 0;
         for (int p = 1; p <= (int)t.n_key && nk < 64; p++)
             for (size_t c = 0; c < t.n; c++)
                 if (t.cols[c].pk == p)
                     key[nk++] = vals[c];
-        r = get_json(db, table, &t, key, row_out);
+        r = get_json(db, table, &t, key, out);
     } else {
         r = dimple__ok(db);
     }

@@ -275,17 +275,19 @@ int dimple_remote_list(dimple *db, const char *prefix, dimple_key_cb cb,
     return dimple_remote__list(db, prefix, NULL, 0, cb, payload);
 }
 
-int dimple_remote_get(dimple *db, const char *key, int raw, void **out,
-                      size_t *len)
+int dimple_remote_get(void **out, size_t *out_len, dimple *db, const char *key,
+                      int raw)
 {
     dimple_buf sealed = {0}, plain = {0};
     int rc;
+    if (out)
+        *out = NULL;
+    if (out_len)
+        *out_len = 0;
     if (!db)
         return DIMPLE_EINVAL;
-    if (!out || !len)
+    if (!out || !out_len)
         return dimple__seterr(db, DIMPLE_EINVAL, "remote get: no output");
-    *out = NULL;
-    *len = 0;
     if ((rc = dimple_remote__get(db, key, &sealed)) < 0)
         goto out;
     if (raw || !db->cipher) {
@@ -300,7 +302,7 @@ int dimple_remote_get(dimple *db, const char *key, int raw, void **out,
         goto out;
     }
     *out = plain.p;
-    *len = plain.n;
+    *out_len = plain.n;
     memset(&plain, 0, sizeof plain);
     rc = dimple__ok(db);
 out:
@@ -327,16 +329,17 @@ int dimple_remote_put(dimple *db, const char *key, const void *data, size_t len)
     return rc;
 }
 
-int dimple_cipher_identity(dimple *db, char **out)
+int dimple_cipher_identity(char **out, dimple *db)
 {
     dimple_buf b = {0};
     dimple_sink sink = dimple_buf__sink(&b);
     int rc;
+    if (out)
+        *out = NULL;
     if (!db)
         return DIMPLE_EINVAL;
     if (!out)
         return dimple__seterr(db, DIMPLE_EINVAL, "identity: no output");
-    *out = NULL;
     if (!db->cipher)
         return dimple__seterr(db, DIMPLE_ENOTFOUND,
                               "identity: no [cipher] configured");

@@ -53,7 +53,7 @@ typedef struct run {
     uint64_t req0;
     int first_rc;
     char first_msg[sizeof(((dimple *)0)->errmsg)];
-    int stop; /* the progress callback asked to stop */
+    int stop; /* non-zero: what the progress callback returned to stop */
 } run;
 
 /* ------------------------------------------------------------- helpers */
@@ -254,8 +254,7 @@ static int progress(run *r, dimple_sync_phase phase, const char *author,
         p.changes_done = r->st.changes_pulled;
         p.bytes_done = r->st.bytes_pulled;
     }
-    if (r->o.progress(r->o.payload, &p) != 0)
-        r->stop = 1;
+    r->stop = r->o.progress(r->o.payload, &p);
     return r->stop;
 }
 
@@ -720,8 +719,8 @@ out:
 
 /* --------------------------------------------------------------- public */
 
-int dimple_sync(dimple *db, const dimple_sync_options *opts,
-                dimple_sync_stats *out)
+int dimple_sync(dimple_sync_stats *out, dimple *db,
+                const dimple_sync_options *opts)
 {
     run r;
     double t0 = now_s();
@@ -733,12 +732,17 @@ int dimple_sync(dimple *db, const dimple_sync_options *opts,
     r.db = db;
     r.s = db->sync;
     r.req0 = dimple_remote__requests(db);
-    if (opts) {
-        size_t n = opts->size < sizeof r.o ? opts->size : sizeof r.o;
-        memcpy(&r.o, opts, n);
+    /* stats too: the caller says how much of them it has room for */
+    dimple_sync_stats scratch;
+    if ((rc = dimple__opts(db, &r.o, sizeof r.o, sizeof r.o, opts,
+                           "dimple_sync_options")) < 0 ||
+        (rc = dimple__opts(db, &scratch, sizeof scratch, sizeof scratch, out,
+                           "dimple_sync_stats")) < 0) {
+        out = NULL; /* not ours to write */
+        goto done;
     }
     if (out)
-        memset(out, 0, sizeof *out);
+        memset((char *)out + sizeof out->size, 0, out->size - sizeof out->size);
     if (!r.s) {
         rc = dimple__seterr(db, DIMPLE_EINVAL, "sync: handle not open");
         goto done;
@@ -779,8 +783,10 @@ int dimple_sync(dimple *db, const dimple_sync_options *opts,
 
     rc = pull_and_push(&r);
     if (!rc && r.stop)
-        rc = dimple__seterr(db, DIMPLE_ERROR,
-                            "sync stopped by the progress callback");
+        rc = dimple__seterr(db, r.stop,
+                            "sync stopped by the progress callback (it"
+                            " returned %d)",
+                            r.stop);
     else if (rc && r.st.errors > 1)
         rc = dimple__seterr(db, rc, "%s (and %llu more error%s)", r.first_msg,
                             (unsigned long long)(r.st.errors - 1),
@@ -797,12 +803,13 @@ done:
         dimple_buf__free(&r.s->get);
         dimple_buf__free(&r.s->plain);
     }
-    if (rc < 0 && !r.st.errors)
+    if (rc < 0 && !r.st.errors && !r.stop)
         r.st.errors = 1;
     r.st.requests = dimple_remote__requests(db) - r.req0;
     r.st.seconds = now_s() - t0;
     if (out)
-        *out = r.st;
+        memcpy((char *)out + sizeof out->size, (char *)&r.st + sizeof r.st.size,
+               out->size - sizeof out->size);
     return dimple__finish(db, rc);
 }
 

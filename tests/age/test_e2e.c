@@ -61,11 +61,11 @@ TEST(memory_store_roundtrip)
         printf("# %s\n", db ? dimple_errmsg(db) : "(no handle)");
     CHECK_RC(dimple_remote_put(db, "log/a/0001", MARKER, strlen(MARKER)),
              DIMPLE_OK);
-    CHECK_RC(dimple_remote_get(db, "log/a/0001", 0, &out, &len), DIMPLE_OK);
+    CHECK_RC(dimple_remote_get(&out, &len, db, "log/a/0001", 0), DIMPLE_OK);
     CHECK(out && len == strlen(MARKER) && !memcmp(out, MARKER, len));
     dimple_free(out);
     out = NULL;
-    CHECK_RC(dimple_remote_get(db, "log/a/0001", 1, &out, &len), DIMPLE_OK);
+    CHECK_RC(dimple_remote_get(&out, &len, db, "log/a/0001", 1), DIMPLE_OK);
     CHECK(out && len > 40 &&
           !memcmp(out, "age-encryption.org/v1\n-> X25519 ", 32));
     CHECK(out && !memmem(out, len, MARKER, strlen(MARKER)));
@@ -75,13 +75,13 @@ TEST(memory_store_roundtrip)
     CHECK_RC(dimple_remote_list(db, "keys/", count_keys, NULL), DIMPLE_OK);
     CHECK(key_count == 1);
     char *id = NULL;
-    CHECK_RC(dimple_cipher_identity(db, &id), DIMPLE_OK);
+    CHECK_RC(dimple_cipher_identity(&id, db), DIMPLE_OK);
     CHECK(id && strstr(id, "AGE-SECRET-KEY-1"));
     dimple_free(id);
 
     /* The same store, a wrong passphrase: refused, naming the key file. */
     CHECK_RC(dimple_open(&bad, conf_bad), DIMPLE_OK);
-    CHECK(dimple_remote_get(bad, "log/a/0001", 0, &out, &len) == DIMPLE_EAUTH);
+    CHECK(dimple_remote_get(&out, &len, bad, "log/a/0001", 0) == DIMPLE_EAUTH);
     CHECK(out == NULL);
     CHECK_CONTAINS(dimple_errmsg(bad), "wrong passphrase for keys/");
     CHECK(!strstr(dimple_errmsg(bad), "not the passphrase"));
@@ -90,7 +90,7 @@ TEST(memory_store_roundtrip)
     CHECK_RC(dimple_open(&plain, conf_plain), DIMPLE_OK);
     CHECK_RC(dimple_remote_put(plain, "log/x/0001", "{\"plain\":1}", 11),
              DIMPLE_OK);
-    CHECK(dimple_remote_get(db, "log/x/0001", 0, &out, &len) ==
+    CHECK(dimple_remote_get(&out, &len, db, "log/x/0001", 0) ==
           DIMPLE_ECORRUPT);
     CHECK(out == NULL);
     CHECK_CONTAINS(dimple_errmsg(db), "log/x/0001");
@@ -138,7 +138,7 @@ static uint64_t scrypt_count(dimple *db)
 {
     char *id = NULL;
     uint64_t n = UINT64_MAX;
-    if (dimple_cipher_identity(db, &id) == 0) {
+    if (dimple_cipher_identity(&id, db) == 0) {
         const char *p = strstr(id, "# scrypt derivations in this process: ");
         if (p)
             n = strtoull(p + 38, NULL, 10);
@@ -157,7 +157,7 @@ TEST(sync_pull_1000_batches_one_scrypt)
     const char *cipher =
         "plugin = age\npassphrase = ${E2E_AGE_PASS}\nwork_factor = 10";
     dimple *a = NULL, *b = NULL;
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     snprintf(storage, sizeof storage, "plugin = memory\nname = e2e-sync-%d",
              (int)getpid());
     snprintf(conf_a, sizeof conf_a, "%s/a.conf", dir);
@@ -176,8 +176,8 @@ TEST(sync_pull_1000_batches_one_scrypt)
                     "'" MARKER "' FROM c",
                     NULL, 0, NULL, NULL),
         DIMPLE_OK);
-    memset(&st, 0, sizeof st);
-    CHECK_RC(dimple_sync(a, NULL, &st), DIMPLE_OK);
+    st = (dimple_sync_stats)DIMPLE_SYNC_STATS_INIT;
+    CHECK_RC(dimple_sync(&st, a, NULL), DIMPLE_OK);
     if (dimple_errcode(a) != DIMPLE_OK)
         printf("# %s\n", dimple_errmsg(a));
     printf("# pushed %llu batches\n", (unsigned long long)st.batches_pushed);
@@ -185,8 +185,8 @@ TEST(sync_pull_1000_batches_one_scrypt)
     uint64_t before = scrypt_count(a);
     CHECK_RC(dimple_open(&b, conf_b), DIMPLE_OK);
     CHECK_RC(dimple_migrate(b, schema, 1), DIMPLE_OK);
-    memset(&st, 0, sizeof st);
-    CHECK_RC(dimple_sync(b, NULL, &st), DIMPLE_OK);
+    st = (dimple_sync_stats)DIMPLE_SYNC_STATS_INIT;
+    CHECK_RC(dimple_sync(&st, b, NULL), DIMPLE_OK);
     if (dimple_errcode(b) != DIMPLE_OK)
         printf("# %s\n", dimple_errmsg(b));
     uint64_t used = scrypt_count(b) - before;
@@ -197,7 +197,7 @@ TEST(sync_pull_1000_batches_one_scrypt)
     CHECK(used == 1);
     char *json = NULL;
     CHECK_RC(
-        dimple_query_json(b, "SELECT count(*) AS n FROM t", NULL, 0, &json),
+        dimple_json_query(&json, b, "SELECT count(*) AS n FROM t", NULL, 0),
         DIMPLE_OK);
     CHECK(json && strstr(json, "1000"));
     dimple_free(json);

@@ -338,7 +338,7 @@ TEST(range_edges_pass)
                                  "INSERT INTO t VALUES ('a', 'x'), ('b', 'y')",
                                  NULL, 0, NULL, NULL),
                      DIMPLE_OK);
-            if (!CHECK(dimple_sync(h, NULL, NULL) == DIMPLE_OK))
+            if (!CHECK(dimple_sync(NULL, h, NULL) == DIMPLE_OK))
                 printf("#   %s = %lld: %s\n", k->key, (long long)edge[e],
                        dimple_errmsg(h));
             dimple_close(h);

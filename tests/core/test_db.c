@@ -19,7 +19,7 @@ static dimple *open_fresh(const char *name)
 
 /* The first column of the first row as text, in a static buffer. */
 static char got[1024];
-static int first_cell(void *payload, int n, const char *const *names,
+static int first_cell(void *payload, size_t n, const char *const *names,
                       const dimple_value *v)
 {
     (void)payload, (void)names;
@@ -81,6 +81,113 @@ TEST(cache_size_option)
     dimple_close(db);
 }
 
+static void on_live(void *payload, dimple_live_query *q, const dimple_result *r)
+{
+    (void)q, (void)r;
+    ++*(int *)payload;
+}
+
+static int on_change(void *payload, const dimple_history_entry *e)
+{
+    (void)e;
+    ++*(int *)payload;
+    return 0;
+}
+
+/* One rule for every options struct: NULL is the defaults; size 0, below
+ * the first published layout or above the library's is DIMPLE_EINVAL
+ * naming the struct and its _INIT macro; fields past a smaller size keep
+ * their defaults. */
+TEST(options_structs_versioned)
+{
+    dimple *db = NULL;
+    dimple_options o = DIMPLE_OPTIONS_INIT;
+    CHECK(o.size == sizeof(dimple_options) && !o.tables && !o.read_only);
+
+    unlink(tmp_path("opt.db"));
+    o.size = 0;
+    CHECK_RC(dimple_open_path(&db, tmp_path("opt.db"), &o), DIMPLE_EINVAL);
+    CHECK_STR(dimple_errmsg(db), "dimple_options.size is 0: initialise it"
+                                 " with DIMPLE_OPTIONS_INIT");
+    dimple_close(db);
+    o.size = sizeof(size_t);
+    CHECK_RC(dimple_open_path(&db, tmp_path("opt.db"), &o), DIMPLE_EINVAL);
+    CHECK_CONTAINS(dimple_errmsg(db), "dimple_options.size is 8, this"
+                                      " library's is");
+    CHECK_CONTAINS(dimple_errmsg(db), "DIMPLE_OPTIONS_INIT");
+    dimple_close(db);
+    o.size = sizeof o + 8;
+    CHECK_RC(dimple_open_path(&db, tmp_path("opt.db"), &o), DIMPLE_EINVAL);
+    CHECK_CONTAINS(dimple_errmsg(db), "dimple_options.size is");
+    dimple_close(db);
+    /* an older caller's struct ends before cache_size_kib: what lies past
+     * its size (here a value that would be refused) is not read */
+    o.size = offsetof(dimple_options, cache_size_kib);
+    o.cache_size_kib = -1;
+    o.tables = "";
+    CHECK_RC(dimple_open_path(&db, tmp_path("opt.db"), &o), DIMPLE_OK);
+    CHECK_STR(scalar(db, "PRAGMA cache_size"), "-2000");
+    CHECK_STR(dimple_tables(db), "");
+    dimple_close(db);
+
+    /* the other entry points: NULL works, size 0 is refused by name */
+    unlink(tmp_path("opt.db"));
+    CHECK_RC(dimple_open_path(&db, tmp_path("opt.db"), NULL), DIMPLE_OK);
+    CHECK_RC(dimple_exec(db,
+                         "CREATE TABLE t(id TEXT PRIMARY KEY, a);"
+                         " INSERT INTO t VALUES ('k', 1)",
+                         NULL, 0, NULL, NULL),
+             DIMPLE_OK);
+    int calls = 0;
+    dimple_live_query *q = NULL;
+    dimple_live_options lo = DIMPLE_LIVE_OPTIONS_INIT;
+    CHECK(lo.size == sizeof lo && lo.delivery == DIMPLE_LIVE_SYNC);
+    lo.size = 0;
+    CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM t", NULL, 0, on_live,
+                              &calls, &lo),
+             DIMPLE_EINVAL);
+    CHECK_STR(dimple_errmsg(db), "dimple_live_options.size is 0: initialise"
+                                 " it with DIMPLE_LIVE_OPTIONS_INIT");
+    lo.size = sizeof lo + 1;
+    CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM t", NULL, 0, on_live,
+                              &calls, &lo),
+             DIMPLE_EINVAL);
+    CHECK(q == NULL && calls == 0);
+    CHECK_RC(dimple_live_open(&q, db, "SELECT * FROM t", NULL, 0, on_live,
+                              &calls, NULL),
+             DIMPLE_OK);
+    CHECK(calls == 1);
+    dimple_live_close(q);
+
+    dimple_history_query hq = DIMPLE_HISTORY_QUERY_INIT;
+    hq.size = 0;
+    CHECK_RC(dimple_history_list(db, on_change, &calls, &hq), DIMPLE_EINVAL);
+    CHECK_STR(dimple_errmsg(db), "dimple_history_query.size is 0: initialise"
+                                 " it with DIMPLE_HISTORY_QUERY_INIT");
+    calls = 0;
+    CHECK_RC(dimple_history_list(db, on_change, &calls, NULL), DIMPLE_OK);
+    CHECK(calls == 1);
+
+    dimple_sync_options so = DIMPLE_SYNC_OPTIONS_INIT;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
+    CHECK(so.size == sizeof so && st.size == sizeof st);
+    so.size = 0;
+    CHECK_RC(dimple_sync(&st, db, &so), DIMPLE_EINVAL);
+    CHECK_STR(dimple_errmsg(db), "dimple_sync_options.size is 0: initialise"
+                                 " it with DIMPLE_SYNC_OPTIONS_INIT");
+    st.size = 0;
+    CHECK_RC(dimple_sync(&st, db, NULL), DIMPLE_EINVAL);
+    CHECK_STR(dimple_errmsg(db), "dimple_sync_stats.size is 0: initialise"
+                                 " it with DIMPLE_SYNC_STATS_INIT");
+    CHECK(st.size == 0 && st.errors == 0); /* not written */
+    /* valid structs reach the sync itself (no [storage] here); the stats
+     * keep their size */
+    st = (dimple_sync_stats)DIMPLE_SYNC_STATS_INIT;
+    CHECK_RC(dimple_sync(&st, db, NULL), DIMPLE_ECONFIG);
+    CHECK(st.size == sizeof st && st.errors == 1);
+    dimple_close(db);
+}
+
 TEST(foreign_keys_enforced)
 {
     dimple *db = open_fresh("fk.db");
@@ -132,8 +239,8 @@ TEST(exec_and_params)
                          NULL, 0, NULL, NULL),
              DIMPLE_OK);
     CHECK_STR(scalar(db, "SELECT count(*) FROM t"), "2");
-    p[0] = dimple_text("x");
-    p[1] = dimple_int(7);
+    p[0] = dimple_value_text("x");
+    p[1] = dimple_value_int(7);
     CHECK_RC(dimple_exec(db, "INSERT INTO t(a, b) VALUES (?1, ?2);  -- end", p,
                          2, NULL, NULL),
              DIMPLE_OK);
@@ -163,7 +270,7 @@ TEST(exec_and_params)
     dimple_close(db);
 }
 
-static int stop_at_two(void *payload, int n, const char *const *names,
+static int stop_at_two(void *payload, size_t n, const char *const *names,
                        const dimple_value *v)
 {
     int *count = payload;
@@ -195,7 +302,7 @@ TEST(migrations_from_list)
         "CREATE TABLE c(id TEXT PRIMARY KEY); INSERT INTO nosuch VALUES(1);",
     };
     CHECK_RC(dimple_migrate(db, m, 2), DIMPLE_OK);
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
     CHECK_STR(scalar(db, "SELECT count(*) FROM a"), "1");
     /* again: nothing to do, nothing re-run */
@@ -205,7 +312,7 @@ TEST(migrations_from_list)
     CHECK_RC(dimple_migrate(db, m, 3), DIMPLE_ESQL);
     CHECK_CONTAINS(dimple_errmsg(db), "migration 3 (index 2) failed, rolled "
                                       "back: no such table: nosuch");
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
     CHECK_STR(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = "
                          "'c'"),
@@ -234,7 +341,7 @@ TEST(migrations_from_folder)
                                   "INSERT INTO todo VALUES ('b', 'B');\n");
     write_tmp("mig/README.md", "not a migration\n");
     CHECK_RC(dimple_migrate_dir(db, tmp_path("mig")), DIMPLE_OK);
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
     CHECK_STR(scalar(db, "SELECT count(*) FROM todo"), "2");
 
@@ -250,7 +357,7 @@ TEST(migrations_from_folder)
     CHECK_STR(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = "
                          "'tag'"),
               "0");
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 2);
 
     /* a gap */
@@ -271,7 +378,7 @@ TEST(migrations_from_folder)
     CHECK_CONTAINS(dimple_errmsg(db), "x_extra.sql: not named NNN_name.sql");
     unlink(tmp_path("mig/x_extra.sql"));
     CHECK_RC(dimple_migrate_dir(db, tmp_path("mig")), DIMPLE_OK);
-    CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+    CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
     CHECK(v == 4);
     /* a missing folder */
     CHECK_RC(dimple_migrate_dir(db, tmp_path("nosuch")), DIMPLE_EIO);
@@ -304,7 +411,7 @@ TEST(locked_database)
         int v = -1;
         CHECK_RC(dimple_migrate(db, m, 1), DIMPLE_EBUSY);
         sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
-        CHECK_RC(dimple_schema_version(db, &v), DIMPLE_OK);
+        CHECK_RC(dimple_schema_version(&v, db), DIMPLE_OK);
         CHECK(v == 0);
     }
     sqlite3_close(other);
@@ -391,6 +498,7 @@ int main(void)
     RUN(locked_database);
     RUN(unreadable_database);
     RUN(read_only);
+    RUN(options_structs_versioned);
     RUN(config_check_handle_has_no_database);
     tmp_cleanup();
     return test_done();

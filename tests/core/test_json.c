@@ -1,6 +1,6 @@
 /*
  * test_json.c — the JSON encoding of values (json.c) through
- * dimple_query_json and dimple_row_json: 64-bit integers, reals that stay
+ * dimple_json_query and dimple_json_row: 64-bit integers, reals that stay
  * reals, text escapes and UTF-8, blobs, NULL; base64.
  */
 #include "../test.h"
@@ -17,7 +17,7 @@ static char *q(const char *sql, const dimple_value *p, size_t n)
     static char *last;
     dimple_free(last);
     last = NULL;
-    if (dimple_query_json(db, sql, p, n, &last) < 0) {
+    if (dimple_json_query(&last, db, sql, p, n) < 0) {
         printf("# %s\n", dimple_errmsg(db));
         return NULL;
     }
@@ -44,10 +44,10 @@ TEST(reals_stay_reals)
     /* Bound, not SQL literals: SQLite's own text-to-real conversion uses
      * long double, which valgrind emulates with less precision. */
     dimple_value p[8] = {
-        dimple_real(1.0),      dimple_real(0.1),
-        dimple_real(-0.0),     dimple_real(1e300),
-        dimple_real(2.5e-300), dimple_real(123456789012345680.0),
-        dimple_real(HUGE_VAL), dimple_real(-HUGE_VAL)};
+        dimple_value_real(1.0),      dimple_value_real(0.1),
+        dimple_value_real(-0.0),     dimple_value_real(1e300),
+        dimple_value_real(2.5e-300), dimple_value_real(123456789012345680.0),
+        dimple_value_real(HUGE_VAL), dimple_value_real(-HUGE_VAL)};
     CHECK_STR(q("SELECT ?1 AS a, ?2 AS b, ?3 AS c, ?4 AS d, ?5 AS e, "
                 "?6 AS f, ?7 AS g, ?8 AS h",
                 p, 8),
@@ -68,17 +68,17 @@ TEST(reals_stay_reals)
 
 TEST(text_and_null)
 {
-    dimple_value p[2] = {dimple_text("tab\there \"q\" back\\slash\n\x01"),
-                         dimple_null()};
+    dimple_value p[2] = {dimple_value_text("tab\there \"q\" back\\slash\n\x01"),
+                         dimple_value_null()};
     CHECK_STR(q("SELECT ?1 AS t, ?2 AS n", p, 2),
               "[{\"t\":\"tab\\there \\\"q\\\" back\\\\slash\\n\\u0001\","
               "\"n\":null}]");
     /* UTF-8 passes through; invalid bytes become U+FFFD */
-    p[0] = dimple_text("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");
+    p[0] = dimple_value_text("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80");
     CHECK_STR(q("SELECT ?1 AS u", p, 1),
               "[{\"u\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80\"}]");
-    p[0] = dimple_text("a\xff"
-                       "b\xc3");
+    p[0] = dimple_value_text("a\xff"
+                             "b\xc3");
     CHECK_STR(q("SELECT ?1 AS bad", p, 1), "[{\"bad\":\"a\xef\xbf\xbd"
                                            "b\xef\xbf\xbd\"}]");
     /* column names are escaped too, order kept */
@@ -88,7 +88,7 @@ TEST(text_and_null)
 
 TEST(blobs)
 {
-    dimple_value p[1] = {dimple_blob("\x00\x01\xfe\xff", 4)};
+    dimple_value p[1] = {dimple_value_blob("\x00\x01\xfe\xff", 4)};
     CHECK_STR(q("SELECT ?1 AS b, x'' AS e, x'666f6f' AS f", p, 1),
               "[{\"b\":{\"$blob\":\"AAH+/w==\"},\"e\":{\"$blob\":\"\"},"
               "\"f\":{\"$blob\":\"Zm9v\"}}]");
@@ -101,10 +101,10 @@ TEST(many_rows_and_empty)
               "[{\"x\":1},{\"x\":2}]");
     {
         char *out = (char *)1;
-        CHECK_RC(dimple_query_json(db, "SELECT 1; SELECT 2", NULL, 0, &out),
+        CHECK_RC(dimple_json_query(&out, db, "SELECT 1; SELECT 2", NULL, 0),
                  DIMPLE_EINVAL);
         CHECK(out == NULL);
-        CHECK_RC(dimple_query_json(db, "SELEKT", NULL, 0, &out), DIMPLE_ESQL);
+        CHECK_RC(dimple_json_query(&out, db, "SELEKT", NULL, 0), DIMPLE_ESQL);
         CHECK(out == NULL);
     }
 }
@@ -112,13 +112,15 @@ TEST(many_rows_and_empty)
 TEST(row_json)
 {
     const char *names[] = {"i", "r", "t", "b", "n"};
-    dimple_value v[5] = {dimple_int(-3), dimple_real(2.0), dimple_text("x"),
-                         dimple_blob("hi", 2), dimple_null()};
-    char *s = dimple_row_json(5, names, v);
+    dimple_value v[5] = {dimple_value_int(-3), dimple_value_real(2.0),
+                         dimple_value_text("x"), dimple_value_blob("hi", 2),
+                         dimple_value_null()};
+    char *s = NULL;
+    CHECK_RC(dimple_json_row(&s, 5, names, v), DIMPLE_OK);
     CHECK_STR(s, "{\"i\":-3,\"r\":2.0,\"t\":\"x\",\"b\":{\"$blob\":\"aGk=\"},"
                  "\"n\":null}");
     dimple_free(s);
-    s = dimple_row_json(0, names, v);
+    CHECK_RC(dimple_json_row(&s, 0, names, v), DIMPLE_OK);
     CHECK_STR(s, "{}");
     dimple_free(s);
 }

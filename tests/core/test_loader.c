@@ -133,7 +133,7 @@ TEST(instance_api_and_logger)
     dimple_instance *inst = NULL;
     const dimple_kv conf[] = {{"greeting", "hello", 3}, {NULL, NULL, 0}};
     CHECK_RC(open_with(&db, ""), DIMPLE_OK);
-    dimple_set_logger(db, logger, NULL);
+    dimple_logger_set(db, logger, NULL);
     CHECK_RC(dimple_loader__instance(db, "storage", DIMPLE_KIND_STORAGE,
                                      "fx-good", conf, &inst),
              DIMPLE_OK);
@@ -215,7 +215,7 @@ TEST(registered_and_listing)
     CHECK_RC(open_with(&db, "[notifier.x]\nplugin = fx-builtin\n"), DIMPLE_OK);
     CHECK_STR(dimple_plugin_in_use(db, "notifier.x"), "fx-builtin");
     CHECK_STR(dimple_plugin_role(db, 0), "notifier.x");
-    CHECK_RC(dimple_plugins_list(db, on_plugin, &l), DIMPLE_OK);
+    CHECK_RC(dimple_plugin_list(db, on_plugin, &l), DIMPLE_OK);
     CHECK(l.good == 1);
     CHECK(l.builtin == 1);
     CHECK(l.refused == 5); /* noentry badabi mismatch noslot small */
@@ -255,6 +255,29 @@ TEST(descriptor_size)
     dimple_close(db);
 }
 
+/* The registry holds 64 plugins: one more is DIMPLE_ELIMIT (a limit, not
+ * out of memory); replacing one by name still works. Fills the registry:
+ * runs last. */
+TEST(registry_full_is_a_limit)
+{
+    static dimple_plugin many[64];
+    static char names[64][16];
+    int rc = DIMPLE_OK;
+    size_t i;
+    CHECK_RC(dimple_plugin_register(&reg_plugin), DIMPLE_OK);
+    for (i = 0; i < 64 && rc == DIMPLE_OK; i++) {
+        snprintf(names[i], sizeof names[i], "fx-many-%zu", i);
+        many[i] = reg_plugin;
+        many[i].name = names[i];
+        rc = dimple_plugin_register(&many[i]);
+    }
+    CHECK_RC(rc, DIMPLE_ELIMIT);
+    CHECK(i == 62); /* fx-builtin, fx-grown, fx-nosize and 61 more
+                     * fit, the 62nd more did not */
+    CHECK_RC(dimple_plugin_register(&reg_plugin), DIMPLE_OK);
+    CHECK_STR(dimple_errstr(DIMPLE_ELIMIT), "DIMPLE_ELIMIT");
+}
+
 int main(void)
 {
     RUN(refusals);
@@ -264,6 +287,7 @@ int main(void)
     RUN(instance_api_and_logger);
     RUN(registered_and_listing);
     RUN(descriptor_size);
+    RUN(registry_full_is_a_limit);
     tmp_cleanup();
     return test_done();
 }

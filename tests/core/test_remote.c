@@ -315,7 +315,7 @@ TEST(storage_access)
     dimple_buf__free(&b);
     {
         char *id = (char *)1;
-        CHECK_RC(dimple_cipher_identity(db, &id), DIMPLE_ENOTFOUND);
+        CHECK_RC(dimple_cipher_identity(&id, db), DIMPLE_ENOTFOUND);
         CHECK(id == NULL);
         CHECK_CONTAINS(dimple_errmsg(db), "no [cipher] configured");
     }
@@ -355,17 +355,17 @@ TEST(cipher)
     dimple_buf__free(&plain);
     /* stored sealed: remote_get decrypts, raw does not */
     CHECK_RC(dimple_remote__put(db, "obj", sealed.p, sealed.n), DIMPLE_OK);
-    CHECK_RC(dimple_remote_get(db, "obj", 0, &out, &len), DIMPLE_OK);
+    CHECK_RC(dimple_remote_get(&out, &len, db, "obj", 0), DIMPLE_OK);
     CHECK(len == strlen(msg) && memcmp(out, msg, len) == 0);
     dimple_free(out);
-    CHECK_RC(dimple_remote_get(db, "obj", 1, &out, &len), DIMPLE_OK);
+    CHECK_RC(dimple_remote_get(&out, &len, db, "obj", 1), DIMPLE_OK);
     CHECK(len == sealed.n && memcmp(out, sealed.p, len) == 0);
     dimple_free(out);
     dimple_buf__free(&sealed);
     /* fail closed: plaintext is refused, nothing returned */
     CHECK_RC(dimple_remote__put(db, "plain", "hello", 5), DIMPLE_OK);
     out = (void *)1;
-    CHECK_RC(dimple_remote_get(db, "plain", 0, &out, &len), DIMPLE_EAUTH);
+    CHECK_RC(dimple_remote_get(&out, &len, db, "plain", 0), DIMPLE_EAUTH);
     CHECK(out == NULL && len == 0);
     CHECK_STR(dimple_errmsg(db), "cipher txor: plain: not encrypted");
     CHECK_RC(dimple_remote__open(db, "e", "", 0, &plain), DIMPLE_ECORRUPT);
@@ -378,12 +378,12 @@ TEST(cipher)
     CHECK(plain.n == 8 && memcmp(plain.p, "X1", 2) == 0 &&
           memcmp(plain.p + 2, "secret", 6) != 0);
     dimple_buf__free(&plain);
-    CHECK_RC(dimple_remote_get(db, "pub/x", 0, &out, &len), DIMPLE_OK);
+    CHECK_RC(dimple_remote_get(&out, &len, db, "pub/x", 0), DIMPLE_OK);
     CHECK(len == 6 && memcmp(out, "secret", 6) == 0);
     dimple_free(out);
     CHECK_RC(dimple_remote_put(db, "../x", "s", 1), DIMPLE_EINVAL);
     /* identity */
-    CHECK_RC(dimple_cipher_identity(db, &id), DIMPLE_OK);
+    CHECK_RC(dimple_cipher_identity(&id, db), DIMPLE_OK);
     CHECK_STR(id, "TXOR-SECRET-1");
     dimple_free(id);
     dimple_close(db);

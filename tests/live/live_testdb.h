@@ -20,9 +20,8 @@ static inline dimple *test_open_t(char *path, size_t n, const char *name,
                                   const char *tables)
 {
     dimple *db = NULL;
-    dimple_options o = {0};
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     char side[300];
-    o.size = sizeof o;
     o.tables = tables;
     snprintf(path, n, "/tmp/dimple-live-%d-%s.db", (int)getpid(), name);
     unlink(path);

@@ -44,7 +44,7 @@ static void record(void *payload, dimple_live_query *q, const dimple_result *r)
 
 static int has_dep(dimple_live_query *q, const char *name)
 {
-    for (size_t i = 0; i < dimple_live_deps(q); i++)
+    for (size_t i = 0; i < dimple_live_dep_count(q); i++)
         if (strcmp(dimple_live_dep(q, i), name) == 0)
             return 1;
     return 0;
@@ -86,7 +86,7 @@ TEST(dependencies_are_exact)
                               "(SELECT 1 FROM b)",
                               NULL, 0, record, &s, NULL),
              DIMPLE_OK);
-    CHECK(dimple_live_deps(q) == 2);
+    CHECK(dimple_live_dep_count(q) == 2);
     CHECK(has_dep(q, "*.a") && has_dep(q, "*.b"));
     dimple_live_close(q);
     test_close(db, path);
@@ -142,13 +142,13 @@ TEST(reruns_only_when_touched_and_fires_only_on_change)
     CHECK(dimple_live_runs(q) == 5 && s.calls == 3);
 
     /* raw SQL through dimple_sqlite(): seen at the next call that flushes
-     * (here a read-only one, dimple_live_poll) */
+     * (here a read-only one, dimple_live_dispatch) */
     CHECK(test_raw(db, "INSERT INTO a VALUES(5, 'five')") == 0);
     CHECK(dimple_live_runs(q) == 5 && s.calls == 3);
-    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(dimple_live_runs(q) == 6 && s.calls == 4);
     CHECK(test_raw(db, "BEGIN; DELETE FROM a WHERE id = 5; ROLLBACK") == 0);
-    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(dimple_live_runs(q) == 6);
     CHECK(test_raw(db, "DELETE FROM a WHERE id = 5") == 0);
     CHECK(test_exec(db, "SELECT 1") == 0); /* any dimple call flushes */
@@ -238,8 +238,8 @@ TEST(values_round_trip)
     dimple_live_query *q = NULL;
     seen s = {0};
     dimple_value p[2];
-    p[0] = dimple_text("al");
-    p[1] = dimple_int(2);
+    p[0] = dimple_value_text("al");
+    p[1] = dimple_value_int(2);
     CHECK(test_exec(db, "CREATE TABLE t(name TEXT, n INTEGER, r REAL, b BLOB,"
                         " z);"
                         "INSERT INTO t VALUES('alice', 9223372036854775807,"
@@ -273,7 +273,7 @@ TEST(bad_input)
     dimple *db = test_open(path, sizeof path, "bad");
     dimple_live_query *q = (dimple_live_query *)1;
     seen s = {0};
-    dimple_value one = dimple_int(1);
+    dimple_value one = dimple_value_int(1);
     CHECK(test_exec(db, schema_sql) == 0);
     CHECK_RC(dimple_live_open(&q, db, "INSERT INTO a VALUES(1, 2)", NULL, 0,
                               record, &s, NULL),
@@ -313,7 +313,7 @@ TEST(bad_input)
     CHECK_RC(
         dimple_live_open(&q, db, "SELECT 1 AS one", NULL, 0, record, &s, NULL),
         DIMPLE_OK);
-    CHECK(s.calls == 1 && dimple_live_deps(q) == 0);
+    CHECK(s.calls == 1 && dimple_live_dep_count(q) == 0);
     dimple_live_close(q);
     dimple_live_close(NULL);
     test_close(db, path);
@@ -420,17 +420,17 @@ TEST(other_connections_and_processes)
     CHECK(sqlite3_exec(other, "INSERT INTO a VALUES(1, 1)", NULL, NULL, NULL) ==
           SQLITE_OK);
     CHECK(s.calls == 1); /* nothing ran yet: nobody asked */
-    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(s.calls == 2);
     CHECK_STR(s.json, "[{\"n\":1}]");
     /* SQLite does not say which tables: both reran, one changed */
     CHECK(dimple_live_runs(qo) == 2 && so.calls == 1);
-    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(dimple_live_runs(q) == 2); /* nothing new: no rerun */
     /* a rolled-back transaction elsewhere changes nothing */
     CHECK(sqlite3_exec(other, "BEGIN; INSERT INTO a VALUES(2, 2); ROLLBACK",
                        NULL, NULL, NULL) == SQLITE_OK);
-    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(dimple_live_runs(q) == 2 && s.calls == 2);
     sqlite3_close(other);
 
@@ -476,9 +476,9 @@ TEST(dispatch_mode_and_notify_fd)
     struct timespec t0, t1;
     double ms;
     CHECK(test_exec(db, schema_sql) == 0);
-    fd = dimple_notify_fd(db);
+    fd = dimple_live_fd(db);
     CHECK(fd >= 0);
-    CHECK(dimple_notify_fd(db) == fd);
+    CHECK(dimple_live_fd(db) == fd);
     CHECK_RC(dimple_live_open(&q, db, "SELECT count(*) AS n FROM a", NULL, 0,
                               record, &s, &o),
              DIMPLE_OK);
@@ -487,14 +487,14 @@ TEST(dispatch_mode_and_notify_fd)
              DIMPLE_OK);
     CHECK(s.calls == 0 && ss.calls == 1);
     CHECK(readable(fd, 0));
-    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(s.calls == 1 && !readable(fd, 0));
 
     CHECK(test_exec(db, "INSERT INTO a VALUES(1, 1)") == 0);
     /* the committing call ran the SYNC query; the DISPATCH one waits */
     CHECK(ss.calls == 2 && s.calls == 1 && dimple_live_runs(q) == 1);
     CHECK(readable(fd, 0));
-    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(s.calls == 2);
     CHECK_STR(s.json, "[{\"n\":1}]");
 
@@ -514,7 +514,7 @@ TEST(dispatch_mode_and_notify_fd)
          (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     printf("# watcher latency %.1f ms\n", ms);
     CHECK(ms < 1000);
-    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(s.calls == 3 && ss.calls == 3);
     CHECK_STR(s.json, "[{\"n\":2}]");
     sqlite3_close(other);
@@ -528,8 +528,8 @@ TEST(dispatch_mode_and_notify_fd)
 void dimple_live__test_break_watcher(dimple *db);
 
 /* A watcher that cannot run must not leave a descriptor nothing writes to:
- * dimple_notify_fd fails when it cannot start, and dimple_dispatch says so
- * when it stopped later, until dimple_notify_fd starts it again. */
+ * dimple_live_fd fails when it cannot start, and dimple_live_dispatch says so
+ * when it stopped later, until dimple_live_fd starts it again. */
 TEST(watcher_failure_is_reported)
 {
     char path[256], side[300];
@@ -546,15 +546,15 @@ TEST(watcher_failure_is_reported)
     unlink(side);
     snprintf(side, sizeof side, "%s-shm", path);
     unlink(side);
-    fd = dimple_notify_fd(db);
+    fd = dimple_live_fd(db);
     printf("# notify fd with the file gone: %d (%s)\n", fd, dimple_errmsg(db));
     CHECK_RC(fd, DIMPLE_EIO);
     CHECK(strstr(dimple_errmsg(db), "watcher") != NULL);
     CHECK(strstr(dimple_errmsg(db), "cannot open") != NULL);
-    CHECK_RC(dimple_notify_fd(db), DIMPLE_EIO); /* still cannot */
+    CHECK_RC(dimple_live_fd(db), DIMPLE_EIO); /* still cannot */
     /* the handle itself works on */
     CHECK(test_exec(db, "INSERT INTO a VALUES(1, 1)") == 0);
-    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     test_close(db, path);
 
     /* A watcher that stops later: the fd wakes the app, whose dispatch
@@ -564,30 +564,30 @@ TEST(watcher_failure_is_reported)
     CHECK_RC(dimple_live_open(&q, db, "SELECT count(*) AS n FROM a", NULL, 0,
                               record, &s, &o),
              DIMPLE_OK);
-    fd = dimple_notify_fd(db);
+    fd = dimple_live_fd(db);
     CHECK(fd >= 0);
-    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(s.calls == 1 && !readable(fd, 0));
     dimple_live__test_break_watcher(db);
     CHECK(readable(fd, 2000));
     CHECK(test_exec(db, "INSERT INTO a VALUES(1, 1)") == 0);
-    CHECK_RC(dimple_dispatch(db), DIMPLE_EIO);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_EIO);
     printf("# dispatch after the watcher stopped: %s\n", dimple_errmsg(db));
     CHECK(strstr(dimple_errmsg(db), "watcher stopped") != NULL);
     CHECK(strstr(dimple_errmsg(db), "disk I/O error") != NULL);
     CHECK(s.calls == 2);
     CHECK_STR(s.json, "[{\"n\":1}]");
-    CHECK_RC(dimple_dispatch(db), DIMPLE_EIO); /* until restarted */
-    /* dimple_notify_fd starts a new watcher on the same fd */
-    CHECK(dimple_notify_fd(db) == fd);
-    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_EIO); /* until restarted */
+    /* dimple_live_fd starts a new watcher on the same fd */
+    CHECK(dimple_live_fd(db) == fd);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(!readable(fd, 0));
     CHECK(sqlite3_open(path, &other) == SQLITE_OK);
     sqlite3_busy_timeout(other, 5000);
     CHECK(sqlite3_exec(other, "INSERT INTO a VALUES(2, 2)", NULL, NULL, NULL) ==
           SQLITE_OK);
     CHECK(readable(fd, 2000));
-    CHECK_RC(dimple_dispatch(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     CHECK(s.calls == 3);
     CHECK_STR(s.json, "[{\"n\":2}]");
     sqlite3_close(other);
@@ -636,7 +636,7 @@ TEST(applied_sync_batches_trigger)
     CHECK_RC(dimple_migrate(a, mig, 1), DIMPLE_OK);
     CHECK_RC(dimple_migrate(b, mig, 1), DIMPLE_OK);
     /* the first sync creates sync's own tables (DDL reruns everything) */
-    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, a, NULL), DIMPLE_OK);
     CHECK_RC(dimple_live_open(&q, a, "SELECT id, title FROM todo ORDER BY id",
                               NULL, 0, record, &s, NULL),
              DIMPLE_OK);
@@ -644,16 +644,16 @@ TEST(applied_sync_batches_trigger)
                               0, record, &so, NULL),
              DIMPLE_OK);
     CHECK(test_exec(b, "INSERT INTO todo VALUES('r1', 'from b')") == 0);
-    CHECK_RC(dimple_sync(b, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, b, NULL), DIMPLE_OK);
     CHECK(s.calls == 1);
-    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, a, NULL), DIMPLE_OK);
     /* the batch was applied on a's connection: the call reran its query */
     CHECK(s.calls == 2);
     CHECK_STR(s.json, "[{\"id\":\"r1\",\"title\":\"from b\"}]");
     /* and only the query on the table the batch wrote */
     CHECK(dimple_live_runs(qo) == 1 && so.calls == 1);
     /* nothing new: a sync that applies nothing reruns nothing */
-    CHECK_RC(dimple_sync(a, NULL, NULL), DIMPLE_OK);
+    CHECK_RC(dimple_sync(NULL, a, NULL), DIMPLE_OK);
     CHECK(dimple_live_runs(q) == 2);
     dimple_live_close(q);
     dimple_live_close(qo);

@@ -3,12 +3,12 @@
  * ThreadSanitizer (tests/live/tsan.sh builds it with -fsanitize=thread;
  * the ASan suite runs it too).
  *
- *  - The main thread is an event loop: it polls dimple_notify_fd(A) and
- *    calls dimple_dispatch(A); its DISPATCH query sees every commit.
+ *  - The main thread is an event loop: it polls dimple_live_fd(A) and
+ *    calls dimple_live_dispatch(A); its DISPATCH query sees every commit.
  *  - A writer thread has its own handle B to the same file and a SYNC
  *    query whose callback runs on the writer thread after each commit.
  *  - A second app thread writes through handle A itself, taking the app's
- *    lock that also guards the loop's dimple_dispatch (one thread at a
+ *    lock that also guards the loop's dimple_live_dispatch (one thread at a
  *    time per handle).
  *  - A's watcher thread (internal) notices B's commits.
  */
@@ -80,7 +80,7 @@ static void *writer_b(void *arg)
     }
     mark_opened(w);
     for (int i = 0; i < N_B; i++) {
-        dimple_value v = dimple_int(i);
+        dimple_value v = dimple_value_int(i);
         if (dimple_exec(b, "INSERT INTO t(src, n) VALUES('b', ?1)", &v, 1, NULL,
                         NULL) != DIMPLE_OK) {
             printf("# writer B: %s\n", dimple_errmsg(b));
@@ -135,7 +135,7 @@ TEST(event_loop_thread_with_writers_elsewhere)
     CHECK_RC(dimple_live_open(&q, a, "SELECT count(*) FROM t", NULL, 0,
                               on_count, &seen, &lo),
              DIMPLE_OK);
-    fd = dimple_notify_fd(a);
+    fd = dimple_live_fd(a);
     CHECK(fd >= 0);
 
     CHECK(pthread_create(&tb, NULL, writer_b, &wb) == 0);
@@ -155,7 +155,7 @@ TEST(event_loop_thread_with_writers_elsewhere)
         int r = poll(&p, 1, 100);
         if (r > 0) {
             pthread_mutex_lock(&app_lock);
-            dimple_dispatch(a);
+            dimple_live_dispatch(a);
             pthread_mutex_unlock(&app_lock);
         }
         if (seen.last == N_A + N_B)

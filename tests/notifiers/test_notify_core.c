@@ -171,7 +171,7 @@ TEST(local_commits_reach_the_notifiers)
                        "UPDATE todo SET title = 'oat milk' WHERE id = 'k1';"
                        "DELETE FROM pair",
                        NULL, NULL, NULL) == SQLITE_OK);
-    CHECK_RC(dimple_live_poll(db), DIMPLE_OK);
+    CHECK_RC(dimple_live_dispatch(db), DIMPLE_OK);
     a = events();
     CHECK(cJSON_GetArraySize(a) == 4);
     CHECK_STR(field(a, 2, "op"), "update");
@@ -188,7 +188,8 @@ TEST(local_commits_reach_the_notifiers)
     /* changes of another author, applied as sync applies them */
     {
         uint8_t author[16], id[16];
-        dimple_value key = dimple_text("r1"), val = dimple_text("remote");
+        dimple_value key = dimple_value_text("r1"),
+                     val = dimple_value_text("remote");
         const char *cols[] = {"title"};
         dimple_change c;
         memset(&c, 0, sizeof c);

@@ -101,7 +101,7 @@ su_open(const char *dir, const char *name, const char *storage,
         return NULL;
     }
     int v = 0;
-    if (dimple_schema_version(db, &v) == DIMPLE_OK && v == 0 &&
+    if (dimple_schema_version(&v, db) == DIMPLE_OK && v == 0 &&
         dimple_migrate(db, SCHEMA, 1) != DIMPLE_OK) {
         printf("# migrate %s: %s\n", conf, dimple_errmsg(db));
         dimple_close(db);
@@ -122,8 +122,8 @@ static int su_exec(dimple *db, const char *sql)
 static char *su_dump(dimple *db)
 {
     char *a = NULL, *b = NULL, *out = NULL;
-    if (dimple_query_json(db, "SELECT * FROM t ORDER BY k", NULL, 0, &a) ||
-        dimple_query_json(db, "SELECT * FROM p ORDER BY x, y", NULL, 0, &b)) {
+    if (dimple_json_query(&a, db, "SELECT * FROM t ORDER BY k", NULL, 0) ||
+        dimple_json_query(&b, db, "SELECT * FROM p ORDER BY x, y", NULL, 0)) {
         printf("# dump: %s\n", dimple_errmsg(db));
         goto out;
     }
@@ -251,7 +251,7 @@ static char *su_history(dimple *db, size_t *count)
 static int su_integrity_ok(dimple *db)
 {
     char *j = NULL;
-    int ok = dimple_query_json(db, "PRAGMA integrity_check", NULL, 0, &j) ==
+    int ok = dimple_json_query(&j, db, "PRAGMA integrity_check", NULL, 0) ==
                  DIMPLE_OK &&
              j && strstr(j, "\"ok\"");
     if (!ok)
@@ -263,12 +263,10 @@ static int su_integrity_ok(dimple *db)
 static int su_sync(dimple *db, unsigned flags, uint64_t max_batches,
                    dimple_sync_stats *st)
 {
-    dimple_sync_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT;
     o.flags = flags;
     o.max_batches = max_batches;
-    return dimple_sync(db, &o, st);
+    return dimple_sync(st, db, &o);
 }
 
 #endif /* SYNC_UTIL_H */

@@ -205,7 +205,7 @@ static char *model_dump(model *m, int seed)
         for (size_t k = 0; k < r->n_key; k++)
             params[np++] = mval_get(&r->key[k]);
         for (size_t c = 0; c < nc; c++) {
-            dimple_value v = dimple_null();
+            dimple_value v = dimple_value_null();
             for (size_t x = 0; x < r->n_cells; x++)
                 if (strcmp(r->cells[x].name, cols[c]) == 0)
                     v = mval_get(&r->cells[x].v);
@@ -240,26 +240,26 @@ static dimple_value rand_value(unsigned char *blob)
 {
     switch (pick(9)) {
     case 0:
-        return dimple_int((int64_t)pick(5));
+        return dimple_value_int((int64_t)pick(5));
     case 1:
-        return dimple_int(pick(2) ? INT64_MAX : INT64_MIN);
+        return dimple_value_int(pick(2) ? INT64_MAX : INT64_MIN);
     case 2:
-        return dimple_int(-(int64_t)(rnd() >> 1));
+        return dimple_value_int(-(int64_t)(rnd() >> 1));
     case 3: {
         static const double r[] = {1.0, 0.1, -2.5, 1e300, -0.0, 3.0};
-        return dimple_real(r[pick(6)]);
+        return dimple_value_real(r[pick(6)]);
     }
     case 4:
     case 5:
-        return dimple_text(TEXTS[pick(6)]);
+        return dimple_value_text(TEXTS[pick(6)]);
     case 6: {
         size_t n = pick(6);
         for (size_t i = 0; i < n; i++)
             blob[i] = (unsigned char)rnd();
-        return dimple_blob(blob, n);
+        return dimple_value_blob(blob, n);
     }
     default:
-        return dimple_null();
+        return dimple_value_null();
     }
 }
 
@@ -269,7 +269,7 @@ static int row_exists(dimple *db, int is_t, const dimple_value *key)
     char *j = NULL;
     const char *sql = is_t ? "SELECT 1 FROM t WHERE k = ?1"
                            : "SELECT 1 FROM p WHERE x = ?1 AND y = ?2";
-    if (dimple_query_json(db, sql, key, is_t ? 1 : 2, &j) == DIMPLE_OK)
+    if (dimple_json_query(&j, db, sql, key, is_t ? 1 : 2) == DIMPLE_OK)
         found = j && strcmp(j, "[]") != 0;
     dimple_free(j);
     return found;
@@ -283,10 +283,10 @@ static int random_edit(dimple *db)
     int is_t = pick(10) < 7;
     dimple_value key[2];
     if (is_t) {
-        key[0] = dimple_text(KEYS[pick(6)]);
+        key[0] = dimple_value_text(KEYS[pick(6)]);
     } else {
-        key[0] = dimple_int(pick(3));
-        key[1] = dimple_text(YS[pick(2)]);
+        key[0] = dimple_value_int(pick(3));
+        key[1] = dimple_value_text(YS[pick(2)]);
     }
     if (pick(20) == 0) /* one statement, many rows */
         return dimple_exec(db, "UPDATE t SET c = coalesce(c, 0) || 'x'", NULL,

@@ -116,7 +116,7 @@ int main(void)
         if (pid == 0) {
             dimple *c = open_replica(victim, kill_at, kill_after);
             if (c) {
-                dimple_sync(c, NULL, NULL);
+                dimple_sync(NULL, c, NULL);
                 dimple_close(c);
             }
             _exit(0);
@@ -140,7 +140,7 @@ int main(void)
         int sync_ok = 1;
         for (int pass = 0; pass < 2; pass++)
             for (int i = 0; i < NR; i++)
-                if (dimple_sync(r[i], NULL, NULL) != DIMPLE_OK) {
+                if (dimple_sync(NULL, r[i], NULL) != DIMPLE_OK) {
                     printf("# trial %d: sync %d: %s\n", trial, i,
                            dimple_errmsg(r[i]));
                     sync_ok = 0;

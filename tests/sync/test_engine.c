@@ -36,7 +36,7 @@ TEST(two_replicas_converge)
 {
     dimple *a = mem_replica("a1", "s1", NULL),
            *b = mem_replica("b1", "s1", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(a && b);
     if (!a || !b)
         goto out;
@@ -63,7 +63,7 @@ TEST(two_replicas_converge)
     CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
     CHECK(same_state(a, b));
     char *j = NULL;
-    CHECK_RC(dimple_query_json(a, "SELECT a FROM t WHERE k='k1'", NULL, 0, &j),
+    CHECK_RC(dimple_json_query(&j, a, "SELECT a FROM t WHERE k='k1'", NULL, 0),
              0);
     CHECK_CONTAINS(j, "42");
     dimple_free(j);
@@ -77,7 +77,7 @@ TEST(nothing_new_costs_one_listing_per_author)
     dimple *r[3] = {mem_replica("a2", "s2", NULL),
                     mem_replica("b2", "s2", NULL),
                     mem_replica("c2", "s2", NULL)};
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(r[0] && r[1] && r[2]);
     if (!r[0] || !r[1] || !r[2])
         goto out;
@@ -117,7 +117,7 @@ TEST(marker_written_once_and_newer_major_refused)
         goto out;
     CHECK_RC(su_exec(a, "INSERT INTO t VALUES('x', 1, 1, 1)"), 0);
     CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
-    CHECK_RC(dimple_remote_get(a, "dimple.json", 1, &m, &n), DIMPLE_OK);
+    CHECK_RC(dimple_remote_get(&m, &n, a, "dimple.json", 1), DIMPLE_OK);
     CHECK(m && strstr(m, "\"major\":1") && strstr(m, "\"format\":\"dimple\""));
     dimple_free(m);
     /* someone upgraded the store to format 2: b (which never read the
@@ -170,7 +170,7 @@ TEST(idempotent_pull_and_push)
 {
     dimple *a = mem_replica("a4", "s4", "[sync]\nbatch_max_changes = 2\n");
     dimple *b = mem_replica("b4", "s4", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     su_lines before = {0}, after = {0};
     CHECK(a && b);
     if (!a || !b)
@@ -202,7 +202,7 @@ TEST(idempotent_pull_and_push)
     for (size_t i = 0; i < before.n; i++) {
         void *p = NULL;
         size_t n = 0;
-        if (dimple_remote_get(a, before.v[i], 1, &p, &n) == DIMPLE_OK)
+        if (dimple_remote_get(&p, &n, a, before.v[i], 1) == DIMPLE_OK)
             su_add(&bytes0, "%s:%zu:%.*s\n", before.v[i], n, (int)n, (char *)p);
         dimple_free(p);
     }
@@ -213,7 +213,7 @@ TEST(idempotent_pull_and_push)
     for (size_t i = 0; i < after.n; i++) {
         void *p = NULL;
         size_t n = 0;
-        if (dimple_remote_get(a, after.v[i], 1, &p, &n) == DIMPLE_OK)
+        if (dimple_remote_get(&p, &n, a, after.v[i], 1) == DIMPLE_OK)
             su_add(&bytes1, "%s:%zu:%.*s\n", after.v[i], n, (int)n, (char *)p);
         dimple_free(p);
     }
@@ -275,14 +275,22 @@ static int count_cb(void *payload, const dimple_sync_progress *p)
 {
     int *n = payload;
     (*n)++;
-    return p->phase == DIMPLE_SYNC_PULL && p->batches_done == 2 ? 1 : 0;
+    return p->phase == DIMPLE_SYNC_PULL && p->batches_done == 2 ? DIMPLE_ERROR
+                                                                : 0;
+}
+
+/* Stops at the first batch with a value of its own. */
+static int stop_7(void *payload, const dimple_sync_progress *p)
+{
+    (void)payload, (void)p;
+    return 7;
 }
 
 TEST(limits_progress_and_partial_sync)
 {
     dimple *a = mem_replica("a5", "s5", "[sync]\nbatch_max_changes = 3\n");
     dimple *b = mem_replica("b5", "s5", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(a && b);
     if (!a || !b)
         goto out;
@@ -297,12 +305,10 @@ TEST(limits_progress_and_partial_sync)
     CHECK(st.batches_pushed == 2 && st.changes_pushed == 4);
     /* progress: called per batch; a non-zero return stops cleanly */
     int calls = 0;
-    dimple_sync_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT;
     o.progress = count_cb;
     o.payload = &calls;
-    CHECK_RC(dimple_sync(b, &o, &st), DIMPLE_ERROR);
+    CHECK_RC(dimple_sync(&st, b, &o), DIMPLE_ERROR);
     CHECK_CONTAINS(dimple_errmsg(b), "stopped by the progress callback");
     CHECK(calls == 2 && st.batches_pulled == 2);
     /* pull-only in steps of one batch */
@@ -311,6 +317,15 @@ TEST(limits_progress_and_partial_sync)
     CHECK_RC(su_sync(b, DIMPLE_SYNC_NO_PUSH, 0, &st), DIMPLE_OK);
     CHECK(st.batches_pulled == 1 && st.changes_pulled == 1);
     CHECK(same_state(a, b));
+    /* the one stop rule: the call returns what the callback returned */
+    dimple *c = mem_replica("c5", "s5", NULL);
+    if (CHECK(c != NULL)) {
+        o.progress = stop_7;
+        CHECK_RC(dimple_sync(&st, c, &o), 7);
+        CHECK(st.batches_pulled == 1 && st.errors == 0);
+        CHECK_CONTAINS(dimple_errmsg(c), "stopped by the progress callback");
+        dimple_close(c);
+    }
 out:
     dimple_close(a);
     dimple_close(b);
@@ -519,7 +534,7 @@ TEST(hostile_batches_are_refused_and_others_sync)
     }
     dimple_remote__put(w, "log/not-an-author/x.json", "{}", 2);
 
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     int rc = su_sync(a, 0, 0, &st);
     CHECK(rc == DIMPLE_ECORRUPT || rc == DIMPLE_EAUTH);
     char msg[2048];
@@ -605,7 +620,7 @@ TEST(encrypted_store_fails_closed)
            *b = mem_replica("b8", "s8", cipher);
     dimple *c = mem_replica("c8", "s8", NULL);
     su_lines keys = {0};
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(a && b && c);
     if (!a || !b || !c)
         goto out;
@@ -619,7 +634,7 @@ TEST(encrypted_store_fails_closed)
     if (keys.n == 1) {
         void *raw = NULL;
         size_t n = 0;
-        CHECK_RC(dimple_remote_get(a, keys.v[0], 1, &raw, &n), DIMPLE_OK);
+        CHECK_RC(dimple_remote_get(&raw, &n, a, keys.v[0], 1), DIMPLE_OK);
         CHECK(raw && n > 22 && memcmp(raw, "age-encryption.org/v1", 21) == 0);
         CHECK(raw && !memmem(raw, n, "secret", 6));
         dimple_free(raw);
@@ -674,7 +689,7 @@ static uint64_t other_pulled;
 
 static int other_pulls(void *payload, const dimple_sync_progress *p)
 {
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     if (p->batches_done != 1)
         return 0;
     if (su_sync(payload, DIMPLE_SYNC_NO_PUSH, 0, &st) == DIMPLE_OK)
@@ -690,7 +705,7 @@ TEST(two_handles_on_one_database)
     dimple *w = mem_replica("w9", "s9", "[sync]\nbatch_max_changes = 2\n");
     dimple *h1 = mem_replica("r9", "s9", NULL),
            *h2 = mem_replica("r9", "s9", NULL);
-    dimple_sync_stats st;
+    dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
     CHECK(w && h1 && h2);
     if (!w || !h1 || !h2)
         goto out;
@@ -701,13 +716,11 @@ TEST(two_handles_on_one_database)
     CHECK_RC(su_sync(w, 0, 0, NULL), DIMPLE_OK);
     /* while h1 is pulling (after its first batch), h2 pulls everything:
      * h1 then finds the batches it listed already applied */
-    dimple_sync_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT;
     o.flags = DIMPLE_SYNC_NO_PUSH;
     o.progress = other_pulls;
     o.payload = h2;
-    CHECK_RC(dimple_sync(h1, &o, &st), DIMPLE_OK);
+    CHECK_RC(dimple_sync(&st, h1, &o), DIMPLE_OK);
     CHECK(st.batches_pulled == 1);
     CHECK(other_pulled == 4);
     CHECK_RC(su_sync(h1, DIMPLE_SYNC_NO_PUSH, 0, &st), DIMPLE_OK);
@@ -730,7 +743,7 @@ TEST(no_storage_is_a_clear_error)
     dimple *db = NULL;
     snprintf(path, sizeof path, "%s/plain.db", dir);
     CHECK_RC(dimple_open_path(&db, path, NULL), DIMPLE_OK);
-    CHECK_RC(dimple_sync(db, NULL, NULL), DIMPLE_ECONFIG);
+    CHECK_RC(dimple_sync(NULL, db, NULL), DIMPLE_ECONFIG);
     CHECK_CONTAINS(dimple_errmsg(db), "no [storage]");
     dimple_close(db);
 }

@@ -126,8 +126,8 @@ int main(void)
             su_exec(r[i], sql);
         }
         int who = (int)pick(NR);
-        dimple_sync_stats st;
-        int rc = dimple_sync(r[who], NULL, &st);
+        dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT;
+        int rc = dimple_sync(&st, r[who], NULL);
         syncs++;
         if (rc != DIMPLE_OK) {
             errors++;
@@ -162,10 +162,10 @@ int main(void)
      * pass must be clean */
     int ok = 1;
     for (int i = 0; i < NR; i++)
-        dimple_sync(r[i], NULL, NULL);
+        dimple_sync(NULL, r[i], NULL);
     for (int pass = 0; pass < 2; pass++)
         for (int i = 0; i < NR; i++)
-            if (dimple_sync(r[i], NULL, NULL) != DIMPLE_OK) {
+            if (dimple_sync(NULL, r[i], NULL) != DIMPLE_OK) {
                 printf("# clean sync %d: %s\n", i, dimple_errmsg(r[i]));
                 ok = 0;
             }

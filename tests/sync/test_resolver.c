@@ -37,25 +37,26 @@ static void random_version(version *x, unsigned seq)
     x->id[15] = (uint8_t)seq;
     switch (pick(6)) {
     case 0:
-        x->v = dimple_int((int64_t)pick(4) - 2);
+        x->v = dimple_value_int((int64_t)pick(4) - 2);
         break;
     case 1:
-        x->v = dimple_real((double)pick(5) * 0.5 - 1);
+        x->v = dimple_value_real((double)pick(5) * 0.5 - 1);
         break;
     case 2:
-        x->v = dimple_int(pick(2) ? INT64_MAX : INT64_MIN);
+        x->v = dimple_value_int(pick(2) ? INT64_MAX : INT64_MIN);
         break;
     case 3:
     case 4: {
         size_t n = pick(3);
         for (size_t i = 0; i < n; i++)
             x->text[i] = (char)('a' + pick(2));
-        x->v = pick(2) ? dimple_text(x->text) : dimple_blob(x->text, n);
+        x->v = pick(2) ? dimple_value_text(x->text)
+                       : dimple_value_blob(x->text, n);
         x->v.n = n;
         break;
     }
     default:
-        x->v = dimple_null();
+        x->v = dimple_value_null();
     }
 }
 
@@ -143,11 +144,11 @@ TEST(lww_takes_the_greater_id)
         printf("# %s\n", dimple_errmsg(db));
         goto out;
     }
-    CHECK(resolve(lww, dimple_int(5), 1, dimple_int(1), 2) ==
+    CHECK(resolve(lww, dimple_value_int(5), 1, dimple_value_int(1), 2) ==
           DIMPLE_TAKE_INCOMING);
-    CHECK(resolve(lww, dimple_int(5), 2, dimple_int(9), 1) ==
+    CHECK(resolve(lww, dimple_value_int(5), 2, dimple_value_int(9), 1) ==
           DIMPLE_KEEP_CURRENT);
-    CHECK(resolve(lww, dimple_int(5), 2, dimple_int(5), 2) ==
+    CHECK(resolve(lww, dimple_value_int(5), 2, dimple_value_int(5), 2) ==
           DIMPLE_KEEP_CURRENT);
     check_join(lww, "lww is a join");
     /* unknown keys are refused with the line */
@@ -171,28 +172,28 @@ TEST(max_example_keeps_the_greatest_value)
     CHECK_STR(dimple_plugin_in_use(db, "resolver"), "max");
     dimple_instance *r = db->resolver;
     /* values first, in SQLite's order; ids only break ties */
-    CHECK(resolve(r, dimple_int(5), 2, dimple_int(3), 9) ==
+    CHECK(resolve(r, dimple_value_int(5), 2, dimple_value_int(3), 9) ==
           DIMPLE_KEEP_CURRENT);
-    CHECK(resolve(r, dimple_int(3), 9, dimple_int(5), 2) ==
+    CHECK(resolve(r, dimple_value_int(3), 9, dimple_value_int(5), 2) ==
           DIMPLE_TAKE_INCOMING);
-    CHECK(resolve(r, dimple_int(2), 1, dimple_real(2.5), 0) ==
+    CHECK(resolve(r, dimple_value_int(2), 1, dimple_value_real(2.5), 0) ==
           DIMPLE_TAKE_INCOMING);
-    CHECK(resolve(r, dimple_real(2.5), 1, dimple_int(3), 0) ==
+    CHECK(resolve(r, dimple_value_real(2.5), 1, dimple_value_int(3), 0) ==
           DIMPLE_TAKE_INCOMING);
-    CHECK(resolve(r, dimple_int(INT64_MAX), 1,
-                  dimple_real(9223372036854775807.0),
+    CHECK(resolve(r, dimple_value_int(INT64_MAX), 1,
+                  dimple_value_real(9223372036854775807.0),
                   0) == DIMPLE_TAKE_INCOMING); /* the REAL is 2^63: greater */
-    CHECK(resolve(r, dimple_null(), 5, dimple_int(-9), 1) ==
+    CHECK(resolve(r, dimple_value_null(), 5, dimple_value_int(-9), 1) ==
           DIMPLE_TAKE_INCOMING);
-    CHECK(resolve(r, dimple_int(99), 5, dimple_text("a"), 1) ==
+    CHECK(resolve(r, dimple_value_int(99), 5, dimple_value_text("a"), 1) ==
           DIMPLE_TAKE_INCOMING);
-    CHECK(resolve(r, dimple_text("b"), 5, dimple_blob("a", 1), 1) ==
+    CHECK(resolve(r, dimple_value_text("b"), 5, dimple_value_blob("a", 1), 1) ==
           DIMPLE_TAKE_INCOMING);
-    CHECK(resolve(r, dimple_text("ab"), 1, dimple_text("a"), 5) ==
+    CHECK(resolve(r, dimple_value_text("ab"), 1, dimple_value_text("a"), 5) ==
           DIMPLE_KEEP_CURRENT);
-    CHECK(resolve(r, dimple_int(7), 1, dimple_real(7.0), 5) ==
+    CHECK(resolve(r, dimple_value_int(7), 1, dimple_value_real(7.0), 5) ==
           DIMPLE_TAKE_INCOMING); /* equal values: the greater id */
-    CHECK(resolve(r, dimple_int(7), 5, dimple_real(7.0), 1) ==
+    CHECK(resolve(r, dimple_value_int(7), 5, dimple_value_real(7.0), 1) ==
           DIMPLE_KEEP_CURRENT);
     check_join(r, "max is a join");
     dimple_close(db);
@@ -276,10 +277,10 @@ out:
 }
 
 /* The cell b of row k1 as history_as_of(now) sees it, as text. */
-static int asof_b_cb(void *payload, int n, const char *const *names,
+static int asof_b_cb(void *payload, size_t n, const char *const *names,
                      const dimple_value *vals)
 {
-    for (int i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], "b") == 0 && vals[i].type == DIMPLE_INTEGER)
             snprintf(payload, 32, "%lld", (long long)vals[i].i);
     return 0;
@@ -287,7 +288,7 @@ static int asof_b_cb(void *payload, int n, const char *const *names,
 
 static void asof_b(dimple *db, char out[32])
 {
-    dimple_value key = dimple_text("k1");
+    dimple_value key = dimple_value_text("k1");
     snprintf(out, 32, "(none)");
     if (dimple_history_as_of(db, "t", &key, 1, dimple_clock__now_ms() + 1000,
                              asof_b_cb, out) != DIMPLE_OK)
@@ -361,8 +362,8 @@ TEST(a_lost_local_write_is_logged)
     CHECK(a && b);
     if (!a || !b)
         goto out;
-    dimple_set_logger(a, keep_log, &la);
-    dimple_set_logger(b, keep_log, &lb);
+    dimple_logger_set(a, keep_log, &la);
+    dimple_logger_set(b, keep_log, &lb);
     CHECK_RC(su_exec(a, "INSERT INTO t VALUES('k1', 'x', 1, NULL)"), DIMPLE_OK);
     CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);
     CHECK_RC(su_sync(b, 0, 0, NULL), DIMPLE_OK);
@@ -382,7 +383,7 @@ TEST(a_lost_local_write_is_logged)
     CHECK_CONTAINS(lb.text, "key [\"k1\"]");
     CHECK_CONTAINS(lb.text, "column \"a\"");
     CHECK_CONTAINS(lb.text, "a local write lost to a pulled change");
-    CHECK_CONTAINS(lb.text, dimple_author(a));
+    CHECK_CONTAINS(lb.text, dimple_author_id(a));
     CHECK(!strstr(lb.text, "secret"));
     /* a's write won: a pulling b's older one says nothing */
     CHECK_RC(su_sync(a, 0, 0, NULL), DIMPLE_OK);

@@ -98,9 +98,7 @@ static dimple *open_db(const char *path)
     snprintf(p2, sizeof p2, "%s-shm", path);
     unlink(p2);
     dimple *db = NULL;
-    dimple_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     o.tables = "*";
     if (dimple_open_path(&db, path, &o) != DIMPLE_OK) {
         printf("open: %s\n", dimple_errmsg(db));
@@ -250,13 +248,13 @@ TEST(apply_paths)
     memcpy(r.author, au, 16);
     dimple_id__make(r.id, dimple_clock__at(dimple_clock__now_ms() + 1000),
                     dimple_id__lo(au));
-    dimple_value k = dimple_text("far");
+    dimple_value k = dimple_value_text("far");
     r.table = "todo";
     r.op = DIMPLE_OP_INSERT;
     r.key = &k;
     r.n_key = 1;
     const char *nm[] = {"title"};
-    dimple_value cv = dimple_text("F");
+    dimple_value cv = dimple_value_text("F");
     r.col_names = nm;
     r.cols = &cv;
     r.n_cols = 1;

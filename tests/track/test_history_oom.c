@@ -59,23 +59,22 @@ TEST(history_key_out_of_memory_frees_the_key)
     }
     memset(big, 'y', BIG - 1);
     big[BIG - 1] = 0;
-    dimple_value key[2] = {dimple_text("a"), dimple_text(big)};
-    dimple_history_query q;
-    memset(&q, 0, sizeof q);
+    dimple_value key[2] = {dimple_value_text("a"), dimple_value_text(big)};
+    dimple_history_query q = DIMPLE_HISTORY_QUERY_INIT;
     q.table = "p";
     q.key = key;
     q.n_key = 2;
     int n = 0;
     watched = NULL;
     fail_from = BIG / 2;
-    int rc = dimple_history(db, &q, count_entry, &n);
+    int rc = dimple_history_list(db, count_entry, &n, &q);
     fail_from = 0;
     CHECK_RC(rc, DIMPLE_ENOMEM);
     CHECK(watched != NULL); /* the first value had its block */
     CHECK(watched_freed);
     watched = NULL;
     /* and the call works once memory is back */
-    CHECK_RC(dimple_history(db, &q, count_entry, &n), DIMPLE_OK);
+    CHECK_RC(dimple_history_list(db, count_entry, &n, &q), DIMPLE_OK);
     CHECK(n == 0);
     free(big);
     dimple_close(db);

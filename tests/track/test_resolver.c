@@ -15,7 +15,7 @@ static int bad_resolve(dimple_value *merged, void *self,
     (void)self;
     (void)current;
     (void)incoming;
-    *merged = dimple_int(42);
+    *merged = dimple_value_int(42);
     return DIMPLE_MERGED;
 }
 
@@ -82,15 +82,15 @@ TEST(custom_resolver_decides)
      * and the logger hears it (without the values) */
     calls = 0;
     char heard[1024] = "";
-    dimple_set_logger(b, hear, heard);
+    dimple_logger_set(b, hear, heard);
     CHECK_RC(tu_exec(b, "UPDATE c SET n = 3, s = 'b' WHERE k = 'x'"),
              DIMPLE_OK);
-    dimple_set_logger(b, NULL, NULL);
+    dimple_logger_set(b, NULL, NULL);
     CHECK(calls > 0);
     CHECK_CONTAINS(heard, "2 change tracking: table \"c\", key [\"x\"],"
                           " column \"n\": a local write lost to the"
                           " version already held by author ");
-    CHECK_CONTAINS(heard, dimple_author(a));
+    CHECK_CONTAINS(heard, dimple_author_id(a));
     CHECK_CONTAINS(heard, "(resolver tmax)");
     CHECK(!strstr(heard, "column \"s\"")); /* s won: nothing to say */
     char *d = tu_dump(b, "c");

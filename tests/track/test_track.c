@@ -191,29 +191,29 @@ TEST(exact_values)
     static const char text_nul[] = {'a', 0, 'b'};
     static const unsigned char blob[] = {0, 1, 2, 255, 0};
     dimple_value vals[] = {
-        dimple_int(INT64_MAX),
-        dimple_int(INT64_MIN),
-        dimple_int(0),
-        dimple_int(-1),
-        dimple_real(1.0),
-        dimple_real(-0.0),
-        dimple_real(DBL_MIN / 4), /* subnormal */
-        dimple_real(DBL_MAX),
-        dimple_real(INFINITY),
-        dimple_real(-INFINITY),
-        dimple_real(0.1),
-        dimple_text(""),
-        dimple_text("h\xc3\xa9llo \xf0\x9f\x98\x80 \xe4\xb8\xad"),
+        dimple_value_int(INT64_MAX),
+        dimple_value_int(INT64_MIN),
+        dimple_value_int(0),
+        dimple_value_int(-1),
+        dimple_value_real(1.0),
+        dimple_value_real(-0.0),
+        dimple_value_real(DBL_MIN / 4), /* subnormal */
+        dimple_value_real(DBL_MAX),
+        dimple_value_real(INFINITY),
+        dimple_value_real(-INFINITY),
+        dimple_value_real(0.1),
+        dimple_value_text(""),
+        dimple_value_text("h\xc3\xa9llo \xf0\x9f\x98\x80 \xe4\xb8\xad"),
         {DIMPLE_TEXT, 0, 0, text_nul, 3},
-        dimple_blob(blob, sizeof blob),
-        dimple_blob("", 0),
-        dimple_null(),
+        dimple_value_blob(blob, sizeof blob),
+        dimple_value_blob("", 0),
+        dimple_value_null(),
     };
     size_t n = sizeof vals / sizeof vals[0];
     for (size_t i = 0; i < n; i++) {
         char key[16];
         snprintf(key, sizeof key, "k%02zu", i);
-        dimple_value p[2] = {dimple_text(key), vals[i]};
+        dimple_value p[2] = {dimple_value_text(key), vals[i]};
         CHECK_RC(
             dimple_exec(a, "INSERT INTO v VALUES (?1, ?2)", p, 2, NULL, NULL),
             DIMPLE_OK);
@@ -224,7 +224,7 @@ TEST(exact_values)
     CHECK_RC(dimple_migrate(a, mk, 2), DIMPLE_OK);
     CHECK_RC(dimple_migrate(b, mk, 2), DIMPLE_OK);
     for (size_t i = 0; i + 1 < n; i++) { /* not NULL: keys are NOT NULL */
-        dimple_value p[2] = {vals[i], dimple_int((int64_t)i)};
+        dimple_value p[2] = {vals[i], dimple_value_int((int64_t)i)};
         if (vals[i].type == DIMPLE_REAL && vals[i].r == 0.0)
             continue; /* -0.0 == 0 as a key; tested as a value */
         CHECK_RC(
@@ -297,7 +297,7 @@ static dimple_change *rc_make(rchange *r, int64_t ms, unsigned counter,
     memcpy(r->c.author, remote_author, 16);
     r->c.table = table;
     r->c.op = op;
-    r->key[0] = dimple_text(key);
+    r->key[0] = dimple_value_text(key);
     r->c.n_key = 1;
     r->c.key = r->key;
     va_list ap;
@@ -327,7 +327,7 @@ static char *row_of(dimple *db, const char *key)
 {
     tu_str s = {0};
     tu_add(&s, "");
-    dimple_value p = dimple_text(key);
+    dimple_value p = dimple_value_text(key);
     dimple_exec(db, "SELECT * FROM todo WHERE id = ?1", &p, 1, tu_dump_row, &s);
     return s.p;
 }
@@ -345,8 +345,9 @@ TEST(merge_rule)
     char *row;
     /* remote insert */
     CHECK_RC(apply1(db, rc_make(&r, now - 5000, 0, DIMPLE_OP_INSERT, "todo",
-                                "r1", 3, "title", dimple_text("bread"), "done",
-                                dimple_int(0), "score", dimple_real(2.0))),
+                                "r1", 3, "title", dimple_value_text("bread"),
+                                "done", dimple_value_int(0), "score",
+                                dimple_value_real(2.0))),
              DIMPLE_OK);
     row = row_of(db, "r1");
     CHECK_STR(row, "id=t2:7231 title=t5:6272656164 done=i0 "
@@ -354,10 +355,10 @@ TEST(merge_rule)
     free(row);
     /* an older update of title loses, a newer one of done wins */
     CHECK_RC(apply1(db, rc_make(&r, now - 6000, 0, DIMPLE_OP_UPDATE, "todo",
-                                "r1", 1, "title", dimple_text("old"))),
+                                "r1", 1, "title", dimple_value_text("old"))),
              DIMPLE_OK);
     CHECK_RC(apply1(db, rc_make(&r, now - 4000, 0, DIMPLE_OP_UPDATE, "todo",
-                                "r1", 1, "done", dimple_int(1))),
+                                "r1", 1, "done", dimple_value_int(1))),
              DIMPLE_OK);
     row = row_of(db, "r1");
     CHECK_STR(row, "id=t2:7231 title=t5:6272656164 done=i1 "
@@ -384,7 +385,7 @@ TEST(merge_rule)
     free(row);
     /* a cell change older than the tombstone does not bring it back */
     CHECK_RC(apply1(db, rc_make(&r, now - 3500, 0, DIMPLE_OP_UPDATE, "todo",
-                                "r1", 1, "score", dimple_real(9.0))),
+                                "r1", 1, "score", dimple_value_real(9.0))),
              DIMPLE_OK);
     row = row_of(db, "r1");
     CHECK_STR(row, "");
@@ -392,7 +393,7 @@ TEST(merge_rule)
     /* a newer one does: the other cells come back with their newest
      * values (score 9.0 from the change above, older than the tombstone) */
     CHECK_RC(apply1(db, rc_make(&r, now - 2000, 0, DIMPLE_OP_UPDATE, "todo",
-                                "r1", 1, "title", dimple_text("again"))),
+                                "r1", 1, "title", dimple_value_text("again"))),
              DIMPLE_OK);
     row = row_of(db, "r1");
     CHECK_STR(row, "id=t2:7231 title=t5:616761696e done=i1 "
@@ -402,14 +403,14 @@ TEST(merge_rule)
     CHECK_RC(tu_exec(db, "UPDATE todo SET title = 'mine' WHERE id = 'r1'"),
              DIMPLE_OK);
     CHECK_RC(apply1(db, rc_make(&r, now - 1000, 0, DIMPLE_OP_UPDATE, "todo",
-                                "r1", 1, "title", dimple_text("late"))),
+                                "r1", 1, "title", dimple_value_text("late"))),
              DIMPLE_OK);
     row = row_of(db, "r1");
     CHECK_CONTAINS(row, "title=t4:6d696e65");
     free(row);
     /* bad changes are refused whole with a message naming them */
     rc_make(&r, now, 0, DIMPLE_OP_UPDATE, "todo", "r1", 1, "title",
-            dimple_text("x"));
+            dimple_value_text("x"));
     r.c.op = (dimple_op)9;
     CHECK_RC(apply1(db, &r.c), DIMPLE_ECORRUPT);
     CHECK_CONTAINS(dimple_errmsg(db), "unknown op");
@@ -419,7 +420,7 @@ TEST(merge_rule)
     CHECK_CONTAINS(dimple_errmsg(db), "UUIDv7");
     rchange two;
     rc_make(&two, now, 0, DIMPLE_OP_UPDATE, "todo", "r1", 0);
-    dimple_value k2[2] = {dimple_text("a"), dimple_text("b")};
+    dimple_value k2[2] = {dimple_value_text("a"), dimple_value_text("b")};
     two.c.key = k2;
     two.c.n_key = 2;
     CHECK_RC(apply1(db, &two.c), DIMPLE_ECORRUPT);
@@ -440,14 +441,15 @@ TEST(unknown_table_and_column_kept)
     int64_t now = dimple_clock__now_ms();
     rchange r;
     CHECK_RC(apply1(db, rc_make(&r, now - 900, 0, DIMPLE_OP_INSERT, "todo", "a",
-                                3, "title", dimple_text("t"), "done",
-                                dimple_int(0), "note", dimple_text("from v2"))),
+                                3, "title", dimple_value_text("t"), "done",
+                                dimple_value_int(0), "note",
+                                dimple_value_text("from v2"))),
              DIMPLE_OK);
     CHECK_RC(apply1(db, rc_make(&r, now - 800, 0, DIMPLE_OP_INSERT, "tag", "g1",
-                                1, "name", dimple_text("home"))),
+                                1, "name", dimple_value_text("home"))),
              DIMPLE_OK);
     CHECK_RC(apply1(db, rc_make(&r, now - 700, 0, DIMPLE_OP_INSERT, "tag", "g2",
-                                1, "name", dimple_text("work"))),
+                                1, "name", dimple_value_text("work"))),
              DIMPLE_OK);
     CHECK_RC(
         apply1(db, rc_make(&r, now - 600, 0, DIMPLE_OP_DELETE, "tag", "g2", 0)),
@@ -466,7 +468,7 @@ TEST(unknown_table_and_column_kept)
     free(d);
     /* and later changes to them apply directly */
     CHECK_RC(apply1(db, rc_make(&r, now - 500, 0, DIMPLE_OP_UPDATE, "todo", "a",
-                                1, "note", dimple_text("v3"))),
+                                1, "note", dimple_value_text("v3"))),
              DIMPLE_OK);
     row = row_of(db, "a");
     CHECK_CONTAINS(row, "note=t2:7633");
@@ -485,10 +487,11 @@ TEST(skewed_remote_clock)
     int64_t now = dimple_clock__now_ms();
     rchange r;
     /* a remote clock one hour ahead: beyond the 5-minute bound */
-    CHECK_RC(apply1(db, rc_make(&r, now + 3600 * 1000, 0, DIMPLE_OP_INSERT,
-                                "todo", "f", 2, "title", dimple_text("future"),
-                                "done", dimple_int(0))),
-             DIMPLE_OK);
+    CHECK_RC(
+        apply1(db, rc_make(&r, now + 3600 * 1000, 0, DIMPLE_OP_INSERT, "todo",
+                           "f", 2, "title", dimple_value_text("future"), "done",
+                           dimple_value_int(0))),
+        DIMPLE_OK);
     /* our clock moved at most to now + skew, not an hour ahead */
     uint64_t last = (uint64_t)dimple_track__last_seq(db);
     CHECK(dimple_clock__ms(last) <= dimple_clock__now_ms() + 300000 + 1000);
@@ -851,7 +854,7 @@ TEST(out_of_order_constraints)
     int64_t now = dimple_clock__now_ms();
     rchange r;
     CHECK_RC(apply1(db, rc_make(&r, now - 100, 0, DIMPLE_OP_UPDATE, "item",
-                                "i1", 1, "done", dimple_int(1))),
+                                "i1", 1, "done", dimple_value_int(1))),
              DIMPLE_OK);
     char *d = tu_dump(db, "item");
     CHECK_STR(d, "");
@@ -860,10 +863,10 @@ TEST(out_of_order_constraints)
     rchange two[2];
     dimple_change batch[2];
     batch[0] = *rc_make(&two[0], now - 200, 0, DIMPLE_OP_INSERT, "item", "i1",
-                        3, "title", dimple_text("t"), "done", dimple_int(0),
-                        "list", dimple_text("L"));
+                        3, "title", dimple_value_text("t"), "done",
+                        dimple_value_int(0), "list", dimple_value_text("L"));
     batch[1] = *rc_make(&two[1], now - 300, 0, DIMPLE_OP_INSERT, "list", "L", 1,
-                        "name", dimple_text("groceries"));
+                        "name", dimple_value_text("groceries"));
     sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     CHECK_RC(dimple_track__apply(db, batch, 2), DIMPLE_OK);
     CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
@@ -876,8 +879,8 @@ TEST(out_of_order_constraints)
     CHECK_RC(
         dimple_track__apply(db,
                             rc_make(&r, now - 50, 0, DIMPLE_OP_INSERT, "item",
-                                    "i2", 2, "title", dimple_text("x"), "list",
-                                    dimple_text("nope")),
+                                    "i2", 2, "title", dimple_value_text("x"),
+                                    "list", dimple_value_text("nope")),
                             1),
         DIMPLE_OK);
     CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) != SQLITE_OK);
@@ -887,9 +890,10 @@ TEST(out_of_order_constraints)
     free(d);
     /* rolled back means not held: the same change applies again later */
     batch[0] = *rc_make(&two[0], now - 50, 0, DIMPLE_OP_INSERT, "item", "i2", 2,
-                        "title", dimple_text("x"), "list", dimple_text("nope"));
+                        "title", dimple_value_text("x"), "list",
+                        dimple_value_text("nope"));
     batch[1] = *rc_make(&two[1], now - 40, 0, DIMPLE_OP_INSERT, "list", "nope",
-                        1, "name", dimple_text("late parent"));
+                        1, "name", dimple_value_text("late parent"));
     sqlite3_exec(db->sql, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     CHECK_RC(dimple_track__apply(db, batch, 2), DIMPLE_OK);
     CHECK(sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);

@@ -50,9 +50,7 @@ static __attribute__((unused)) dimple *tu_open(const char *name,
                                                const char *tables)
 {
     dimple *db = NULL;
-    dimple_options o;
-    memset(&o, 0, sizeof o);
-    o.size = sizeof o;
+    dimple_options o = DIMPLE_OPTIONS_INIT;
     o.tables = tables;
     int rc = dimple_open_path(&db, tu_path(name), &o);
     if (rc != DIMPLE_OK) {
@@ -126,12 +124,12 @@ static __attribute__((unused)) void tu_value(tu_str *s, const dimple_value *v)
     }
 }
 
-static __attribute__((unused)) int tu_dump_row(void *payload, int n,
+static __attribute__((unused)) int tu_dump_row(void *payload, size_t n,
                                                const char *const *names,
                                                const dimple_value *values)
 {
     tu_str *s = payload;
-    for (int i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         tu_add(s, "%s%s=", i ? " " : "", names[i]);
         tu_value(s, &values[i]);
     }

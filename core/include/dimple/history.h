@@ -31,9 +31,10 @@ typedef struct dimple_history_entry {
     const dimple_value *cols;
 } dimple_history_entry;
 
-/* What to list. Zero-initialise; set size. Unset fields do not filter. */
+/* What to list: dimple_history_query q = DIMPLE_HISTORY_QUERY_INIT; then
+ * set fields. Unset fields do not filter. */
 typedef struct dimple_history_query {
-    size_t size;             /* = sizeof(dimple_history_query) */
+    size_t size;             /* set by DIMPLE_HISTORY_QUERY_INIT */
     const char *table;       /* one table (case-insensitive) */
     const dimple_value *key; /* with table: one row (n_key values) */
     size_t n_key;
@@ -41,19 +42,21 @@ typedef struct dimple_history_query {
     int64_t since_ms;   /* > 0: changes at or after this time */
     int64_t until_ms;   /* > 0: changes at or before this time */
 } dimple_history_query;
+#define DIMPLE_HISTORY_QUERY_INIT DIMPLE_INIT_(dimple_history_query)
 
 /* Return 0 to go on; anything else stops the walk and is returned. */
 typedef int (*dimple_history_cb)(void *payload, const dimple_history_entry *e);
 
 /* Every change that q selects (q NULL: all), in id order. */
-DIMPLE_API int dimple_history(dimple *db, const dimple_history_query *q,
-                              dimple_history_cb cb, void *payload);
+DIMPLE_API int dimple_history_list(dimple *db, dimple_history_cb cb,
+                                   void *payload,
+                                   const dimple_history_query *q);
 
 /* One entry as one line of JSON (no newline): {"id", "time" (ISO 8601
  * UTC), "author", "table", "key" (the value, or an array for a composite
- * key), "op", "columns" (object; values typed as dimple_query_json)}.
- * Free with dimple_free(). NULL on out-of-memory. */
-DIMPLE_API char *dimple_history_json(const dimple_history_entry *e);
+ * key), "op", "columns" (object; values typed as dimple_json_query)}, into
+ * *out (dimple_free). DIMPLE_OK or DIMPLE_ENOMEM (*out NULL). */
+DIMPLE_API int dimple_history_json(char **out, const dimple_history_entry *e);
 
 /* The row(s) of table as they were at time_ms (every change with a time
  * <= time_ms applied by the merge rule): one row when key is given
@@ -65,19 +68,12 @@ DIMPLE_API int dimple_history_as_of(dimple *db, const char *table,
                                     int64_t time_ms, dimple_row_cb cb,
                                     void *payload);
 
-/* Parse a time: ISO 8601 ("2026-11-26", "2026-11-26T13:05:00Z",
- * "2026-11-26 13:05:00.250+01:00"; no zone means UTC) or a UUIDv7 (its
- * time). DIMPLE_OK or DIMPLE_EINVAL. */
-DIMPLE_API int dimple_time_parse(const char *text, int64_t *ms_out);
-/* "2026-11-26T13:05:00.250Z" (24 chars + NUL). */
-DIMPLE_API void dimple_time_format(int64_t ms, char out[32]);
-
 /* ------------------------------------------------------------ authors */
 
 /* This database's author id (UUIDv7 text, created with the database), or
  * NULL when change tracking is not set up (a read-only database dimple
  * never wrote). Borrowed; valid until the next call on db. */
-DIMPLE_API const char *dimple_author(dimple *db);
+DIMPLE_API const char *dimple_author_id(dimple *db);
 
 /* A database file copied to a second device must not write as the same
  * author: dimple records the file's identity (device and inode) with the

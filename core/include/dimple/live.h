@@ -17,8 +17,8 @@
  * results). A rolled-back transaction triggers nothing.
  *
  * Threads (see docs/live.md): a handle is used by one thread at a time;
- * dimple_live_*, dimple_dispatch and dimple_live_poll are uses of the
- * handle like any other call. Only dimple_notify_fd's descriptor may be
+ * dimple_live_* calls, dimple_live_dispatch included, are uses of the
+ * handle like any other call. Only dimple_live_fd's descriptor may be
  * watched (poll/epoll/read) from any thread at any time.
  */
 #ifndef DIMPLE_LIVE_H
@@ -44,7 +44,7 @@ typedef struct dimple_result {
     const char *const *names;   /* n_cols column names */
     const dimple_value *values; /* n_rows * n_cols, row-major */
     const char *json; /* the result as one JSON array of row objects, the
-                         encoding of dimple_query_json; never NULL */
+                         encoding of dimple_json_query; never NULL */
 } dimple_result;
 
 /* Called with the full result (see above). May call any dimple function on
@@ -58,25 +58,28 @@ enum {
     /* Default: on the thread of the call that committed, right after the
      * commit, before that call returns (never inside a SQLite hook).
      * Commits by other processes: at the next dimple call that may write
-     * on this handle, dimple_live_poll() or dimple_dispatch(). */
+     * on this handle, or dimple_live_dispatch(). */
     DIMPLE_LIVE_SYNC = 0,
-    /* Only from dimple_dispatch(): a commit marks the query and makes
-     * dimple_notify_fd() readable; the app's loop calls dimple_dispatch()
+    /* Only from dimple_live_dispatch(): a commit marks the query and makes
+     * dimple_live_fd() readable; the app's loop calls dimple_live_dispatch()
      * on its own thread, which reruns and calls back. */
     DIMPLE_LIVE_DISPATCH = 1
 };
 
-/* Options for dimple_live_open(). Zero-initialise; set size. */
+/* Options for dimple_live_open(): dimple_live_options o =
+ * DIMPLE_LIVE_OPTIONS_INIT; then set fields. */
 typedef struct dimple_live_options {
-    size_t size;  /* = sizeof(dimple_live_options) */
+    size_t size;  /* set by DIMPLE_LIVE_OPTIONS_INIT */
     int delivery; /* DIMPLE_LIVE_SYNC (default) or DIMPLE_LIVE_DISPATCH */
 } dimple_live_options;
+#define DIMPLE_LIVE_OPTIONS_INIT DIMPLE_INIT_(dimple_live_options)
 
 /* Open a live query: sql is ONE read-only statement; params bind in order
  * (?1..?n; strings and blobs are copied). The first callback comes with the
- * initial result: before this returns (SYNC) or at the next dimple_dispatch
- * (DISPATCH). opts may be NULL. On failure *out is NULL and the handle's
- * message says why (a syntax error, a write statement, ...). */
+ * initial result: before this returns (SYNC) or at the next
+ * dimple_live_dispatch (DISPATCH). opts may be NULL. On failure *out is NULL
+ * and the handle's message says why (a syntax error, a write statement, ...).
+ */
 DIMPLE_API int dimple_live_open(dimple_live_query **out, dimple *db,
                                 const char *sql, const dimple_value *params,
                                 size_t n_params, dimple_live_cb cb,
@@ -87,11 +90,12 @@ DIMPLE_API int dimple_live_open(dimple_live_query **out, dimple *db,
  * dimple_close() are closed with the handle. */
 DIMPLE_API void dimple_live_close(dimple_live_query *q);
 
-/* The statement's SQL (borrowed, valid until close). */
+/* The statement's SQL. Borrowed, valid until dimple_live_close(q). */
 DIMPLE_API const char *dimple_live_sql(const dimple_live_query *q);
 /* The number of tables q depends on, and the i-th as "schema.table"
- * ("*.table" when SQLite did not say which schema). Borrowed. */
-DIMPLE_API size_t dimple_live_deps(const dimple_live_query *q);
+ * ("*.table" when SQLite did not say which schema). Borrowed, valid until
+ * dimple_live_close(q). */
+DIMPLE_API size_t dimple_live_dep_count(const dimple_live_query *q);
 DIMPLE_API const char *dimple_live_dep(const dimple_live_query *q, size_t i);
 /* How often q ran (the first run included) and how often its callback was
  * called: runs - calls = reruns whose result had not changed. */
@@ -105,21 +109,19 @@ DIMPLE_API uint64_t dimple_live_calls(const dimple_live_query *q);
  * 50 ms, so such a commit shows within about 50 ms). Owned by the handle,
  * valid until dimple_close; the first call starts the watcher. Returns the
  * fd (>= 0) or a negative code: DIMPLE_EIO when the watcher cannot run.
- * A watcher that stops later makes dimple_dispatch return DIMPLE_EIO until
+ * A watcher that stops later makes dimple_live_dispatch return DIMPLE_EIO until
  * this is called again, which starts a new one. Watch it for POLLIN/EPOLLIN;
- * there is no need to read it (dimple_dispatch drains it). */
-DIMPLE_API int dimple_notify_fd(dimple *db);
+ * there is no need to read it (dimple_live_dispatch drains it). */
+DIMPLE_API int dimple_live_fd(dimple *db);
 
 /* Run what is pending on the calling thread: notice commits by other
  * connections, rerun the live queries (of both modes) whose tables changed
  * and call back those whose result changed, DISPATCH queries' first
  * results included. Drains the notify fd. Returns DIMPLE_OK or a negative
- * code (a rerun's own failure goes to its callback, not here). */
-DIMPLE_API int dimple_dispatch(dimple *db);
-
-/* The same as dimple_dispatch: for apps without an event loop that call it
- * on a timer or before they read, to pick up other processes' commits. */
-DIMPLE_API int dimple_live_poll(dimple *db);
+ * code (a rerun's own failure goes to its callback, not here). An app
+ * without an event loop calls it on a timer or before it reads, to pick
+ * up other processes' commits. */
+DIMPLE_API int dimple_live_dispatch(dimple *db);
 
 #ifdef __cplusplus
 }

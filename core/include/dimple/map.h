@@ -23,10 +23,10 @@
  * (DIMPLE_ESCHEMA) that names the table, column and both types. Writes go
  * through SQL, so they are tracked and synced like any other.
  *
- * Ownership: STRING and BLOB fields filled by dimple_get/dimple_query are
- * malloc'd and belong to the struct: dimple_entity_clear() frees them;
- * dimple_entity_free() frees an array from dimple_query (members and
- * array).
+ * Ownership: STRING and BLOB fields filled by
+ * dimple_entity_get/dimple_entity_query are malloc'd and belong to the struct:
+ * dimple_entity_clear() frees them; dimple_entity_free() frees an array from
+ * dimple_entity_query (members and array).
  */
 #ifndef DIMPLE_MAP_H
 #define DIMPLE_MAP_H
@@ -102,35 +102,37 @@ typedef struct dimple_entity {
 /* Insert or update obj (by its key). An empty key (a single TEXT key that
  * is NULL or "", or an empty BLOB key) gets a new UUIDv7 (text, or 16
  * bytes), written back into obj (a STRING key is then malloc'd). */
-DIMPLE_API int dimple_save(dimple *db, const dimple_entity *e, void *obj);
+DIMPLE_API int dimple_entity_save(dimple *db, const dimple_entity *e,
+                                  void *obj);
 
 /* Fill obj from the row whose key fields are set in obj.
  * DIMPLE_ENOTFOUND when there is none. Clears obj's owned members first
  * only if you did: call dimple_entity_clear before reusing a struct. */
-DIMPLE_API int dimple_get(dimple *db, const dimple_entity *e, void *obj);
+DIMPLE_API int dimple_entity_get(dimple *db, const dimple_entity *e, void *obj);
 
 /* Delete the row with obj's key (DIMPLE_ENOTFOUND if none). */
-DIMPLE_API int dimple_delete(dimple *db, const dimple_entity *e,
-                             const void *obj);
+DIMPLE_API int dimple_entity_delete(dimple *db, const dimple_entity *e,
+                                    const void *obj);
 
 /* The rows of `SELECT <mapped columns> FROM <table> <tail>`, tail being
  * e.g. "WHERE done = ?1 ORDER BY title" (or NULL), into a new array of
- * *n structs (*out NULL when none). Free with dimple_entity_free(). */
-DIMPLE_API int dimple_query(dimple *db, const dimple_entity *e,
-                            const char *tail, const dimple_value *params,
-                            size_t n_params, void **out, size_t *n);
+ * *out_n structs (*out NULL when none). Free with dimple_entity_free(). */
+DIMPLE_API int dimple_entity_query(void **out, size_t *out_n, dimple *db,
+                                   const dimple_entity *e, const char *tail,
+                                   const dimple_value *params, size_t n_params);
 
 /* The same, one struct per callback (valid for the call: its owned
  * members are freed after it returns). Non-zero from cb stops. */
 typedef int (*dimple_entity_cb)(void *payload, void *obj);
-DIMPLE_API int dimple_query_each(dimple *db, const dimple_entity *e,
-                                 const char *tail, const dimple_value *params,
-                                 size_t n_params, dimple_entity_cb cb,
-                                 void *payload);
+DIMPLE_API int dimple_entity_query_each(dimple *db, const dimple_entity *e,
+                                        const char *tail,
+                                        const dimple_value *params,
+                                        size_t n_params, dimple_entity_cb cb,
+                                        void *payload);
 
 /* Free the owned members of one struct (NULL fine). */
 DIMPLE_API void dimple_entity_clear(const dimple_entity *e, void *obj);
-/* Free an array from dimple_query: members and the array (NULL fine). */
+/* Free an array from dimple_entity_query: members and the array (NULL fine). */
 DIMPLE_API void dimple_entity_free(const dimple_entity *e, void *objs,
                                    size_t n);
 
@@ -139,15 +141,16 @@ DIMPLE_API void dimple_entity_free(const dimple_entity *e, void *objs,
 /* Insert or update one row of table from a JSON object (keys are column
  * names; numbers, strings, null, {"$blob":"<base64>"}; integers are exact
  * to 64 bits; the column's affinity converts, so the strings that
- * dimple_query_json writes for big integers read back as integers). An
- * absent or empty single TEXT key gets a new UUIDv7. *row_out (may be
- * NULL) receives the saved row as JSON (dimple_free). */
-DIMPLE_API int dimple_save_json(dimple *db, const char *table, const char *json,
-                                char **row_out);
-/* One row by key as a JSON object (dimple_free); DIMPLE_ENOTFOUND. */
-DIMPLE_API int dimple_get_json(dimple *db, const char *table,
-                               const dimple_value *key, size_t n_key,
-                               char **json_out);
+ * dimple_json_query writes for big integers read back as integers). An
+ * absent or empty single key gets a new UUIDv7 (as dimple_entity_save:
+ * text for a TEXT key, 16 bytes for a BLOB key). *out (out may be NULL)
+ * receives the saved row as JSON (dimple_free). */
+DIMPLE_API int dimple_json_save(char **out, dimple *db, const char *table,
+                                const char *json);
+/* One row by key as a JSON object into *out (dimple_free);
+ * DIMPLE_ENOTFOUND. */
+DIMPLE_API int dimple_json_get(char **out, dimple *db, const char *table,
+                               const dimple_value *key, size_t n_key);
 
 #ifdef __cplusplus
 }

@@ -35,7 +35,7 @@ typedef struct dimple_sync_progress {
 } dimple_sync_progress;
 
 /* Return 0 to go on; anything else stops the sync after the current batch
- * (everything done so far is kept) and dimple_sync returns DIMPLE_ERROR
+ * (everything done so far is kept) and dimple_sync returns that value,
  * with "sync stopped by the progress callback". Called on the thread that
  * called dimple_sync. */
 typedef int (*dimple_sync_progress_cb)(void *payload,
@@ -45,9 +45,10 @@ typedef int (*dimple_sync_progress_cb)(void *payload,
 #define DIMPLE_SYNC_NO_PUSH 1u /* only pull */
 #define DIMPLE_SYNC_NO_PULL 2u /* only push */
 
-/* Zero-initialise; set size. NULL options = defaults. */
+/* dimple_sync_options o = DIMPLE_SYNC_OPTIONS_INIT; then set fields.
+ * NULL options = defaults. */
 typedef struct dimple_sync_options {
-    size_t size; /* = sizeof(dimple_sync_options) */
+    size_t size; /* set by DIMPLE_SYNC_OPTIONS_INIT */
     dimple_sync_progress_cb progress;
     void *payload;
     unsigned flags; /* DIMPLE_SYNC_NO_PUSH | DIMPLE_SYNC_NO_PULL */
@@ -55,9 +56,12 @@ typedef struct dimple_sync_options {
      * limit): bounded work per call; a later call goes on from there. */
     uint64_t max_batches;
 } dimple_sync_options;
+#define DIMPLE_SYNC_OPTIONS_INIT DIMPLE_INIT_(dimple_sync_options)
 
-/* What one dimple_sync call did (filled even when it fails). */
+/* What one dimple_sync call did (filled even when it fails, up to size):
+ * dimple_sync_stats st = DIMPLE_SYNC_STATS_INIT. */
 typedef struct dimple_sync_stats {
+    size_t size; /* set by DIMPLE_SYNC_STATS_INIT; kept by dimple_sync */
     uint64_t batches_pushed, changes_pushed, bytes_pushed;
     uint64_t batches_pulled, changes_pulled, bytes_pulled;
     uint64_t requests; /* storage requests (list, get, put, ...) made */
@@ -65,6 +69,7 @@ typedef struct dimple_sync_stats {
     uint64_t errors;   /* failures (a bad batch, a failed request, ...) */
     double seconds;    /* wall-clock time of the call */
 } dimple_sync_stats;
+#define DIMPLE_SYNC_STATS_INIT DIMPLE_INIT_(dimple_sync_stats)
 
 /* Push this author's changes that are not in the store yet, then pull and
  * apply every other author's new batches (each batch and its cursor in one
@@ -73,8 +78,8 @@ typedef struct dimple_sync_stats {
  * call returns the first error (its message names the object, and says
  * how many more failed). Requires a [storage]; the [resolver] (default
  * lww) decides conflicts. opts and out may be NULL. */
-DIMPLE_API int dimple_sync(dimple *db, const dimple_sync_options *opts,
-                           dimple_sync_stats *out);
+DIMPLE_API int dimple_sync(dimple_sync_stats *out, dimple *db,
+                           const dimple_sync_options *opts);
 
 #ifdef __cplusplus
 }

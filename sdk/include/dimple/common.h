@@ -48,7 +48,8 @@ enum {
     DIMPLE_ECORRUPT = -12, /* malformed data (a batch, a file, a header) */
     DIMPLE_ESQL = -13,     /* SQLite reported an error */
     DIMPLE_EFORMAT = -14,  /* newer or unknown format version */
-    DIMPLE_ESCHEMA = -15   /* schema not usable (e.g. table has no key) */
+    DIMPLE_ESCHEMA = -15,  /* schema not usable (e.g. table has no key) */
+    DIMPLE_ELIMIT = -16    /* a count or size limit was reached */
 };
 
 /* Value types: the numbers equal SQLite's fundamental datatypes. */
@@ -73,9 +74,26 @@ typedef struct dimple_value {
     size_t n;      /* length of p in bytes */
 } dimple_value;
 
+/* The initializer of a versioned options struct T of the app API: size set,
+ * every other field zero (its default). Each struct has its own
+ * DIMPLE_<NAME>_INIT built on this one. */
+#ifdef __cplusplus
+#define DIMPLE_INIT_(T)                                                        \
+    ([] {                                                                      \
+        T o_ = T();                                                            \
+        o_.size = sizeof o_;                                                   \
+        return o_;                                                             \
+    }())
+#else
+#define DIMPLE_INIT_(T)                                                        \
+    {                                                                          \
+        .size = sizeof(T)                                                      \
+    }
+#endif
+
 /* Row callback: n columns with their names and values (borrowed for the
  * call). Return 0 to go on; anything else stops and is returned. */
-typedef int (*dimple_row_cb)(void *payload, int n, const char *const *names,
+typedef int (*dimple_row_cb)(void *payload, size_t n, const char *const *names,
                              const dimple_value *values);
 
 /* A key/value pair; arrays of them end with {NULL, NULL}. Borrowed. */
