@@ -6,7 +6,7 @@
  * batches) and skewed clocks. After a final full sync every replica must
  * hold identical tables and an identical history, equal to a model that
  * applies the union of every replica's own changes with the LWW rule of
- * DESIGN §5, written independently of the core's merge code:
+ * docs/tracking.md (last write wins per cell), written independently of the core's merge code:
  *   a row exists iff its newest insert/update id > its newest tombstone id;
  *   each column holds the value of the newest insert/update that wrote it
  *   (NULL if none did).
