@@ -91,16 +91,6 @@ static size_t find_gt(const mem_store *s, const char *key)
     return i;
 }
 
-static int check_key(mem_self *m, const char *op, const char *key)
-{
-    if (!dimple_key_valid(key))
-        return dimple_errorf(m->host, DIMPLE_EINVAL,
-                             "%s: invalid key '%s' (keys are relative paths "
-                             "without empty, '.' or '..' segments)",
-                             op, key ? key : "(null)");
-    return DIMPLE_OK;
-}
-
 /* ------------------------------------------------------------ vtable */
 
 static const char *const known_keys[] = {"name", NULL};
@@ -108,36 +98,30 @@ static const char *const known_keys[] = {"name", NULL};
 static int mem_create(void **self, const dimple_kv *conf,
                       const dimple_host *host)
 {
-    int rc = dimple_kv_check(host, conf, known_keys);
-    const dimple_kv *name = dimple_kv_find(conf, "name");
+    const char *name; /* "" (the default): a private store */
     mem_self *m = NULL;
     mem_store *s = NULL;
+    int rc;
 
     *self = NULL;
-    if (rc)
+    if ((rc = dimple_kv_check(host, conf, known_keys)) ||
+        (rc = dimple_conf_string(host, conf, "name", "", &name)))
         return rc;
-    if (name && (!name->value || !*name->value))
-        return dimple_errorf(
-            host, DIMPLE_ECONFIG,
-            "%s:%d: [%s] name is empty (leave it out for a "
-            "private store)",
-            host && host->config_file ? host->config_file : "(config)",
-            name->line, host && host->section ? host->section : "?");
     m = calloc(1, sizeof *m);
     if (!m)
         return dimple_errorf(host, DIMPLE_ENOMEM, "out of memory");
     m->host = host;
 
-    if (!name) {
+    if (!*name) {
         s = store_new(NULL);
     } else {
         pthread_mutex_lock(&registry_lock);
         for (s = registry; s; s = s->next)
-            if (strcmp(s->name, name->value) == 0)
+            if (strcmp(s->name, name) == 0)
                 break;
         if (s) {
             s->refs++;
-        } else if ((s = store_new(name->value))) {
+        } else if ((s = store_new(name))) {
             s->next = registry;
             registry = s;
         }
@@ -182,7 +166,7 @@ static int mem_store_put(mem_self *m, const char *op, const char *key,
     mem_store *s = m->store;
     unsigned char *copy = NULL;
     char *kcopy = NULL;
-    int rc = check_key(m, op, key);
+    int rc = dimple_key_check(m->host, op, key);
     size_t i;
 
     if (rc)
@@ -252,7 +236,7 @@ static int mem_get(void *self, const char *key, const dimple_sink *out)
     unsigned char *copy = NULL;
     size_t len = 0, i;
     bool found;
-    int rc = check_key(m, "get", key);
+    int rc = dimple_key_check(m->host, "get", key);
 
     if (rc)
         return rc;
@@ -279,91 +263,53 @@ static int mem_get(void *self, const char *key, const dimple_sink *out)
     return rc;
 }
 
-static bool starts_with(const char *s, const char *prefix, size_t plen)
-{
-    return strncmp(s, prefix, plen) == 0;
-}
-
 /*
- * The store is locked only to find the next entry: the callback runs
+ * The store is locked only to find the next key: the callback runs
  * unlocked, so it may use the store (or another instance may change it)
- * while the listing goes on; the cursor keeps the order strict.
+ * while the listing goes on; the cursor keeps the order strict. The lister
+ * applies start_after and SHALLOW; past a folder it reported, the cursor
+ * jumps over the folder's keys instead of reading them.
  */
 static int mem_list(void *self, const char *prefix, const char *start_after,
                     unsigned flags, dimple_list_cb cb, void *payload)
 {
     mem_self *m = self;
     mem_store *s = m->store;
-    size_t plen;
-    char *cursor = NULL; /* the last entry reported (or start_after) */
-    char *entry = NULL;
-    bool inclusive = false; /* cursor is a lower bound, not reported */
+    dimple_lister l =
+        dimple_lister_begin(m->host, prefix, start_after, flags, cb, payload);
+    size_t plen = strlen(l.prefix);
+    /* cursor: the last key seen, or (inclusive) a lower bound */
+    bool inclusive = !start_after || strcmp(start_after, l.prefix) <= 0;
+    char *cursor = strdup(inclusive ? l.prefix : start_after), *key = NULL;
     int rc = DIMPLE_OK;
 
-    if (!prefix)
-        prefix = "";
     if (!dimple_prefix_valid(prefix))
-        return dimple_errorf(m->host, DIMPLE_EINVAL,
-                             "list: invalid prefix '%s'", prefix);
-    plen = strlen(prefix);
-    if (start_after && *start_after && strcmp(start_after, prefix) > 0) {
-        cursor = strdup(start_after);
-    } else {
-        cursor = strdup(prefix);
-        inclusive = true;
-    }
-    if (!cursor)
-        return dimple_errorf(m->host, DIMPLE_ENOMEM, "list: out of memory");
-
-    for (;;) {
+        rc = dimple_errorf(m->host, DIMPLE_EINVAL, "list: invalid prefix '%s'",
+                           prefix);
+    else if (!cursor)
+        rc = dimple_errorf(m->host, DIMPLE_ENOMEM, "list: out of memory");
+    while (rc == DIMPLE_OK) {
+        char *slash;
+        bool more;
         size_t i;
-        const char *key;
-        const char *slash = NULL;
 
         pthread_mutex_lock(&s->lock);
         i = inclusive ? find_ge(s, cursor) : find_gt(s, cursor);
-        if (i >= s->n || !starts_with(s->objs[i].key, prefix, plen)) {
-            pthread_mutex_unlock(&s->lock);
-            break;
-        }
-        key = s->objs[i].key;
-        if (flags & DIMPLE_LIST_SHALLOW)
-            slash = strchr(key + plen, '/');
-        if (slash) {
-            /* A deeper key: report its folder "prefix<child>/" once. */
-            size_t flen = (size_t)(slash - key) + 1;
-            entry = malloc(flen + 1);
-            if (entry) {
-                memcpy(entry, key, flen);
-                entry[flen] = '\0';
-            }
-        } else {
-            entry = strdup(key);
-        }
+        more = i < s->n && strncmp(s->objs[i].key, l.prefix, plen) == 0;
+        if (more)
+            key = strdup(s->objs[i].key);
         pthread_mutex_unlock(&s->lock);
-        if (!entry) {
-            rc = dimple_errorf(m->host, DIMPLE_ENOMEM, "list: out of memory");
+        if (!more || (rc = dimple_lister_add(&l, key)))
             break;
-        }
-
-        /* A folder that sorts at or before start_after was already
-         * reported (paging: start_after is the last entry seen). */
-        if (!slash || !start_after || strcmp(entry, start_after) > 0) {
-            rc = cb(payload, entry);
-            if (rc)
-                break;
-        }
+        /* Jump over the rest of a folder "…/": its keys sort before "…0". */
+        slash = flags & DIMPLE_LIST_SHALLOW ? strchr(key + plen, '/') : NULL;
+        if ((inclusive = slash != NULL))
+            memcpy(slash, "0", 2);
         free(cursor);
-        cursor = entry;
-        entry = NULL;
-        inclusive = false;
-        if (slash) {
-            /* Skip the folder: the first key past "…/" is >= "…0". */
-            cursor[strlen(cursor) - 1] = '/' + 1;
-            inclusive = true;
-        }
+        cursor = key;
+        key = NULL;
     }
-    free(entry);
+    free(key);
     free(cursor);
     return rc;
 }
@@ -372,7 +318,7 @@ static int mem_remove(void *self, const char *key)
 {
     mem_self *m = self;
     mem_store *s = m->store;
-    int rc = check_key(m, "remove", key);
+    int rc = dimple_key_check(m->host, "remove", key);
     size_t i;
 
     if (rc)
@@ -389,28 +335,8 @@ static int mem_remove(void *self, const char *key)
     return DIMPLE_OK;
 }
 
-static const dimple_storage_vtable mem_vtable = {
-    .size = sizeof(dimple_storage_vtable),
-    .create = mem_create,
-    .destroy = mem_destroy,
-    .put = mem_put,
-    .get = mem_get,
-    .list = mem_list,
-    .remove = mem_remove,
-    .put_if_absent = mem_put_if_absent,
-};
-
-static const dimple_plugin mem_plugin = {
-    .abi = DIMPLE_ABI,
-    .size = sizeof(dimple_plugin),
-    .kind = DIMPLE_KIND_STORAGE,
-    .name = "memory",
-    .version = "1.0.0",
-    .description = "in-process object store (sorted map), shareable by name",
-    .vt.storage = &mem_vtable,
-};
-
-DIMPLE_EXPORT const dimple_plugin *dimple_plugin_entry(void)
-{
-    return &mem_plugin;
-}
+DIMPLE_STORAGE_PLUGIN("memory", "1.0.0",
+                      "in-process object store (sorted map), shareable by name",
+                      .create = mem_create, .destroy = mem_destroy,
+                      .put = mem_put, .get = mem_get, .list = mem_list,
+                      .remove = mem_remove, .put_if_absent = mem_put_if_absent)

@@ -9,10 +9,15 @@
  *
  * What every plugin must do (docs/plugins.md has the full guide):
  *  - export only dimple_plugin_entry (built with hidden visibility);
- *  - reject configuration keys it does not know (dimple_kv_check);
+ *    DIMPLE_STORAGE_PLUGIN at the end defines it, with the descriptor and
+ *    the vtable;
+ *  - reject configuration keys it does not know (dimple_kv_check) and read
+ *    the others with dimple_conf_*, which name the file:line of a bad value;
  *  - report errors with dimple_errorf and return a negative DIMPLE_E* code;
  *    never print, exit or abort; never put a secret in a message;
  *  - hand bytes to the core only through the sink it is given.
+ * And every storage plugin: check keys again where they become paths or
+ * queries (dimple_key_check), and list in byte order (dimple_lister).
  */
 #define _POSIX_C_SOURCE 200809L /* strdup, fsync, dirent */
 #include <dimple/plugin.h>
@@ -33,14 +38,14 @@ static int notes_create(void **self, const dimple_kv *conf,
                         const dimple_host *host)
 {
     static const char *const known[] = {"path", NULL};
-    const char *path = dimple_kv_get(conf, "path");
+    char path[4096];
     notes *n;
-    int rc = dimple_kv_check(host, conf, known);
+    int rc;
 
-    if (rc)
+    /* path is required; a relative one is relative to dimple.conf. */
+    if ((rc = dimple_kv_check(host, conf, known)) ||
+        (rc = dimple_conf_file(host, conf, "path", NULL, path, sizeof path)))
         return rc;
-    if (!path || !*path)
-        return dimple_errorf(host, DIMPLE_ECONFIG, "missing key 'path'");
     if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return dimple_errorf(host, DIMPLE_EIO, "cannot create %s: %s", path,
                              strerror(errno));
@@ -78,15 +83,6 @@ static char *notes_path(const notes *n, const char *key, const char *suffix)
     return p;
 }
 
-/* Keys come from remote data: check them even though the core does. */
-static int notes_check_key(const notes *n, const char *key)
-{
-    if (dimple_key_valid(key))
-        return DIMPLE_OK;
-    return dimple_errorf(n->host, DIMPLE_EINVAL, "invalid key '%s'",
-                         key ? key : "(null)");
-}
-
 static int notes_write_file(notes *n, const char *path, const void *data,
                             size_t len, const char *key)
 {
@@ -122,13 +118,15 @@ static int notes_write_file(notes *n, const char *path, const void *data,
 static int notes_put(void *self, const char *key, const void *data, size_t len)
 {
     notes *n = self;
-    char *final = notes_path(n, key, ""), *tmp = notes_path(n, key, ".tmp");
-    int rc = notes_check_key(n, key);
+    char *final = NULL, *tmp = NULL;
+    /* Keys come from remote data: check them even though the core does. */
+    int rc = dimple_key_check(n->host, "put", key);
 
     if (rc)
         goto out;
     rc = DIMPLE_ENOMEM;
-    if (!final || !tmp)
+    if (!(final = notes_path(n, key, "")) ||
+        !(tmp = notes_path(n, key, ".tmp")))
         goto out;
     rc = notes_write_file(n, tmp, data, len, key);
     if (rc)
@@ -148,15 +146,13 @@ out:
 static int notes_get(void *self, const char *key, const dimple_sink *out)
 {
     notes *n = self;
-    char *path = notes_path(n, key, ""), buf[65536];
-    int fd, rc = DIMPLE_OK;
+    char *path, buf[65536];
+    int fd, rc = dimple_key_check(n->host, "get", key);
     ssize_t r;
 
-    if (notes_check_key(n, key)) {
-        free(path);
-        return DIMPLE_EINVAL;
-    }
-    if (!path)
+    if (rc)
+        return rc;
+    if (!(path = notes_path(n, key, "")))
         return DIMPLE_ENOMEM;
     fd = open(path, O_RDONLY | O_CLOEXEC);
     free(path);
@@ -206,30 +202,27 @@ static int notes_list(void *self, const char *prefix, const char *start_after,
                       unsigned flags, dimple_list_cb cb, void *payload)
 {
     notes *n = self;
-    size_t plen = prefix ? strlen(prefix) : 0, count = 0, cap = 0;
+    dimple_lister l =
+        dimple_lister_begin(n->host, prefix, start_after, flags, cb, payload);
+    size_t count = 0, cap = 0;
     char **keys = NULL;
     struct dirent *e;
     int rc = DIMPLE_OK;
     DIR *d;
 
     if (!dimple_prefix_valid(prefix))
-        return dimple_errorf(n->host, DIMPLE_EINVAL, "invalid prefix '%s'",
-                             prefix);
+        return dimple_errorf(n->host, DIMPLE_EINVAL,
+                             "list: invalid prefix '%s'", prefix);
     if (!(d = opendir(n->dir)))
         return dimple_errorf(n->host, DIMPLE_EIO, "list %s: %s", n->dir,
                              strerror(errno));
-    /* Collect the matching keys (a folder once, for SHALLOW), then sort:
-     * readdir's order is the file system's, the contract's is bytes. */
-    while (rc == DIMPLE_OK && (e = readdir(d))) {
-        char *key = notes_decode(e->d_name), *slash;
+    /* Collect every key, then sort: readdir's order is the file system's,
+     * the contract's is bytes. The lister keeps those under prefix and
+     * after start_after, and reports each folder once for SHALLOW. */
+    while ((e = readdir(d))) {
+        char *key = notes_decode(e->d_name);
         if (!key)
             continue;
-        if (plen && strncmp(key, prefix, plen) != 0) {
-            free(key);
-            continue;
-        }
-        if ((flags & DIMPLE_LIST_SHALLOW) && (slash = strchr(key + plen, '/')))
-            slash[1] = '\0';
         if (count == cap) {
             char **k = realloc(keys, (cap = cap ? 2 * cap : 64) * sizeof *k);
             if (!k) {
@@ -244,12 +237,8 @@ static int notes_list(void *self, const char *prefix, const char *start_after,
     closedir(d);
     if (keys)
         qsort(keys, count, sizeof *keys, notes_cmp);
-    for (size_t i = 0; i < count; i++) {
-        int dup = i > 0 && strcmp(keys[i], keys[i - 1]) == 0;
-        int after = !start_after || strcmp(keys[i], start_after) > 0;
-        if (rc == DIMPLE_OK && !dup && after)
-            rc = cb(payload, keys[i]);
-    }
+    for (size_t i = 0; rc == DIMPLE_OK && i < count; i++)
+        rc = dimple_lister_add(&l, keys[i]);
     for (size_t i = 0; i < count; i++)
         free(keys[i]);
     free(keys);
@@ -259,12 +248,13 @@ static int notes_list(void *self, const char *prefix, const char *start_after,
 static int notes_remove(void *self, const char *key)
 {
     notes *n = self;
-    char *path = notes_path(n, key, "");
-    int rc = notes_check_key(n, key);
-    if (rc || !path) {
-        free(path);
-        return rc ? rc : DIMPLE_ENOMEM;
-    }
+    char *path;
+    int rc = dimple_key_check(n->host, "remove", key);
+
+    if (rc)
+        return rc;
+    if (!(path = notes_path(n, key, "")))
+        return DIMPLE_ENOMEM;
     if (unlink(path) != 0 && errno != ENOENT)
         rc = dimple_errorf(n->host, DIMPLE_EIO, "remove %s: %s", key,
                            strerror(errno));
@@ -272,28 +262,11 @@ static int notes_remove(void *self, const char *key)
     return rc;
 }
 
-static const dimple_storage_vtable notes_vtable = {
-    .size = sizeof(dimple_storage_vtable),
-    .create = notes_create,
-    .destroy = notes_destroy,
-    .put = notes_put,
-    .get = notes_get,
-    .list = notes_list,
-    .remove = notes_remove,
-    .put_if_absent = NULL, /* optional: the core emulates it */
-};
-
-static const dimple_plugin dimple_notes_plugin = {
-    .abi = DIMPLE_ABI,
-    .size = sizeof(dimple_plugin),
-    .kind = DIMPLE_KIND_STORAGE,
-    .name = "notes",
-    .version = "0.1.0",
-    .description = "template: one file per object in a flat folder",
-    .vt.storage = &notes_vtable,
-};
-
-const dimple_plugin *dimple_plugin_entry(void)
-{
-    return &dimple_notes_plugin;
-}
+/* The vtable, the descriptor and dimple_plugin_entry. put_if_absent is
+ * optional: left out, the core emulates it. The name must match the file:
+ * dimple-notes.so. */
+DIMPLE_STORAGE_PLUGIN("notes", "0.1.0",
+                      "template: one file per object in a flat folder",
+                      .create = notes_create, .destroy = notes_destroy,
+                      .put = notes_put, .get = notes_get, .list = notes_list,
+                      .remove = notes_remove)
