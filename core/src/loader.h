@@ -11,6 +11,7 @@
 #ifndef DIMPLE_LOADER_H
 #define DIMPLE_LOADER_H
 
+#include "err.h"
 #include "internal.h"
 
 /* Load plugin `name` of `kind` and create an instance for `role` (the

@@ -11,6 +11,7 @@
 #define DIMPLE_REMOTE_H
 
 #include "buf.h"
+#include "err.h"
 #include "internal.h"
 
 /* DIMPLE_ECONFIG "no [storage] configured" when db has none. */
