@@ -109,7 +109,9 @@ static int open_conf(dimple **out, const char *conf_path, int check)
         return rc;
     /* Plugins first: a bad plugin section must not leave a new, empty
      * database file behind. */
-    if ((rc = dimple_loader__open_all(db)) < 0)
+    if ((rc = dimple_loader__open_storage(db)) < 0 ||
+        (rc = dimple_remote__attach(db)) < 0 ||
+        (rc = dimple_loader__open_others(db)) < 0)
         return rc;
     if (!check && (rc = dimple_db__open(db)) < 0)
         return rc;
