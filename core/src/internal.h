@@ -1,10 +1,42 @@
 /*
- * internal.h — the one header every core file shares: struct dimple, the
- * error setter, and the hooks through which dimple.c wires the modules.
+ * internal.h — the types every core file shares: struct dimple (the
+ * handle) and dimple_instance (a plugin bound to a role). Nothing else:
+ * each module declares its internal functions (dimple_<module>__<verb>)
+ * in its own header, and the error setters are in err.h.
  *
- * Module map (DESIGN §1): dimple.c -> {config, loader, live, sync};
- * sync -> {batch, history, loader}; history -> track -> db; live -> db.
- * Shared core functions are dimple_<module>__<verb>; the rest is static.
+ * Module graph. A module is x.c with x.h, except as the module lines
+ * below say. Layers, bottom first: a file may include the headers of its
+ * own module and of modules in lower layers, never of its own layer or
+ * above; a private header only its own module's files may include. So
+ * the graph has no cycle. tests/core/module_graph.py checks every
+ * #include "x.h" in core/src against these lines (a new file needs its
+ * module placed here).
+ *
+ *   layer 0: internal buf base64
+ *   layer 1: err clock pack
+ *   layer 2: json opts rowhook
+ *   layer 3: config db
+ *   layer 4: loader track
+ *   layer 5: remote batch history map live migrate
+ *   layer 6: config_keys sync
+ *   layer 7: dimple
+ *   module track: track*.c track*.h
+ *   module live: live.c live_hooks.h
+ *   module sync: sync.c sync_hooks.h
+ *   private: track_impl.h track_replace.h
+ *
+ * A lower module reaches one above only through a callback the upper one
+ * (or dimple.c, the top, which wires the modules) installs: rowhook.c
+ * calls the row callbacks live.c and track_replace.c register; db.c calls
+ * db->on_ddl (tracking's refresh) and db->on_finish (the live-query
+ * flush). The table of configuration keys (config_keys.c) names batch and
+ * clock limits, so it sits above them; config.c reads it through
+ * config.h. What each file does: docs/internals.md.
+ *
+ * dimple.c opens: configuration, storage and cipher (loader.c), the
+ * cipher's attach (remote.c), resolver and notifiers, the database
+ * (db.c), then track -> live -> sync; it closes in the reverse order. A
+ * module's __close runs whenever its __open ran, even if that failed.
  */
 #ifndef DIMPLE_INTERNAL_H
 #define DIMPLE_INTERNAL_H
