@@ -29,9 +29,12 @@
  * (or dimple.c, the top, which wires the modules) installs: rowhook.c
  * calls the row callbacks live.c and track_replace.c register; db.c calls
  * db->on_ddl (tracking's refresh) and db->on_finish (the live-query
- * flush). The table of configuration keys (config_keys.c) names batch and
- * clock limits, so it sits above them; config.c reads it through
- * config.h. What each file does: docs/internals.md.
+ * flush). internal.h is below err: err.c reads the two error fields of
+ * struct dimple, and err.h needs only dimple.h. The table of
+ * configuration keys (config_keys.c) names batch and clock limits, so it
+ * sits above them; config.c calls its parser through config.h, the one
+ * call from a lower layer up that is not a callback. What each file
+ * does: docs/internals.md.
  *
  * dimple.c opens: configuration, storage and cipher (loader.c), the
  * cipher's attach (remote.c), resolver and notifiers, the database

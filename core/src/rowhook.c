@@ -13,6 +13,10 @@
  */
 #include "rowhook.h"
 
+_Static_assert(sizeof(((dimple *)0)->rowhook) ==
+                   DIMPLE_ROWHOOK_USERS * sizeof(dimple_rowhook_fn *),
+               "a slot per user in struct dimple");
+
 static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
                          const char *ztab, sqlite3_int64 k1, sqlite3_int64 k2)
 {
