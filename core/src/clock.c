@@ -1,6 +1,7 @@
 /* clock.c — UUIDv7 ids as a hybrid logical clock (see clock.h). */
 #include "clock.h"
-#include "track.h"
+
+#include "dimple.h"
 
 #include <string.h>
 #include <sys/random.h>

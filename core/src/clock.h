@@ -37,4 +37,9 @@ void dimple_id__make(uint8_t id[16], uint64_t hi, uint64_t lo);
 /* A fresh random UUIDv7 for now (authors, mapping keys). */
 void dimple_uuid__v7(uint8_t out[16]);
 
+/* UUID text <-> bytes: "0190f5c2-7a8b-7c3d-8e9f-0123456789ab" (36 chars,
+ * lowercase). parse returns DIMPLE_OK or DIMPLE_EINVAL. */
+void dimple_uuid__format(const uint8_t id[16], char out[37]);
+int dimple_uuid__parse(const char *text, uint8_t out[16]);
+
 #endif /* DIMPLE_CLOCK_H */

@@ -12,6 +12,7 @@
 #ifndef DIMPLE_CONFIG_H
 #define DIMPLE_CONFIG_H
 
+#include "err.h"
 #include "internal.h"
 
 /* Parse path. On failure *out is NULL and db's error says file:line what.

@@ -5,9 +5,14 @@
 #include "internal.h"
 
 #include "config.h"
+#include "db.h"
+#include "live_hooks.h"
 #include "loader.h"
+#include "opts.h"
+#include "remote.h"
+#include "sync_hooks.h"
+#include "track.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,41 +26,6 @@ enum { OPENED_TRACK = 1u, OPENED_LIVE = 2u, OPENED_SYNC = 4u };
 const char *dimple_version(void)
 {
     return DIMPLE_VERSION;
-}
-
-int dimple__opts(dimple *db, void *copy, size_t ours, size_t first,
-                 const void *opts, const char *name)
-{
-    char macro[64];
-    size_t size, i;
-    if (!opts)
-        return DIMPLE_OK;
-    memcpy(&size, opts, sizeof size);
-    for (i = 0; name[i] && i < sizeof macro - 1; i++)
-        macro[i] = (char)toupper((unsigned char)name[i]);
-    macro[i] = '\0';
-    if (size == 0)
-        return dimple__seterr(db, DIMPLE_EINVAL,
-                              "%s.size is 0: initialise it with %s_INIT", name,
-                              macro);
-    if (size < first || size > ours)
-        return dimple__seterr(db, DIMPLE_EINVAL,
-                              "%s.size is %zu, this library's is %zu (%zu at"
-                              " least): initialise it with %s_INIT",
-                              name, size, ours, first, macro);
-    memcpy(copy, opts, size);
-    return DIMPLE_OK;
-}
-
-int dimple__finish(dimple *db, int rc)
-{
-    dimple_errsave saved;
-    if (!db || !db->sql || !(db->opened & OPENED_LIVE))
-        return rc;
-    dimple__err_save(db, &saved);
-    dimple_live__flush(db);
-    dimple__err_restore(db, &saved);
-    return rc;
 }
 
 static dimple *alloc_handle(void)
@@ -108,9 +78,11 @@ static int open_modules(dimple *db)
     /* A module's __close runs if its __open ran, even when it failed, so
      * a failing __open need not undo its own partial work. */
     db->opened |= OPENED_TRACK;
+    db->on_ddl = dimple_track__refresh;
     if ((rc = dimple_track__open(db)) < 0)
         return rc;
     db->opened |= OPENED_LIVE;
+    db->on_finish = dimple_live__flush;
     if ((rc = dimple_live__open(db)) < 0)
         return rc;
     db->opened |= OPENED_SYNC;
@@ -137,7 +109,9 @@ static int open_conf(dimple **out, const char *conf_path, int check)
         return rc;
     /* Plugins first: a bad plugin section must not leave a new, empty
      * database file behind. */
-    if ((rc = dimple_loader__open_all(db)) < 0)
+    if ((rc = dimple_loader__open_storage(db)) < 0 ||
+        (rc = dimple_remote__attach(db)) < 0 ||
+        (rc = dimple_loader__open_others(db)) < 0)
         return rc;
     if (!check && (rc = dimple_db__open(db)) < 0)
         return rc;
@@ -203,8 +177,10 @@ void dimple_close(dimple *db)
         return;
     if (db->opened & OPENED_SYNC)
         dimple_sync__close(db);
+    db->on_finish = NULL;
     if (db->opened & OPENED_LIVE)
         dimple_live__close(db);
+    db->on_ddl = NULL;
     if (db->opened & OPENED_TRACK)
         dimple_track__close(db);
     db->opened = 0;

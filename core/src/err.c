@@ -4,8 +4,13 @@
  */
 #include "err.h"
 
+#include "internal.h"
+
 #include <stdio.h>
 #include <string.h>
+
+_Static_assert(sizeof(((dimple_errsave *)0)->msg) == DIMPLE_ERRMSG_MAX,
+               "dimple_errsave holds the whole message");
 
 int dimple__seterr(dimple *db, int code, const char *fmt, ...)
 {

@@ -2,12 +2,13 @@
  * err.h — the handle's error state (internal): set, clear, save and
  * restore the code and message that dimple_errmsg()/dimple_errcode()
  * report, and SQLite's codes mapped to DIMPLE_E*. The bottom of the
- * module graph: it needs only struct dimple's two error fields.
+ * module graph: its callers need only the opaque dimple (dimple.h);
+ * err.c reads struct dimple's two error fields (internal.h).
  */
 #ifndef DIMPLE_ERR_H
 #define DIMPLE_ERR_H
 
-#include "internal.h"
+#include "dimple.h"
 
 /* Record an error on db and return code (code < 0). db may be NULL. */
 #if defined(__GNUC__)
@@ -26,7 +27,7 @@ int dimple__sqlerr(dimple *db, int rc, const char *what);
  * about to return. */
 typedef struct dimple_errsave {
     int code;
-    char msg[DIMPLE_ERRMSG_MAX];
+    char msg[2048]; /* = DIMPLE_ERRMSG_MAX (internal.h; err.c checks) */
 } dimple_errsave;
 
 void dimple__err_save(const dimple *db, dimple_errsave *out);

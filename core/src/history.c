@@ -6,6 +6,8 @@
 #include "track.h"
 
 #include "clock.h"
+#include "db.h"
+#include "opts.h"
 #include "json.h"
 
 #include <ctype.h>

@@ -1,10 +1,45 @@
 /*
- * internal.h — the one header every core file shares: struct dimple, the
- * error setter, and the hooks through which dimple.c wires the modules.
+ * internal.h — the types every core file shares: struct dimple (the
+ * handle) and dimple_instance (a plugin bound to a role). Nothing else:
+ * each module declares its internal functions (dimple_<module>__<verb>)
+ * in its own header, and the error setters are in err.h.
  *
- * Module map (DESIGN §1): dimple.c -> {config, loader, live, sync};
- * sync -> {batch, history, loader}; history -> track -> db; live -> db.
- * Shared core functions are dimple_<module>__<verb>; the rest is static.
+ * Module graph. A module is x.c with x.h, except as the module lines
+ * below say. Layers, bottom first: a file may include the headers of its
+ * own module and of modules in lower layers, never of its own layer or
+ * above; a private header only its own module's files may include. So
+ * the graph has no cycle. tests/core/module_graph.py checks every
+ * #include "x.h" in core/src against these lines (a new file needs its
+ * module placed here).
+ *
+ *   layer 0: internal buf base64
+ *   layer 1: err clock pack
+ *   layer 2: json opts rowhook
+ *   layer 3: config db
+ *   layer 4: loader track
+ *   layer 5: remote batch history map live migrate
+ *   layer 6: config_keys sync
+ *   layer 7: dimple
+ *   module track: track*.c track*.h
+ *   module live: live.c live_hooks.h
+ *   module sync: sync.c sync_hooks.h
+ *   private: track_impl.h track_replace.h
+ *
+ * A lower module reaches one above only through a callback the upper one
+ * (or dimple.c, the top, which wires the modules) installs: rowhook.c
+ * calls the row callbacks live.c and track_replace.c register; db.c calls
+ * db->on_ddl (tracking's refresh) and db->on_finish (the live-query
+ * flush). internal.h is below err: err.c reads the two error fields of
+ * struct dimple, and err.h needs only dimple.h. The table of
+ * configuration keys (config_keys.c) names batch and clock limits, so it
+ * sits above them; config.c calls its parser through config.h, the one
+ * call from a lower layer up that is not a callback. What each file
+ * does: docs/internals.md.
+ *
+ * dimple.c opens: configuration, storage and cipher (loader.c), the
+ * cipher's attach (remote.c), resolver and notifiers, the database
+ * (db.c), then track -> live -> sync; it closes in the reverse order. A
+ * module's __close runs whenever its __open ran, even if that failed.
  */
 #ifndef DIMPLE_INTERNAL_H
 #define DIMPLE_INTERNAL_H
@@ -16,8 +51,14 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
-/* Room for the handle's error message (err.h). */
+/* Room for the handle's error message (err.h's dimple_errsave has as
+ * much; err.c checks). */
 #define DIMPLE_ERRMSG_MAX 2048
+
+/* A row of schema zdb, table ztab is about to change (op: SQLITE_INSERT,
+ * _UPDATE, _DELETE; s: for sqlite3_preupdate_old/new). rowhook.h. */
+typedef void dimple_rowhook_fn(struct dimple *db, sqlite3 *s, int op,
+                               const char *zdb, const char *ztab);
 
 typedef struct dimple_config dimple_config; /* config.h */
 struct dimple_track;                        /* track.c */
@@ -73,70 +114,17 @@ struct dimple {
     dimple_log_cb logger;     /* dimple_logger_set(); NULL: nowhere */
     void *logger_payload;
 
-    unsigned rowhook; /* DIMPLE_ROWHOOK_* users of the preupdate hook */
+    /* Calls up from the lower files, set by the modules above them:
+     * rowhook.c dispatches to the callbacks registered (one slot per user,
+     * DIMPLE_ROWHOOK_*); db.c runs on_ddl after DDL through dimple_exec
+     * (tracking's refresh) and on_finish at the end of every public call
+     * that wrote (the live-query flush). dimple.c sets the two db hooks. */
+    dimple_rowhook_fn *rowhook[2];
+    int (*on_ddl)(struct dimple *db);
+    void (*on_finish)(struct dimple *db);
     struct dimple_track *track;
     struct dimple_live *live;
     struct dimple_sync *sync;
 };
-
-/* The one check of a versioned options struct of the app API (its first
- * member is size_t size): opts NULL leaves *copy (the defaults, in the
- * library's layout of `ours` bytes) as it is; a size of 0, below `first`
- * (the first published layout) or above `ours` is DIMPLE_EINVAL naming the
- * struct; otherwise the caller's size bytes are copied over the defaults,
- * so fields past a smaller size keep theirs. name: "dimple_sync_options". */
-int dimple__opts(dimple *db, void *copy, size_t ours, size_t first,
-                 const void *opts, const char *name);
-/* db.c: open db->path (WAL, foreign_keys=ON, busy timeout; read_only
- * honoured) into db->sql / close it. */
-int dimple_db__open(dimple *db);
-void dimple_db__close(dimple *db);
-/* The end of every public call that may have written: runs
- * dimple_live__flush(db) and returns rc with db's error as it was before
- * the flush (a live callback cannot clobber the call's own result). */
-int dimple__finish(dimple *db, int rc);
-
-/*
- * Module hooks, called by dimple.c in this order:
- *   open:  db opened, pragmas set -> track__open -> live__open -> sync__open
- *   each migration: BEGIN -> track__migration_begin -> its SQL ->
- *   track__refresh -> COMMIT; and track__refresh after every migration run
- *   close: sync__close -> live__close -> track__close -> plugins -> sqlite
- * Each __open returns DIMPLE_OK or an error already set on db. A module's
- * __close is called whenever its __open was called, even if __open failed
- * (so __close must accept a partly opened module; db->track etc. may be
- * NULL). Modules after a failed one are neither opened nor closed.
- */
-int dimple_track__open(dimple *db);
-int dimple_track__refresh(dimple *db);
-/* Migrations (db.c): call after BEGIN of each migration, before its SQL.
- * Drops the tracking triggers inside that transaction so the migration
- * may ALTER TABLE ... DROP COLUMN a synced column (SQLite refuses to drop
- * a column a trigger names); dimple_track__refresh recreates them. Best
- * called before that migration's COMMIT too (then no write from another
- * connection can slip in untracked between the two). Writes made by the
- * migration itself are not tracked: every replica runs the same
- * migrations (rows of newly tracked tables are adopted, see
- * docs/tracking.md). */
-int dimple_track__migration_begin(dimple *db);
-/* After a migration, committed or not: tracking of every write resumes. */
-void dimple_track__migration_end(dimple *db);
-void dimple_track__close(dimple *db);
-int dimple_live__open(dimple *db);
-void dimple_live__close(dimple *db);
-/* Called by every public API call that may have committed writes
- * (dimple_exec, dimple_migrate*, dimple_entity_save/delete, dimple_sync, ...)
- * just before it returns: re-runs affected live queries and feeds the
- * notifiers. Live owns sqlite3_{update,commit,rollback,wal}_hook on db->sql;
- * no other module may set them. The preupdate hook is shared (rowhook.h). */
-void dimple_live__flush(dimple *db);
-/* A row of schema.table is about to change (rowhook.c calls it). */
-void dimple_live__row(dimple *db, const char *schema, const char *table);
-int dimple_sync__open(dimple *db);
-void dimple_sync__close(dimple *db);
-
-/* The error setters every module uses; err.h needs only the struct
- * above. */
-#include "err.h"
 
 #endif /* DIMPLE_INTERNAL_H */

@@ -29,9 +29,11 @@
  * WAL checkpointing (sqlite3_wal_autocheckpoint is built on it), and the
  * commit hook already says everything live needs.
  */
-#include "internal.h"
+#include "live_hooks.h"
 #include "json.h"
 #include "buf.h"
+#include "db.h"
+#include "opts.h"
 #include "rowhook.h"
 #include "track.h"
 
@@ -252,8 +254,11 @@ static void note_write(struct dimple_live *L, const char *schema,
         L->oom = 1;
 }
 
-void dimple_live__row(dimple *db, const char *schema, const char *table)
+static void on_row(dimple *db, sqlite3 *s, int op, const char *schema,
+                   const char *table)
 {
+    (void)s;
+    (void)op;
     if (db->live)
         note_write(db->live, schema, table);
 }
@@ -333,7 +338,7 @@ static void set_row_hooks(struct dimple_live *L)
     }
     if (want == L->row_hooks)
         return;
-    dimple_rowhook__want(db, DIMPLE_ROWHOOK_LIVE, want);
+    dimple_rowhook__want(db, DIMPLE_ROWHOOK_LIVE, want ? on_row : NULL);
     L->row_hooks = want;
     /* writes of an open transaction made before now went unseen */
     if (want && !sqlite3_get_autocommit(db->sql))

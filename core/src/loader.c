@@ -6,7 +6,6 @@
 #include "loader.h"
 
 #include "config.h"
-#include "remote.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -499,21 +498,20 @@ static int role_instance(dimple *db, const char *role, dimple_kind kind,
         db, role, kind, name, dimple_config__section(db->conf, role), slot);
 }
 
-int dimple_loader__open_all(dimple *db)
+int dimple_loader__open_storage(dimple *db)
 {
     int rc;
-    const char *sec;
     if ((rc = role_instance(db, "storage", DIMPLE_KIND_STORAGE, &db->storage)) <
             0 ||
         (rc = role_instance(db, "cipher", DIMPLE_KIND_CIPHER, &db->cipher)) < 0)
         return rc;
-    if (db->cipher && db->storage && db->cipher->vt.cipher.attach) {
-        dimple_remote__store(db, &db->cipher->store);
-        dimple_loader__begin(db);
-        rc = db->cipher->vt.cipher.attach(db->cipher->self, &db->cipher->store);
-        if (rc < 0)
-            return dimple_loader__fail(db->cipher, rc, "attach to storage");
-    }
+    return DIMPLE_OK;
+}
+
+int dimple_loader__open_others(dimple *db)
+{
+    int rc;
+    const char *sec;
     if ((rc = role_instance(db, "resolver", DIMPLE_KIND_RESOLVER,
                             &db->resolver)) < 0)
         return rc;

@@ -11,6 +11,7 @@
 #ifndef DIMPLE_LOADER_H
 #define DIMPLE_LOADER_H
 
+#include "err.h"
 #include "internal.h"
 
 /* Load plugin `name` of `kind` and create an instance for `role` (the
@@ -28,9 +29,12 @@ int dimple_loader__instance(dimple *db, const char *role, dimple_kind kind,
 /* Destroy the plugin instance, then dlclose its file. NULL is fine. */
 void dimple_loader__destroy(dimple_instance *inst);
 
-/* Create every instance the configuration names ([storage], [cipher] (and
- * attach it to the storage), [resolver], [notifier.*]) into db's slots. */
-int dimple_loader__open_all(dimple *db);
+/* Create the instances the configuration names into db's slots, in two
+ * steps so that the cipher is attached to the storage (remote.c's
+ * dimple_remote__attach) before anything else is created: [storage] and
+ * [cipher], then [resolver] and [notifier.*]. */
+int dimple_loader__open_storage(dimple *db);
+int dimple_loader__open_others(dimple *db);
 /* Destroy them all (notifiers, resolver, cipher, storage). */
 void dimple_loader__close_all(dimple *db);
 

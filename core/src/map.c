@@ -5,6 +5,7 @@
 #include "track.h"
 
 #include "clock.h"
+#include "db.h"
 #include "json.h"
 
 #include <stdbool.h>

@@ -250,7 +250,7 @@ static int st_list(void *ctx, const char *prefix, const char *start_after,
     return dimple_remote__list(ctx, prefix, start_after, flags, cb, payload);
 }
 
-void dimple_remote__store(dimple *db, dimple_store *out)
+static void store_view(dimple *db, dimple_store *out)
 {
     memset(out, 0, sizeof *out);
     out->size = sizeof *out;
@@ -259,6 +259,19 @@ void dimple_remote__store(dimple *db, dimple_store *out)
     out->put_if_absent = st_put_if_absent;
     out->get = st_get;
     out->list = st_list;
+}
+
+int dimple_remote__attach(dimple *db)
+{
+    int rc;
+    if (!db->cipher || !db->storage || !db->cipher->vt.cipher.attach)
+        return DIMPLE_OK;
+    store_view(db, &db->cipher->store);
+    dimple_loader__begin(db);
+    rc = db->cipher->vt.cipher.attach(db->cipher->self, &db->cipher->store);
+    if (rc < 0)
+        return dimple_loader__fail(db->cipher, rc, "attach to storage");
+    return DIMPLE_OK;
 }
 
 /* ---------------------------------------------------------------- public */

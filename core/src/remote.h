@@ -11,6 +11,7 @@
 #define DIMPLE_REMOTE_H
 
 #include "buf.h"
+#include "err.h"
 #include "internal.h"
 
 /* DIMPLE_ECONFIG "no [storage] configured" when db has none. */
@@ -23,9 +24,11 @@ int dimple_remote__list(dimple *db, const char *prefix, const char *start_after,
                         unsigned flags, dimple_list_cb cb, void *payload);
 int dimple_remote__remove(dimple *db, const char *key);
 
-/* A dimple_store view of db's storage (for a cipher's attach()): every
- * call goes through the dimple_remote__* functions above (ctx = db). */
-void dimple_remote__store(dimple *db, dimple_store *out);
+/* Hand the configured cipher a dimple_store view of db's storage (its
+ * attach(), when it has one and a storage is configured): every call of
+ * the view goes through the dimple_remote__* functions above (ctx = db).
+ * The view lives in db->cipher->store. */
+int dimple_remote__attach(dimple *db);
 
 /* Storage requests made through this handle since open. */
 uint64_t dimple_remote__requests(const dimple *db);

@@ -3,15 +3,19 @@
  *
  * SQLite keeps a single preupdate hook per connection: setting one drops
  * the one before. Two parts of dimple need it: change tracking, for the
- * rows OR REPLACE deletes without firing a trigger (replace.c), and live
- * queries, for the tables a transaction writes (live.c). When each set its
- * own, opening a live query silently switched the first off, and closing
- * it cleared the hook: REPLACE deletes went unlogged and replicas diverged
- * (test: track-core / or_replace_logged_in_every_hook_state). Here one
- * hook calls each part that asked for it.
+ * rows OR REPLACE deletes without firing a trigger (track_replace.c), and
+ * live queries, for the tables a transaction writes (live.c). When each set
+ * its own, opening a live query silently switched the first off, and
+ * closing it cleared the hook: REPLACE deletes went unlogged and replicas
+ * diverged (test: track-core / or_replace_logged_in_every_hook_state).
+ * Here one hook calls each callback registered; the modules register
+ * themselves, so this file calls none of them by name.
  */
 #include "rowhook.h"
-#include "replace.h"
+
+_Static_assert(sizeof(((dimple *)0)->rowhook) ==
+                   DIMPLE_ROWHOOK_USERS * sizeof(dimple_rowhook_fn *),
+               "a slot per user in struct dimple");
 
 static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
                          const char *ztab, sqlite3_int64 k1, sqlite3_int64 k2)
@@ -19,18 +23,28 @@ static void on_preupdate(void *ctx, sqlite3 *s, int op, const char *zdb,
     dimple *db = ctx;
     (void)k1;
     (void)k2;
-    if (db->rowhook & DIMPLE_ROWHOOK_LIVE)
-        dimple_live__row(db, zdb, ztab);
-    if (db->rowhook & DIMPLE_ROWHOOK_REPLACE)
-        dimple_replace__row(db, s, op, zdb, ztab);
+    for (unsigned i = 0; i < DIMPLE_ROWHOOK_USERS; i++)
+        if (db->rowhook[i])
+            db->rowhook[i](db, s, op, zdb, ztab);
 }
 
-void dimple_rowhook__want(dimple *db, unsigned who, bool on)
+static bool any_user(const dimple *db)
 {
-    unsigned before = db->rowhook;
-    db->rowhook = on ? before | who : before & ~who;
-    if ((before != 0) == (db->rowhook != 0))
+    for (unsigned i = 0; i < DIMPLE_ROWHOOK_USERS; i++)
+        if (db->rowhook[i])
+            return true;
+    return false;
+}
+
+void dimple_rowhook__want(dimple *db, unsigned who, dimple_rowhook_fn *fn)
+{
+    bool before = any_user(db), after;
+    if (who >= DIMPLE_ROWHOOK_USERS)
         return;
-    sqlite3_preupdate_hook(db->sql, db->rowhook ? on_preupdate : NULL,
-                           db->rowhook ? db : NULL);
+    db->rowhook[who] = fn;
+    after = any_user(db);
+    if (before == after)
+        return;
+    sqlite3_preupdate_hook(db->sql, after ? on_preupdate : NULL,
+                           after ? db : NULL);
 }

@@ -20,9 +20,11 @@
  */
 #include "batch.h"
 #include "config.h"
-#include "internal.h"
+#include "db.h"
 #include "loader.h"
+#include "opts.h"
 #include "remote.h"
+#include "sync_hooks.h"
 #include "track.h"
 
 #include <stdio.h>

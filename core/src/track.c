@@ -10,7 +10,7 @@
  * in bulk before a merge; pulled changes go through the same merge rule
  * (track_merge.c), which writes the winning cells (track_write.c).
  */
-#include "replace.h" /* first: it enables the preupdate hook API */
+#include "track_replace.h"
 #include "track_impl.h"
 
 #include "clock.h"
@@ -681,7 +681,7 @@ void dimple_track__close(dimple *db)
     struct dimple_track *tr = db ? db->track : NULL;
     if (!tr)
         return;
-    dimple_rowhook__want(db, DIMPLE_ROWHOOK_REPLACE, false);
+    dimple_rowhook__want(db, DIMPLE_ROWHOOK_TRACK, NULL);
     sqlite3_finalize(tr->log_ins);
     sqlite3_finalize(tr->log_ins_remote);
     sqlite3_finalize(tr->res_fetch);

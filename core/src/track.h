@@ -11,6 +11,8 @@
 #ifndef DIMPLE_TRACK_H
 #define DIMPLE_TRACK_H
 
+#include "clock.h"
+#include "err.h"
 #include "internal.h"
 #include "pack.h"
 
@@ -129,16 +131,35 @@ void dimple_track__set_clock_offset(dimple *db, int64_t ms);
 int dimple_track__author_reset(dimple *db);
 int dimple_track__author_keep(dimple *db);
 
-/* For replace.c: are local writes being logged now (tracking set up, no
+/* For track_replace.c: are local writes being logged now (tracking set up, no
  * merge writing user tables, no migration running)? */
 bool dimple_track__logging(dimple *db);
-/* replace.c's notes of trigger-less deletes, kept with db's tracking
+/* track_replace.c's notes of trigger-less deletes, kept with db's tracking
  * state (created at open, freed at close), or NULL. */
 struct dimple_replace *dimple_track__replace(dimple *db);
 
-/* UUID text <-> bytes: "0190f5c2-7a8b-7c3d-8e9f-0123456789ab" (36 chars,
- * lowercase). parse returns DIMPLE_OK or DIMPLE_EINVAL. */
-void dimple_uuid__format(const uint8_t id[16], char out[37]);
-int dimple_uuid__parse(const char *text, uint8_t out[16]);
+
+/*
+ * The module's hooks, called by dimple.c (open after db.c opened the
+ * connection, close before it closes it; a failed open is still closed,
+ * so close accepts a partly opened module) and by migrate.c.
+ */
+int dimple_track__open(dimple *db);
+void dimple_track__close(dimple *db);
+/* Create or refresh the triggers of every synced table (dimple.c also
+ * installs it as db->on_ddl: DDL through dimple_exec is tracked at once). */
+int dimple_track__refresh(dimple *db);
+/* Migrations (migrate.c): call after BEGIN of each migration, before its
+ * SQL. Drops the tracking triggers inside that transaction so the
+ * migration may ALTER TABLE ... DROP COLUMN a synced column (SQLite
+ * refuses to drop a column a trigger names); dimple_track__refresh
+ * recreates them. Best called before that migration's COMMIT too (then no
+ * write from another connection can slip in untracked between the two).
+ * Writes made by the migration itself are not tracked: every replica runs
+ * the same migrations (rows of newly tracked tables are adopted, see
+ * docs/tracking.md). */
+int dimple_track__migration_begin(dimple *db);
+/* After a migration, committed or not: tracking of every write resumes. */
+void dimple_track__migration_end(dimple *db);
 
 #endif /* DIMPLE_TRACK_H */

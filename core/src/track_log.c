@@ -10,7 +10,7 @@
  * trigger fold at once (track_merge.c), and the fold restores the winning
  * values.
  */
-#include "replace.h" /* first: it enables the preupdate hook API */
+#include "track_replace.h"
 #include "track_impl.h"
 
 #include "clock.h"

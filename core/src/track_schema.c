@@ -5,7 +5,7 @@
  * DDL or a migration (adopting rows written before tracking, writing
  * changes held for columns a migration adds).
  */
-#include "replace.h" /* first: it enables the preupdate hook API */
+#include "track_replace.h"
 #include "track_impl.h"
 
 #include <stdio.h>

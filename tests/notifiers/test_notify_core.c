@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "internal.h"
+#include "live_hooks.h"
 #include "track.h"
 
 #include <cjson/cJSON.h>

@@ -1,5 +1,5 @@
 /*
- * replace.c — deletes that fire no trigger: `INSERT OR REPLACE` (or any
+ * track_replace.c — deletes that fire no trigger: `INSERT OR REPLACE` (or any
  * OR REPLACE) that removes a row through a UNIQUE constraint. SQLite runs
  * DELETE triggers for those only with recursive_triggers, which would
  * change what an app's own self-updating triggers do, so the log would
@@ -13,7 +13,7 @@
  * as a delete first, if the row is really gone (a statement that failed
  * after the hook ran leaves a note for a row that is still there).
  */
-#include "replace.h"
+#include "track_replace.h"
 
 #include "pack.h"
 #include "rowhook.h"
@@ -85,7 +85,7 @@ int dimple_replace__install(dimple *db, struct dimple_replace **notes)
     }
     /* docs/tracking.md says apps must not set their own preupdate hook
      * on dimple_sqlite() */
-    dimple_rowhook__want(db, DIMPLE_ROWHOOK_REPLACE, true);
+    dimple_rowhook__want(db, DIMPLE_ROWHOOK_TRACK, dimple_replace__row);
     return DIMPLE_OK;
 }
 
