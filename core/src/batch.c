@@ -9,6 +9,7 @@
  */
 #include "base64.h"
 #include "batch.h"
+#include "buf.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -135,20 +136,9 @@ static int utf8_valid(const unsigned char *s, size_t n)
 
 static int enc_grow(dimple_batch_enc *e, size_t more)
 {
-    if (e->cap - e->n >= more)
-        return 0;
-    size_t cap = e->cap ? e->cap : 4096;
-    while (cap - e->n < more) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    char *p = realloc(e->p, cap);
-    if (!p)
+    if (more > SIZE_MAX - e->n)
         return -1;
-    e->p = p;
-    e->cap = cap;
-    return 0;
+    return dimple__grow((void **)&e->p, &e->cap, e->n + more, 1) ? -1 : 0;
 }
 
 static int put(dimple_batch_enc *e, const void *p, size_t n)
@@ -853,14 +843,8 @@ static int jnumber(jr *r, int want, double *out)
 
 static int tape_push(jr *r, uint32_t *at)
 {
-    if (r->nt == r->tcap) {
-        size_t cap = r->tcap ? r->tcap * 2 : 64;
-        jnode *t = realloc(r->tape, cap * sizeof *t);
-        if (!t)
-            return dec_err(r->d, DIMPLE_ENOMEM, "out of memory");
-        r->tape = t;
-        r->tcap = cap;
-    }
+    if (dimple__grow((void **)&r->tape, &r->tcap, r->nt + 1, sizeof *r->tape))
+        return dec_err(r->d, DIMPLE_ENOMEM, "out of memory");
     *at = (uint32_t)r->nt++;
     memset(&r->tape[*at], 0, sizeof r->tape[*at]);
     return 0;
@@ -1171,17 +1155,8 @@ static int has_dup(const char **names, size_t n, const char **scratch)
  * hold need elements. */
 static int grow(dec *d, void *pp, size_t *cap, size_t need, size_t sz)
 {
-    void *p, *q;
-    if (need <= *cap)
-        return 0;
-    size_t c = *cap ? *cap : 16;
-    while (c < need)
-        c *= 2;
-    memcpy(&p, pp, sizeof p);
-    if (!(q = realloc(p, c * sz)))
+    if (dimple__grow(pp, cap, need, sz))
         return dec_err(d, DIMPLE_ENOMEM, "out of memory");
-    memcpy(pp, &q, sizeof q);
-    *cap = c;
     return 0;
 }
 

@@ -90,14 +90,8 @@ static int tset_has(const tset *s, const char *schema, const char *table,
 
 static int tset_grow(tset *s)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        tname *v = realloc(s->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        s->v = v;
-        s->cap = cap;
-    }
+    if (dimple__grow((void **)&s->v, &s->cap, s->n + 1, sizeof *s->v))
+        return -1;
     return 0;
 }
 
@@ -553,15 +547,9 @@ static void fire(dimple_live_query *q)
             v.p = p;
             p += v.n + 1;
         }
-        if (nv == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            dimple_value *nvals = realloc(vals, nc * sizeof *nvals);
-            if (!nvals) {
-                oom = 1;
-                goto out;
-            }
-            vals = nvals;
-            cap = nc;
+        if (dimple__grow((void **)&vals, &cap, nv + 1, sizeof *vals)) {
+            oom = 1;
+            goto out;
         }
         vals[nv++] = v;
     }
@@ -734,14 +722,8 @@ static int collect_event(void *payload, const dimple_change *c)
     int bad = 0;
     if (E->filter && !tset_has(&L->ours, NULL, c->table, name_hash(c->table)))
         return 0;
-    if (E->n == E->cap) {
-        size_t cap = E->cap ? E->cap * 2 : 32;
-        dimple_event *v = realloc(E->v, cap * sizeof *v);
-        if (!v)
-            goto oom;
-        E->v = v;
-        E->cap = cap;
-    }
+    if (dimple__grow((void **)&E->v, &E->cap, E->n + 1, sizeof *E->v))
+        goto oom;
     id = malloc(37);
     author = malloc(37);
     table = strdup(c->table);
@@ -1330,15 +1312,9 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
                  t->table);
     }
     vtab_deps(db, q);
-    if (L->n_q == L->cap_q) {
-        size_t cap = L->cap_q ? L->cap_q * 2 : 8;
-        dimple_live_query **v = realloc(L->q, cap * sizeof *v);
-        if (!v) {
-            rc = dimple__seterr(db, DIMPLE_ENOMEM, "live query: out of memory");
-            goto out;
-        }
-        L->q = v;
-        L->cap_q = cap;
+    if (dimple__grow((void **)&L->q, &L->cap_q, L->n_q + 1, sizeof *L->q)) {
+        rc = dimple__seterr(db, DIMPLE_ENOMEM, "live query: out of memory");
+        goto out;
     }
     /* The first result: computed now so a failing query fails the open. */
     if (L->n_q == 0) { /* versions were not followed without queries */

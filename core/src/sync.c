@@ -19,6 +19,7 @@
  * (one row per author pulled), created on the first sync.
  */
 #include "batch.h"
+#include "buf.h"
 #include "config.h"
 #include "internal.h"
 #include "loader.h"
@@ -401,15 +402,9 @@ static int authors_cb(void *payload, const char *key)
         l->own = 1;
         return 0;
     }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        void *p = realloc(l->ids, cap * sizeof *l->ids);
-        if (!p) {
-            l->oom = 1;
-            return DIMPLE_ENOMEM;
-        }
-        l->ids = p;
-        l->cap = cap;
+    if (dimple__grow((void **)&l->ids, &l->cap, l->n + 1, sizeof *l->ids)) {
+        l->oom = 1;
+        return DIMPLE_ENOMEM;
     }
     memcpy(l->ids[l->n++], id, 16);
     return 0;
