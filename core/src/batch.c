@@ -10,6 +10,7 @@
 #include "base64.h"
 #include "batch.h"
 #include "buf.h"
+#include "clock.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -24,54 +25,12 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static const char hexd[] = "0123456789abcdef";
-
-void dimple_batch__uuid_format(const uint8_t id[16], char out[37])
-{
-    char *o = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *o++ = '-';
-        *o++ = hexd[id[i] >> 4];
-        *o++ = hexd[id[i] & 15];
-    }
-    *o = '\0';
-}
-
-/* Hex digit value + 1, 0 for anything else (uppercase too: the canonical
- * form is lowercase). A table: ids are parsed once per change pulled. */
-static const uint8_t hex1[256] = {
-    ['0'] = 1,  ['1'] = 2,  ['2'] = 3,  ['3'] = 4,  ['4'] = 5,  ['5'] = 6,
-    ['6'] = 7,  ['7'] = 8,  ['8'] = 9,  ['9'] = 10, ['a'] = 11, ['b'] = 12,
-    ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16};
-
-int dimple_batch__uuid_parse(const char *s, size_t n, uint8_t out[16],
-                             int want_v7)
-{
-    /* where each byte's two digits start in 8-4-4-4-12 */
-    static const uint8_t at[16] = {0,  2,  4,  6,  9,  11, 14, 16,
-                                   19, 21, 24, 26, 28, 30, 32, 34};
-    if (!s || n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' ||
-        s[23] != '-')
-        return -1;
-    for (int j = 0; j < 16; j++) {
-        unsigned hi = hex1[(unsigned char)s[at[j]]];
-        unsigned lo = hex1[(unsigned char)s[at[j] + 1]];
-        if (!hi || !lo)
-            return -1;
-        out[j] = (uint8_t)((hi - 1) << 4 | (lo - 1));
-    }
-    if (want_v7 && ((out[6] >> 4) != 7 || (out[8] & 0xc0) != 0x80))
-        return -1;
-    return 0;
-}
-
 void dimple_batch__key(char *out, size_t cap, const uint8_t author[16],
                        const uint8_t first[16], int encrypted)
 {
     char a[37], f[37];
-    dimple_batch__uuid_format(author, a);
-    dimple_batch__uuid_format(first, f);
+    dimple_uuid__format(author, a);
+    dimple_uuid__format(first, f);
     snprintf(out, cap, "log/%s/%s.json%s", a, f, encrypted ? ".age" : "");
 }
 
@@ -79,7 +38,9 @@ int dimple_batch__parse_name(const char *file, uint8_t first[16],
                              int *encrypted)
 {
     size_t n = strlen(file);
-    if (n < 36 || dimple_batch__uuid_parse(file, 36, first, 1) != 0)
+    if (n < 36 ||
+        dimple_uuid__parse_n(file, 36, first,
+                             DIMPLE_UUID_CANONICAL | DIMPLE_UUID_V7) != 0)
         return -1;
     if (strcmp(file + 36, ".json") == 0)
         *encrypted = 0;
@@ -334,7 +295,7 @@ static int enc_change(dimple_batch_enc *e, const dimple_change *c)
     const char *op;
     int rc;
 
-    dimple_batch__uuid_format(c->id, id);
+    dimple_uuid__format(c->id, id);
     if (!name_ok(c->table))
         return enc_err(e, DIMPLE_EINVAL, "change %s: bad table name", id);
     if (memcmp(c->author, e->author, 16) != 0)
@@ -416,7 +377,7 @@ int dimple_batch__enc_add(dimple_batch_enc *e, const dimple_change *c)
     if (e->count == 0) {
         char a[37];
         e->n = 0;
-        dimple_batch__uuid_format(e->author, a);
+        dimple_uuid__format(e->author, a);
         if (puts_(e, "{\"format\":1,\"author\":\"") || puts_(e, a) ||
             puts_(e, "\",\"changes\":[\n"))
             return enc_err(e, DIMPLE_ENOMEM, "out of memory");
@@ -441,7 +402,7 @@ int dimple_batch__enc_add(dimple_batch_enc *e, const dimple_change *c)
     if (e->n + 4 > DIMPLE_BATCH_MAX_OBJECT) {
         char id[37];
         size_t sz = e->n;
-        dimple_batch__uuid_format(c->id, id);
+        dimple_uuid__format(c->id, id);
         e->n = 0;
         return enc_err(e, DIMPLE_EINVAL,
                        "change %s in %s: %zu bytes encoded, over the "
@@ -1198,7 +1159,8 @@ static int change_add(jr *r, bstate *bs, size_t ci, const uint32_t slot[5])
     jc = slot[4] ? &T[slot[4] - 1] : NULL;
     memset(ch, 0, sizeof *ch);
     if (!jid || jid->kind != J_STR ||
-        dimple_batch__uuid_parse(jid->u.s, jid->n, ch->id, 1))
+        dimple_uuid__parse_n(jid->u.s, jid->n, ch->id,
+                             DIMPLE_UUID_CANONICAL | DIMPLE_UUID_V7))
         return dec_err(d, DIMPLE_ECORRUPT,
                        "changes[%zu]: 'id' missing or not a UUIDv7", ci);
     memcpy(idtxt, jid->u.s, 36);
@@ -1554,13 +1516,14 @@ int dimple_batch__decode(dimple_batch *out, const char *name, const void *json,
                      fmt, DIMPLE_BATCH_FORMAT);
         goto out;
     }
-    if (!auth_str || dimple_batch__uuid_parse(auth, auth_n, bs.b.author, 0)) {
+    if (!auth_str || dimple_uuid__parse_n(auth, auth_n, bs.b.author,
+                                          DIMPLE_UUID_CANONICAL)) {
         rc = dec_err(&d, rc, "'author' missing or not a UUID");
         goto out;
     }
     if (want_author && memcmp(want_author, bs.b.author, 16) != 0) {
         char a[37];
-        dimple_batch__uuid_format(want_author, a);
+        dimple_uuid__format(want_author, a);
         rc = dec_err(&d, rc,
                      "'author' %.36s does not match its folder %s "
                      "(authors write only their own folder)",
@@ -1615,7 +1578,7 @@ out:
 int dimple_batch__marker(char *out, size_t cap, const uint8_t store[16])
 {
     char s[37];
-    dimple_batch__uuid_format(store, s);
+    dimple_uuid__format(store, s);
     int n = snprintf(out, cap,
                      "{\"format\":\"dimple\",\"major\":%d,\"minor\":%d,"
                      "\"store\":\"%s\"}\n",
@@ -1655,8 +1618,8 @@ int dimple_batch__marker_check(const void *json, size_t len, uint8_t store[16],
         goto out;
     }
     if (!cJSON_IsString(st) ||
-        dimple_batch__uuid_parse(st->valuestring, strlen(st->valuestring),
-                                 store, 0)) {
+        dimple_uuid__parse_n(st->valuestring, strlen(st->valuestring), store,
+                             DIMPLE_UUID_CANONICAL)) {
         rc = dec_err(&d, rc, "'store' missing or not a UUID");
         goto out;
     }

@@ -32,6 +32,7 @@
 #include "internal.h"
 #include "json.h"
 #include "buf.h"
+#include "clock.h"
 #include "rowhook.h"
 #include "track.h"
 

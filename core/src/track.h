@@ -136,9 +136,4 @@ bool dimple_track__logging(dimple *db);
  * state (created at open, freed at close), or NULL. */
 struct dimple_replace *dimple_track__replace(dimple *db);
 
-/* UUID text <-> bytes: "0190f5c2-7a8b-7c3d-8e9f-0123456789ab" (36 chars,
- * lowercase). parse returns DIMPLE_OK or DIMPLE_EINVAL. */
-void dimple_uuid__format(const uint8_t id[16], char out[37]);
-int dimple_uuid__parse(const char *text, uint8_t out[16]);
-
 #endif /* DIMPLE_TRACK_H */
