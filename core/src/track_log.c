@@ -10,11 +10,11 @@
  * trigger fold at once (track_merge.c), and the fold restores the winning
  * values.
  */
-#include "replace.h" /* first: it enables the preupdate hook API */
 #include "track_impl.h"
 
 #include "buf.h"
 #include "clock.h"
+#include "replace.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -5,10 +5,10 @@
  * DDL or a migration (adopting rows written before tracking, writing
  * changes held for columns a migration adds).
  */
-#include "replace.h" /* first: it enables the preupdate hook API */
 #include "track_impl.h"
 
 #include "buf.h"
+#include "replace.h"
 
 #include <stdio.h>
 #include <stdlib.h>
