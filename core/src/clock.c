@@ -25,6 +25,16 @@ int64_t dimple_clock__ms(uint64_t hi)
     return (int64_t)(hi >> 16);
 }
 
+uint64_t dimple_clock__from_ms(int64_t ms)
+{
+    return ms > 0 ? (uint64_t)ms << 16 : 0;
+}
+
+uint64_t dimple_clock__after_ms(int64_t ms)
+{
+    return ((uint64_t)ms + 1) << 16;
+}
+
 uint64_t dimple_clock__next(uint64_t last, int64_t now_ms)
 {
     uint64_t next = last + 1;

@@ -25,6 +25,10 @@ int64_t dimple_clock__now_ms(void);
 uint64_t dimple_clock__at(int64_t ms);
 /* The millisecond part of a clock value. */
 int64_t dimple_clock__ms(uint64_t hi);
+/* Bounds for a time range over ids: the lowest clock value of millisecond
+ * ms (0 for ms <= 0), and the lowest one after it. */
+uint64_t dimple_clock__from_ms(int64_t ms);
+uint64_t dimple_clock__after_ms(int64_t ms);
 
 /* The next clock value after last, not below now_ms: counter + 1 within a
  * millisecond, rolling into the next millisecond after 4095. */

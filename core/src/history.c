@@ -185,10 +185,9 @@ int dimple_history_list(dimple *db, dimple_history_cb cb, void *payload,
             return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
         }
     }
-    dimple_id__make(since, q->since_ms > 0 ? (uint64_t)q->since_ms << 16 : 0,
-                    0);
+    dimple_id__make(since, dimple_clock__from_ms(q->since_ms), 0);
     if (q->until_ms > 0)
-        dimple_id__make(until, ((uint64_t)q->until_ms + 1) << 16, 0);
+        dimple_id__make(until, dimple_clock__after_ms(q->until_ms), 0);
     else
         memset(until, 0xff, 16);
     sqlite3_stmt *st = NULL;
@@ -459,7 +458,7 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
     for (size_t i = 0; i < tt->n_cols; i++)
         a.names[i] = tt->cname[i];
     uint8_t until[16];
-    dimple_id__make(until, ((uint64_t)time_ms + 1) << 16, 0);
+    dimple_id__make(until, dimple_clock__after_ms(time_ms), 0);
     int rc = sqlite3_prepare_v2(
         db->sql,
         "SELECT k, op, v, dimple_id(seq, author, id), author"
