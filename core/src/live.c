@@ -791,6 +791,9 @@ static void notify(struct dimple_live *L)
                                    "live: out of memory: some changes were "
                                    "not given to the notifiers");
     if (E.n) {
+        /* the writer's own message (if any) outlives the notifiers' */
+        dimple_errsave saved;
+        dimple__err_save(db, &saved);
         qsort(E.v, E.n, sizeof *E.v, event_cmp);
         for (size_t i = 0; i < db->n_notifiers; i++) {
             dimple_instance *in = db->notifiers[i];
@@ -808,6 +811,7 @@ static void notify(struct dimple_live *L)
                 in->host.log(in->host.ctx, DIMPLE_LOG_ERROR, msg);
             }
         }
+        dimple__err_restore(db, &saved);
     }
     for (size_t i = 0; i < E.n; i++) {
         free((void *)E.v[i].id);
