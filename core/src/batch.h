@@ -89,11 +89,8 @@ void dimple_batch__free(dimple_batch *b);
 int dimple_batch__parse_int(const char *s, int64_t *out);
 int dimple_batch__parse_real(const char *s, double *out);
 
-/* UUID text (36 lowercase chars) <-> 16 bytes. parse takes exactly n
- * chars; want_v7 also requires version 7 and variant 10. Returns 0 or -1. */
-void dimple_batch__uuid_format(const uint8_t id[16], char out[37]);
-int dimple_batch__uuid_parse(const char *s, size_t n, uint8_t out[16],
-                             int want_v7);
+/* UUID text: clock.h (dimple_uuid__format, dimple_uuid__parse_n with
+ * DIMPLE_UUID_CANONICAL: the format holds lowercase ids only). */
 
 /* "log/<author>/<first>.json" (+ ".age" if encrypted). out >= 96 bytes. */
 void dimple_batch__key(char *out, size_t cap, const uint8_t author[16],

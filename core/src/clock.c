@@ -26,6 +26,16 @@ int64_t dimple_clock__ms(uint64_t hi)
     return (int64_t)(hi >> 16);
 }
 
+uint64_t dimple_clock__from_ms(int64_t ms)
+{
+    return ms > 0 ? (uint64_t)ms << 16 : 0;
+}
+
+uint64_t dimple_clock__after_ms(int64_t ms)
+{
+    return ((uint64_t)ms + 1) << 16;
+}
+
 uint64_t dimple_clock__next(uint64_t last, int64_t now_ms)
 {
     uint64_t next = last + 1;
@@ -103,36 +113,45 @@ void dimple_uuid__format(const uint8_t id[16], char out[37])
     out[o] = 0;
 }
 
-static int hexval(char c)
+/* Hex digit value + 1, 0 for anything else; uppercase A-F carries 0x20
+ * so the canonical check is one bit. A table: the sync reader parses an
+ * id per change pulled. */
+static const uint8_t hex1[256] = {
+    ['0'] = 1,    ['1'] = 2,    ['2'] = 3,    ['3'] = 4,    ['4'] = 5,
+    ['5'] = 6,    ['6'] = 7,    ['7'] = 8,    ['8'] = 9,    ['9'] = 10,
+    ['a'] = 11,   ['b'] = 12,   ['c'] = 13,   ['d'] = 14,   ['e'] = 15,
+    ['f'] = 16,   ['A'] = 0x2b, ['B'] = 0x2c, ['C'] = 0x2d, ['D'] = 0x2e,
+    ['E'] = 0x2f, ['F'] = 0x30};
+
+int dimple_uuid__parse_n(const char *s, size_t n, uint8_t out[16],
+                         unsigned flags)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    /* where each byte's two digits start in 8-4-4-4-12 */
+    static const uint8_t at[16] = {0,  2,  4,  6,  9,  11, 14, 16,
+                                   19, 21, 24, 26, 28, 30, 32, 34};
+    uint8_t id[16];
+    unsigned upper = 0;
+    if (!s || n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' ||
+        s[23] != '-')
+        return DIMPLE_EINVAL;
+    for (int j = 0; j < 16; j++) {
+        unsigned hi = hex1[(unsigned char)s[at[j]]];
+        unsigned lo = hex1[(unsigned char)s[at[j] + 1]];
+        if (!hi || !lo)
+            return DIMPLE_EINVAL;
+        upper |= (hi | lo) & 0x20;
+        id[j] = (uint8_t)(((hi - 1) & 15) << 4 | ((lo - 1) & 15));
+    }
+    if ((flags & DIMPLE_UUID_CANONICAL) && upper)
+        return DIMPLE_EINVAL;
+    if ((flags & DIMPLE_UUID_V7) &&
+        ((id[6] >> 4) != 7 || (id[8] & 0xc0) != 0x80))
+        return DIMPLE_EINVAL;
+    memcpy(out, id, 16);
+    return DIMPLE_OK;
 }
 
 int dimple_uuid__parse(const char *text, uint8_t out[16])
 {
-    uint8_t id[16];
-    size_t o = 0;
-    if (!text || strlen(text) != 36)
-        return DIMPLE_EINVAL;
-    for (size_t k = 0; k < 36;) {
-        if (k == 8 || k == 13 || k == 18 || k == 23) {
-            if (text[k] != '-')
-                return DIMPLE_EINVAL;
-            k++;
-            continue;
-        }
-        int a = hexval(text[k]), b = hexval(text[k + 1]);
-        if (a < 0 || b < 0)
-            return DIMPLE_EINVAL;
-        id[o++] = (uint8_t)(a << 4 | b);
-        k += 2;
-    }
-    memcpy(out, id, 16);
-    return DIMPLE_OK;
+    return dimple_uuid__parse_n(text, text ? strlen(text) : 0, out, 0);
 }

@@ -11,6 +11,7 @@
 #ifndef DIMPLE_CLOCK_H
 #define DIMPLE_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Default bound on how far ahead of our wall clock a remote id may move
@@ -24,6 +25,10 @@ int64_t dimple_clock__now_ms(void);
 uint64_t dimple_clock__at(int64_t ms);
 /* The millisecond part of a clock value. */
 int64_t dimple_clock__ms(uint64_t hi);
+/* Bounds for a time range over ids: the lowest clock value of millisecond
+ * ms (0 for ms <= 0), and the lowest one after it. */
+uint64_t dimple_clock__from_ms(int64_t ms);
+uint64_t dimple_clock__after_ms(int64_t ms);
 
 /* The next clock value after last, not below now_ms: counter + 1 within a
  * millisecond, rolling into the next millisecond after 4095. */
@@ -37,9 +42,20 @@ void dimple_id__make(uint8_t id[16], uint64_t hi, uint64_t lo);
 /* A fresh random UUIDv7 for now (authors, mapping keys). */
 void dimple_uuid__v7(uint8_t out[16]);
 
-/* UUID text <-> bytes: "0190f5c2-7a8b-7c3d-8e9f-0123456789ab" (36 chars,
- * lowercase). parse returns DIMPLE_OK or DIMPLE_EINVAL. */
+/* UUID text <-> bytes, the one rule for every id the core reads or writes
+ * (RFC 9562): "0190f5c2-7a8b-7c3d-8e9f-0123456789ab", 8-4-4-4-12.
+ * format writes lowercase. parse reads s[0..n) case-insensitively, as RFC
+ * 9562 asks of input from people (the API, the CLI); the remote format
+ * (object names, ids and authors in a batch) holds only the canonical
+ * lowercase form, so its reader passes DIMPLE_UUID_CANONICAL: names must
+ * compare and sort as text. Both return DIMPLE_OK or DIMPLE_EINVAL, and
+ * leave out untouched on failure. */
+#define DIMPLE_UUID_CANONICAL 1u /* refuse uppercase hex digits */
+#define DIMPLE_UUID_V7 2u        /* refuse all but version 7, variant 10 */
 void dimple_uuid__format(const uint8_t id[16], char out[37]);
+int dimple_uuid__parse_n(const char *s, size_t n, uint8_t out[16],
+                         unsigned flags);
+/* parse_n of a NUL-terminated text, case-insensitive, any version. */
 int dimple_uuid__parse(const char *text, uint8_t out[16]);
 
 #endif /* DIMPLE_CLOCK_H */

@@ -3,6 +3,7 @@
  * pairs, with ${VAR} expansion and file:line errors. See config.h.
  */
 #include "config.h"
+#include "buf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -95,14 +96,8 @@ static section *add_section(parse_state *st, const char *name, int line)
 {
     dimple_config *cfg = st->cfg;
     section *s;
-    if (cfg->n == cfg->cap) {
-        size_t cap = cfg->cap ? cfg->cap * 2 : 8;
-        section *p = realloc(cfg->s, cap * sizeof *p);
-        if (!p)
-            return NULL;
-        cfg->s = p;
-        cfg->cap = cap;
-    }
+    if (dimple__grow((void **)&cfg->s, &cfg->cap, cfg->n + 1, sizeof *cfg->s))
+        return NULL;
     s = &cfg->s[cfg->n];
     memset(s, 0, sizeof *s);
     s->name = strdup(name);
@@ -190,9 +185,8 @@ static char *reader(char *str, int num, void *stream)
 static int expand(parse_state *st, const char *sec, const char *key,
                   const char *in, char **out)
 {
-    size_t cap = strlen(in) + 1, n = 0;
-    char *buf = malloc(cap);
-    if (!buf)
+    dimple_buf buf = {0};
+    if (dimple_buf__reserve(&buf, strlen(in)) < 0)
         return fail(st, st->line, DIMPLE_ENOMEM, "out of memory");
     for (const char *p = in; *p;) {
         const char *add = p;
@@ -202,13 +196,13 @@ static int expand(parse_state *st, const char *sec, const char *key,
             char var[128];
             size_t vlen;
             if (!end) {
-                free(buf);
+                dimple_buf__free(&buf);
                 return fail(st, st->line, DIMPLE_ECONFIG,
                             "unterminated ${ in key '%s' in [%s]", key, sec);
             }
             vlen = (size_t)(end - p - 2);
             if (vlen == 0 || vlen >= sizeof var) {
-                free(buf);
+                dimple_buf__free(&buf);
                 return fail(st, st->line, DIMPLE_ECONFIG,
                             "bad variable name in key '%s' in [%s]", key, sec);
             }
@@ -217,14 +211,14 @@ static int expand(parse_state *st, const char *sec, const char *key,
             for (size_t i = 0; i < vlen; i++)
                 if (!(isalnum((unsigned char)var[i]) || var[i] == '_') ||
                     (i == 0 && isdigit((unsigned char)var[i]))) {
-                    free(buf);
+                    dimple_buf__free(&buf);
                     return fail(st, st->line, DIMPLE_ECONFIG,
                                 "bad variable name in key '%s' in [%s]", key,
                                 sec);
                 }
             add = getenv(var);
             if (!add) {
-                free(buf);
+                dimple_buf__free(&buf);
                 return fail(st, st->line, DIMPLE_ECONFIG,
                             "environment variable '%s' is not set (key '%s' "
                             "in [%s])",
@@ -235,21 +229,14 @@ static int expand(parse_state *st, const char *sec, const char *key,
         } else {
             p++;
         }
-        if (n + addn + 1 > cap) {
-            char *nb;
-            cap = (n + addn + 1) * 2;
-            nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                return fail(st, st->line, DIMPLE_ENOMEM, "out of memory");
-            }
-            buf = nb;
+        if (dimple_buf__append(&buf, add, addn) < 0) {
+            dimple_buf__free(&buf);
+            return fail(st, st->line, DIMPLE_ENOMEM, "out of memory");
         }
-        memcpy(buf + n, add, addn);
-        n += addn;
     }
-    buf[n] = '\0';
-    *out = buf;
+    buf.p[buf.n] =
+        '\0'; /* reserved above: set even when nothing was appended */
+    *out = (char *)buf.p;
     return DIMPLE_OK;
 }
 
@@ -310,14 +297,9 @@ static int on_kv(void *user, const char *sec, const char *key,
     k = strdup(key);
     if (!k)
         goto nomem;
-    if (s->n + 2 > s->cap) {
-        size_t cap = s->cap * 2 + 2;
-        dimple_kv *p = realloc(s->kv, cap * sizeof *p);
-        if (!p)
-            goto nomem;
-        s->kv = p;
-        s->cap = cap;
-    }
+    /* n + 2: the list stays terminated by a zeroed entry */
+    if (dimple__grow((void **)&s->kv, &s->cap, s->n + 2, sizeof *s->kv))
+        goto nomem;
     s->kv[s->n].key = k;
     s->kv[s->n].value = v;
     s->kv[s->n].line = st->line;

@@ -5,6 +5,7 @@
  */
 #include "track.h"
 
+#include "buf.h"
 #include "clock.h"
 #include "db.h"
 #include "opts.h"
@@ -186,10 +187,9 @@ int dimple_history_list(dimple *db, dimple_history_cb cb, void *payload,
             return dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
         }
     }
-    dimple_id__make(since, q->since_ms > 0 ? (uint64_t)q->since_ms << 16 : 0,
-                    0);
+    dimple_id__make(since, dimple_clock__from_ms(q->since_ms), 0);
     if (q->until_ms > 0)
-        dimple_id__make(until, ((uint64_t)q->until_ms + 1) << 16, 0);
+        dimple_id__make(until, dimple_clock__after_ms(q->until_ms), 0);
     else
         memset(until, 0xff, 16);
     sqlite3_stmt *st = NULL;
@@ -245,14 +245,9 @@ int dimple_history_list(dimple *db, dimple_history_cb cb, void *payload,
         size_t n = (size_t)sqlite3_column_bytes(st, 4), pos = 0, i = 0;
         bool bad = false;
         while (pos < n && !bad) {
-            if (i == cap_k) {
-                cap_k = cap_k ? cap_k * 2 : 8;
-                dimple_value *x = realloc(kv, cap_k * sizeof *x);
-                if (!x) {
-                    r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
-                    break;
-                }
-                kv = x;
+            if (dimple__grow((void **)&kv, &cap_k, i + 1, sizeof *kv)) {
+                r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+                break;
             }
             bad = !dimple_unpack__value(p, n, &pos, &kv[i++]);
         }
@@ -265,18 +260,13 @@ int dimple_history_list(dimple *db, dimple_history_cb cb, void *payload,
         pos = 0;
         i = 0;
         while (pos < n && !bad) {
-            if (i == cap_c) {
-                cap_c = cap_c ? cap_c * 2 : 16;
-                dimple_value *x = realloc(cv, cap_c * sizeof *x);
-                const char **y = x ? realloc(names, cap_c * sizeof *y) : NULL;
-                if (x)
-                    cv = x;
-                if (y)
-                    names = y;
-                if (!x || !y) {
-                    r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
-                    break;
-                }
+            /* cv and names share cap_c: the first grow works on a copy,
+             * the second (same arithmetic) commits it */
+            size_t cap_cv = cap_c;
+            if (dimple__grow((void **)&cv, &cap_cv, i + 1, sizeof *cv) ||
+                dimple__grow((void **)&names, &cap_c, i + 1, sizeof *names)) {
+                r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+                break;
             }
             uint64_t cid;
             bad = !dimple_unpack__varint(p, n, &pos, &cid) ||
@@ -470,7 +460,7 @@ int dimple_history_as_of(dimple *db, const char *table, const dimple_value *key,
     for (size_t i = 0; i < tt->n_cols; i++)
         a.names[i] = tt->cname[i];
     uint8_t until[16];
-    dimple_id__make(until, ((uint64_t)time_ms + 1) << 16, 0);
+    dimple_id__make(until, dimple_clock__after_ms(time_ms), 0);
     int rc = sqlite3_prepare_v2(
         db->sql,
         "SELECT k, op, v, dimple_id(seq, author, id), author"

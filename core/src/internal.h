@@ -23,7 +23,8 @@
  *   module track: track*.c track*.h
  *   module live: live.c live_hooks.h
  *   module sync: sync.c sync_hooks.h
- *   private: track_impl.h track_replace.h
+ *   module batch: batch.c batch_read.c batch.h batch_impl.h
+ *   private: track_impl.h track_replace.h batch_impl.h
  *
  * A lower module reaches one above only through a callback the upper one
  * (or dimple.c, the top, which wires the modules) installs: rowhook.c

@@ -34,6 +34,7 @@
 #include "buf.h"
 #include "db.h"
 #include "opts.h"
+#include "clock.h"
 #include "rowhook.h"
 #include "track.h"
 
@@ -92,14 +93,8 @@ static int tset_has(const tset *s, const char *schema, const char *table,
 
 static int tset_grow(tset *s)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 8;
-        tname *v = realloc(s->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        s->v = v;
-        s->cap = cap;
-    }
+    if (dimple__grow((void **)&s->v, &s->cap, s->n + 1, sizeof *s->v))
+        return -1;
     return 0;
 }
 
@@ -558,15 +553,9 @@ static void fire(dimple_live_query *q)
             v.p = p;
             p += v.n + 1;
         }
-        if (nv == cap) {
-            size_t nc = cap ? cap * 2 : 64;
-            dimple_value *nvals = realloc(vals, nc * sizeof *nvals);
-            if (!nvals) {
-                oom = 1;
-                goto out;
-            }
-            vals = nvals;
-            cap = nc;
+        if (dimple__grow((void **)&vals, &cap, nv + 1, sizeof *vals)) {
+            oom = 1;
+            goto out;
         }
         vals[nv++] = v;
     }
@@ -739,14 +728,8 @@ static int collect_event(void *payload, const dimple_change *c)
     int bad = 0;
     if (E->filter && !tset_has(&L->ours, NULL, c->table, name_hash(c->table)))
         return 0;
-    if (E->n == E->cap) {
-        size_t cap = E->cap ? E->cap * 2 : 32;
-        dimple_event *v = realloc(E->v, cap * sizeof *v);
-        if (!v)
-            goto oom;
-        E->v = v;
-        E->cap = cap;
-    }
+    if (dimple__grow((void **)&E->v, &E->cap, E->n + 1, sizeof *E->v))
+        goto oom;
     id = malloc(37);
     author = malloc(37);
     table = strdup(c->table);
@@ -813,6 +796,9 @@ static void notify(struct dimple_live *L)
                                    "live: out of memory: some changes were "
                                    "not given to the notifiers");
     if (E.n) {
+        /* the writer's own message (if any) outlives the notifiers' */
+        dimple_errsave saved;
+        dimple__err_save(db, &saved);
         qsort(E.v, E.n, sizeof *E.v, event_cmp);
         for (size_t i = 0; i < db->n_notifiers; i++) {
             dimple_instance *in = db->notifiers[i];
@@ -830,6 +816,7 @@ static void notify(struct dimple_live *L)
                 in->host.log(in->host.ctx, DIMPLE_LOG_ERROR, msg);
             }
         }
+        dimple__err_restore(db, &saved);
     }
     for (size_t i = 0; i < E.n; i++) {
         free((void *)E.v[i].id);
@@ -1335,15 +1322,9 @@ int dimple_live_open(dimple_live_query **out, dimple *db, const char *sql,
                  t->table);
     }
     vtab_deps(db, q);
-    if (L->n_q == L->cap_q) {
-        size_t cap = L->cap_q ? L->cap_q * 2 : 8;
-        dimple_live_query **v = realloc(L->q, cap * sizeof *v);
-        if (!v) {
-            rc = dimple__seterr(db, DIMPLE_ENOMEM, "live query: out of memory");
-            goto out;
-        }
-        L->q = v;
-        L->cap_q = cap;
+    if (dimple__grow((void **)&L->q, &L->cap_q, L->n_q + 1, sizeof *L->q)) {
+        rc = dimple__seterr(db, DIMPLE_ENOMEM, "live query: out of memory");
+        goto out;
     }
     /* The first result: computed now so a failing query fails the open. */
     if (L->n_q == 0) { /* versions were not followed without queries */

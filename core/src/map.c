@@ -4,6 +4,7 @@
  */
 #include "track.h"
 
+#include "buf.h"
 #include "clock.h"
 #include "db.h"
 #include "json.h"
@@ -87,14 +88,9 @@ static int load_table(dimple *db, const char *table, tinfo *t)
     size_t cap = 0;
     int r = DIMPLE_OK;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (t->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            tcol *c = realloc(t->cols, cap * sizeof *c);
-            if (!c) {
-                r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
-                break;
-            }
-            t->cols = c;
+        if (dimple__grow((void **)&t->cols, &cap, t->n + 1, sizeof *t->cols)) {
+            r = dimple__seterr(db, DIMPLE_ENOMEM, "out of memory");
+            break;
         }
         tcol *c = &t->cols[t->n++];
         const char *decl = (const char *)sqlite3_column_text(st, 1);
@@ -795,15 +791,9 @@ typedef struct collect {
 static int collect_one(void *payload, void *obj)
 {
     collect *c = payload;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        char *a = realloc(c->arr, cap * c->e->size);
-        if (!a) {
-            c->oom = true;
-            return 1;
-        }
-        c->arr = a;
-        c->cap = cap;
+    if (dimple__grow((void **)&c->arr, &c->cap, c->n + 1, c->e->size)) {
+        c->oom = true;
+        return 1;
     }
     /* take the owned members: the struct handed in is cleared after */
     memcpy(c->arr + c->n * c->e->size, obj, c->e->size);

@@ -1,6 +1,8 @@
 /* pack.c — value encoding of the change log (see pack.h). */
 #include "pack.h"
 
+#include "buf.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,18 +24,11 @@ static bool buf_reserve(dimple_pbuf *b, size_t more)
 {
     if (b->oom)
         return false;
-    if (b->n + more <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->n + more)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = true;
+    if (more > SIZE_MAX - b->n ||
+        dimple__grow((void **)&b->p, &b->cap, b->n + more, 1)) {
+        b->oom = true; /* sticky: the caller checks once at the end */
         return false;
     }
-    b->p = p;
-    b->cap = cap;
     return true;
 }
 

@@ -19,6 +19,8 @@
  * (one row per author pulled), created on the first sync.
  */
 #include "batch.h"
+#include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "loader.h"
@@ -393,7 +395,7 @@ static int authors_cb(void *payload, const char *key)
     uint8_t id[16];
 
     if (strncmp(key, "log/", 4) != 0 || n != 37 || name[36] != '/' ||
-        dimple_batch__uuid_parse(name, 36, id, 0) != 0) {
+        dimple_uuid__parse_n(name, 36, id, DIMPLE_UUID_CANONICAL) != 0) {
         if (l->n_bad < 3)
             snprintf(l->bad[l->n_bad], sizeof l->bad[0], "%s", key);
         l->n_bad++;
@@ -403,15 +405,9 @@ static int authors_cb(void *payload, const char *key)
         l->own = 1;
         return 0;
     }
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        void *p = realloc(l->ids, cap * sizeof *l->ids);
-        if (!p) {
-            l->oom = 1;
-            return DIMPLE_ENOMEM;
-        }
-        l->ids = p;
-        l->cap = cap;
+    if (dimple__grow((void **)&l->ids, &l->cap, l->n + 1, sizeof *l->ids)) {
+        l->oom = 1;
+        return DIMPLE_ENOMEM;
     }
     memcpy(l->ids[l->n++], id, 16);
     return 0;
@@ -611,7 +607,7 @@ static int pull_author(run *r, const uint8_t author[16], uint64_t *known)
     key_page page = {0};
     int rc;
 
-    dimple_batch__uuid_format(author, atxt);
+    dimple_uuid__format(author, atxt);
     snprintf(prefix, sizeof prefix, "log/%s/", atxt);
 restart:
     if ((rc = cursor_load(db, author, &cur)) < 0)
@@ -781,7 +777,7 @@ int dimple_sync(dimple_sync_stats *out, dimple *db,
     if ((rc = ensure_tables(db)) < 0 ||
         (rc = dimple_track__author(db, r.me)) < 0)
         goto done;
-    dimple_batch__uuid_format(r.me, r.me_txt);
+    dimple_uuid__format(r.me, r.me_txt);
 
     rc = pull_and_push(&r);
     if (!rc && r.stop)

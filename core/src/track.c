@@ -13,6 +13,7 @@
 #include "track_replace.h"
 #include "track_impl.h"
 
+#include "buf.h"
 #include "clock.h"
 #include "config.h"
 #include "rowhook.h"
@@ -116,17 +117,12 @@ static int names_set(dimple *db, int64_t id, const char *name)
         return dimple__seterr(db, DIMPLE_ECORRUPT,
                               "change tracking: _dimple_names id %lld",
                               (long long)id);
-    if ((size_t)id >= tr->cap_names) {
-        size_t cap = tr->cap_names ? tr->cap_names : 64;
-        while (cap <= (size_t)id)
-            cap *= 2;
-        char **p = realloc(tr->names, cap * sizeof *p);
-        if (!p)
-            return oom(db);
-        memset(p + tr->cap_names, 0, (cap - tr->cap_names) * sizeof *p);
-        tr->names = p;
-        tr->cap_names = cap;
-    }
+    size_t old = tr->cap_names;
+    if (dimple__grow((void **)&tr->names, &tr->cap_names, (size_t)id + 1,
+                     sizeof *tr->names))
+        return oom(db);
+    /* ids can skip: a slot never set reads as NULL */
+    memset(tr->names + old, 0, (tr->cap_names - old) * sizeof *tr->names);
     if (!tr->names[id]) {
         tr->names[id] = strdup(name);
         if (!tr->names[id])
@@ -145,14 +141,9 @@ int dimple_track__names_load(dimple *db)
     for (size_t i = 0; i < tr->n_names; i++) {
         if (!tr->names[i])
             continue;
-        if (tr->n_grave == tr->cap_grave) {
-            size_t cap = tr->cap_grave ? tr->cap_grave * 2 : 64;
-            char **g = realloc(tr->grave, cap * sizeof *g);
-            if (!g)
-                return oom(db);
-            tr->grave = g;
-            tr->cap_grave = cap;
-        }
+        if (dimple__grow((void **)&tr->grave, &tr->cap_grave, tr->n_grave + 1,
+                         sizeof *tr->grave))
+            return oom(db);
         tr->grave[tr->n_grave++] = tr->names[i];
         tr->names[i] = NULL;
     }
@@ -233,21 +224,16 @@ static int authors_set(dimple *db, int64_t idx, const uint8_t *uuid)
         return dimple__seterr(db, DIMPLE_ECORRUPT,
                               "change tracking: _dimple_authors idx %lld",
                               (long long)idx);
-    if ((size_t)idx >= tr->cap_authors) {
-        size_t cap = tr->cap_authors ? tr->cap_authors : 16;
-        while (cap <= (size_t)idx)
-            cap *= 2;
-        uint8_t(*p)[16] = realloc(tr->authors, cap * sizeof *p);
-        if (!p)
-            return oom(db);
-        tr->authors = p;
-        bool *k = realloc(tr->author_known, cap * sizeof *k);
-        if (!k)
-            return oom(db);
-        memset(k + tr->cap_authors, 0, (cap - tr->cap_authors) * sizeof *k);
-        tr->author_known = k;
-        tr->cap_authors = cap;
-    }
+    /* authors and author_known share cap_authors: the first grow works on
+     * a copy, the second (same arithmetic) commits it */
+    size_t old = tr->cap_authors, cap = old;
+    if (dimple__grow((void **)&tr->authors, &cap, (size_t)idx + 1,
+                     sizeof *tr->authors) ||
+        dimple__grow((void **)&tr->author_known, &tr->cap_authors,
+                     (size_t)idx + 1, sizeof *tr->author_known))
+        return oom(db);
+    memset(tr->author_known + old, 0,
+           (tr->cap_authors - old) * sizeof *tr->author_known);
     memcpy(tr->authors[idx], uuid, 16);
     tr->author_known[idx] = true;
     if ((size_t)idx >= tr->n_authors)
@@ -448,11 +434,17 @@ void dimple_track__observe(struct dimple_track *tr, const uint8_t id[16])
         tr->last = to;
 }
 
+#ifdef DIMPLE_TESTING
+/* Tests only (the test build's copy of the library; the installed one has
+ * no such entry point): pretend the wall clock is off by ms, a skewed
+ * device. */
+void dimple_track__set_clock_offset(dimple *db, int64_t ms);
 void dimple_track__set_clock_offset(dimple *db, int64_t ms)
 {
     if (db && db->track)
         db->track->offset_ms = ms;
 }
+#endif
 bool dimple_track__ready(dimple *db)
 {
     return db && db->track && db->track->ready;

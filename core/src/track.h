@@ -124,9 +124,6 @@ void dimple_track__sync_begin(dimple *db, const uint8_t *pushed);
 /* Bring the per-cell clock up to date with every logged change. */
 int dimple_track__fold(dimple *db);
 
-/* Tests: pretend the wall clock is off by ms (a skewed device). */
-void dimple_track__set_clock_offset(dimple *db, int64_t ms);
-
 /* Author remedies for a copied database file (history.h's API). */
 int dimple_track__author_reset(dimple *db);
 int dimple_track__author_keep(dimple *db);

@@ -13,6 +13,7 @@
 #include "track_replace.h"
 #include "track_impl.h"
 
+#include "buf.h"
 #include "clock.h"
 
 #include <stdlib.h>
@@ -400,14 +401,8 @@ static int walk_row(dimple *db, sqlite3_stmt *st, walk *w, dimple_change *c)
     const uint8_t *p = sqlite3_column_blob(st, 4);
     size_t n = (size_t)sqlite3_column_bytes(st, 4), pos = 0, i = 0;
     while (pos < n) {
-        if (i >= w->cap_k) {
-            size_t cap = w->cap_k ? w->cap_k * 2 : 8;
-            dimple_value *kv = realloc(w->kv, cap * sizeof *kv);
-            if (!kv)
-                return oom(db);
-            w->kv = kv;
-            w->cap_k = cap;
-        }
+        if (dimple__grow((void **)&w->kv, &w->cap_k, i + 1, sizeof *w->kv))
+            return oom(db);
         if (!dimple_unpack__value(p, n, &pos, &w->kv[i++]))
             goto bad;
     }
@@ -418,18 +413,13 @@ static int walk_row(dimple *db, sqlite3_stmt *st, walk *w, dimple_change *c)
     pos = 0;
     i = 0;
     while (pos < n) {
-        if (i >= w->cap_c) {
-            size_t cap = w->cap_c ? w->cap_c * 2 : 16;
-            dimple_value *cv = realloc(w->cv, cap * sizeof *cv);
-            if (!cv)
-                return oom(db);
-            w->cv = cv;
-            const char **nm = realloc(w->names, cap * sizeof *nm);
-            if (!nm)
-                return oom(db);
-            w->names = nm;
-            w->cap_c = cap;
-        }
+        /* cv and names share cap_c: the first grow works on a copy, the
+         * second (same arithmetic) commits it */
+        size_t cap_cv = w->cap_c;
+        if (dimple__grow((void **)&w->cv, &cap_cv, i + 1, sizeof *w->cv) ||
+            dimple__grow((void **)&w->names, &w->cap_c, i + 1,
+                         sizeof *w->names))
+            return oom(db);
         uint64_t cid;
         if (!dimple_unpack__varint(p, n, &pos, &cid) ||
             !dimple_unpack__value(p, n, &pos, &w->cv[i]))

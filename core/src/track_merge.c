@@ -6,6 +6,7 @@
  */
 #include "track_impl.h"
 
+#include "buf.h"
 #include "clock.h"
 #include "json.h"
 
@@ -29,14 +30,8 @@ int dimple_track__decode_key(dimple *db, const uint8_t *p, size_t n, size_t *nk)
     struct dimple_track *tr = T(db);
     size_t pos = 0, i = 0;
     while (pos < n) {
-        if (i >= tr->cap_kv) {
-            size_t cap = tr->cap_kv ? tr->cap_kv * 2 : 8;
-            dimple_value *kv = realloc(tr->kv, cap * sizeof *kv);
-            if (!kv)
-                return oom(db);
-            tr->kv = kv;
-            tr->cap_kv = cap;
-        }
+        if (dimple__grow((void **)&tr->kv, &tr->cap_kv, i + 1, sizeof *tr->kv))
+            return oom(db);
         if (!dimple_unpack__value(p, n, &pos, &tr->kv[i]))
             return dimple__seterr(db, DIMPLE_ECORRUPT,
                                   "change tracking: malformed key in the log");
@@ -52,18 +47,13 @@ static int decode_cols(dimple *db, const uint8_t *p, size_t n, size_t *nc)
     struct dimple_track *tr = T(db);
     size_t pos = 0, i = 0;
     while (pos < n) {
-        if (i >= tr->cap_cv) {
-            size_t cap = tr->cap_cv ? tr->cap_cv * 2 : 16;
-            dimple_value *cv = realloc(tr->cv, cap * sizeof *cv);
-            if (!cv)
-                return oom(db);
-            tr->cv = cv;
-            int64_t *ci = realloc(tr->cids, cap * sizeof *ci);
-            if (!ci)
-                return oom(db);
-            tr->cids = ci;
-            tr->cap_cv = cap;
-        }
+        /* cv and cids share cap_cv: the first grow works on a copy, the
+         * second (same arithmetic) commits it */
+        size_t cap = tr->cap_cv;
+        if (dimple__grow((void **)&tr->cv, &cap, i + 1, sizeof *tr->cv) ||
+            dimple__grow((void **)&tr->cids, &tr->cap_cv, i + 1,
+                         sizeof *tr->cids))
+            return oom(db);
         uint64_t cid;
         if (!dimple_unpack__varint(p, n, &pos, &cid) ||
             !dimple_unpack__value(p, n, &pos, &tr->cv[i]))
@@ -82,16 +72,8 @@ static int decode_cols(dimple *db, const uint8_t *p, size_t n, size_t *nc)
 static int cells_reserve(dimple *db, size_t n)
 {
     struct dimple_track *tr = T(db);
-    if (n <= tr->cap_cells)
-        return DIMPLE_OK;
-    size_t cap = tr->cap_cells ? tr->cap_cells : 16;
-    while (cap < n)
-        cap *= 2;
-    dimple_rcell *c = realloc(tr->cells, cap * sizeof *c);
-    if (!c)
+    if (dimple__grow((void **)&tr->cells, &tr->cap_cells, n, sizeof *tr->cells))
         return oom(db);
-    tr->cells = c;
-    tr->cap_cells = cap;
     return DIMPLE_OK;
 }
 
@@ -768,17 +750,12 @@ static int local_range(dimple *db, int64_t lo, int64_t hi, size_t cap, bool *ok)
     struct dimple_track *tr = T(db);
     *ok = false;
     tr->n_l = 0;
-    if (cap > tr->cap_l) {
-        int64_t *a = realloc(tr->lseq, cap * sizeof *a);
-        if (!a)
-            return oom(db);
-        tr->lseq = a;
-        int64_t *b = realloc(tr->lauth, cap * sizeof *b);
-        if (!b)
-            return oom(db);
-        tr->lauth = b;
-        tr->cap_l = cap;
-    }
+    /* lseq and lauth share cap_l: the first grow works on a copy, the
+     * second (same arithmetic) commits it */
+    size_t cap_seq = tr->cap_l;
+    if (dimple__grow((void **)&tr->lseq, &cap_seq, cap, sizeof *tr->lseq) ||
+        dimple__grow((void **)&tr->lauth, &tr->cap_l, cap, sizeof *tr->lauth))
+        return oom(db);
     sqlite3_stmt *st =
         dimple_track__cstmt(db, "SELECT seq, author, id IS NULL"
                                 " FROM _dimple_log WHERE seq BETWEEN ?1"

@@ -8,6 +8,7 @@
 #include "track_replace.h"
 #include "track_impl.h"
 
+#include "buf.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,27 +117,18 @@ static int table_load(dimple *db, const char *name, bool without_rowid,
         n_stored += hidden != 2;
         if (hidden != 0)
             continue; /* generated columns cannot be written */
-        if (tt->n_cols == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **cn = realloc(tt->cname, cap * sizeof *cn);
-            if (cn)
-                tt->cname = cn;
-            int64_t *ci = realloc(tt->cid, cap * sizeof *ci);
-            if (ci)
-                tt->cid = ci;
-            bool *ik = realloc(tt->is_key, cap * sizeof *ik);
-            if (ik)
-                tt->is_key = ik;
-            size_t *kc = realloc(tt->key_col, cap * sizeof *kc);
-            if (kc)
-                tt->key_col = kc;
-            int *pc = realloc(tt->pre_col, cap * sizeof *pc);
-            if (pc)
-                tt->pre_col = pc;
-            if (!cn || !ci || !ik || !kc || !pc) {
-                r = oom(db);
-                goto out;
-            }
+        /* five arrays share cap: each grow but the last works on a copy,
+         * the last (same arithmetic) commits it */
+        size_t need = tt->n_cols + 1, c1 = cap, c2 = cap, c3 = cap, c4 = cap;
+        if (dimple__grow((void **)&tt->cname, &c1, need, sizeof *tt->cname) ||
+            dimple__grow((void **)&tt->cid, &c2, need, sizeof *tt->cid) ||
+            dimple__grow((void **)&tt->is_key, &c3, need, sizeof *tt->is_key) ||
+            dimple__grow((void **)&tt->key_col, &c4, need,
+                         sizeof *tt->key_col) ||
+            dimple__grow((void **)&tt->pre_col, &cap, need,
+                         sizeof *tt->pre_col)) {
+            r = oom(db);
+            goto out;
         }
         size_t i = tt->n_cols;
         tt->cname[i] = strdup((const char *)sqlite3_column_text(st, 0));
@@ -306,18 +298,14 @@ static int triggers_sync(dimple *db, const dimple_ttable *tts, size_t n)
     if (rc != SQLITE_OK)
         return dimple__sqlerr(db, rc, "change tracking: read the schema");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (nh == caph) {
-            caph = caph ? caph * 2 : 16;
-            char **a = realloc(have_name, caph * sizeof *a);
-            if (a)
-                have_name = a;
-            char **b = realloc(have_sql, caph * sizeof *b);
-            if (b)
-                have_sql = b;
-            if (!a || !b) {
-                r = oom(db);
-                goto out;
-            }
+        /* have_name and have_sql share caph: the first grow works on a
+         * copy, the second (same arithmetic) commits it */
+        size_t cap_name = caph;
+        if (dimple__grow((void **)&have_name, &cap_name, nh + 1,
+                         sizeof *have_name) ||
+            dimple__grow((void **)&have_sql, &caph, nh + 1, sizeof *have_sql)) {
+            r = oom(db);
+            goto out;
         }
         have_name[nh] = strdup((const char *)sqlite3_column_text(st, 0));
         const char *q = (const char *)sqlite3_column_text(st, 1);
@@ -590,14 +578,9 @@ int dimple_track__refresh_locked(dimple *db)
         const char *name = (const char *)sqlite3_column_text(st, 0);
         if (!spec_has(db->tables, name))
             continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            dimple_ttable *p = realloc(tts, cap * sizeof *p);
-            if (!p) {
-                r = oom(db);
-                break;
-            }
-            tts = p;
+        if (dimple__grow((void **)&tts, &cap, n + 1, sizeof *tts)) {
+            r = oom(db);
+            break;
         }
         if ((r = table_load(db, name, sqlite3_column_int(st, 1) != 0, &tts[n])))
             break;

@@ -17,6 +17,7 @@
  */
 #include "base64.h"
 #include "batch.h"
+#include "clock.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -304,14 +305,14 @@ static int ref_decode(ref_batch *out, const char *name, const void *json,
     }
     jauth = cJSON_GetObjectItemCaseSensitive(root, "author");
     if (!cJSON_IsString(jauth) ||
-        dimple_batch__uuid_parse(jauth->valuestring, strlen(jauth->valuestring),
-                                 b.author, 0)) {
+        dimple_uuid__parse_n(jauth->valuestring, strlen(jauth->valuestring),
+                             b.author, DIMPLE_UUID_CANONICAL)) {
         rc = dec_err(&d, rc, "'author' missing or not a UUID");
         goto out;
     }
     if (want_author && memcmp(want_author, b.author, 16) != 0) {
         char a[37];
-        dimple_batch__uuid_format(want_author, a);
+        dimple_uuid__format(want_author, a);
         rc = dec_err(&d, rc,
                      "'author' %.36s does not match its folder %s "
                      "(authors write only their own folder)",
@@ -384,8 +385,9 @@ static int ref_decode(ref_batch *out, const char *name, const void *json,
             *slot = m;
         }
         if (!cJSON_IsString(jid) ||
-            dimple_batch__uuid_parse(jid->valuestring, strlen(jid->valuestring),
-                                     ch->id, 1)) {
+            dimple_uuid__parse_n(jid->valuestring, strlen(jid->valuestring),
+                                 ch->id,
+                                 DIMPLE_UUID_CANONICAL | DIMPLE_UUID_V7)) {
             rc = dec_err(&d, rc, "changes[%zu]: 'id' missing or not a UUIDv7",
                          ci);
             goto out;

@@ -9,6 +9,7 @@
 #pragma GCC diagnostic ignored "-Wunused-function"
 
 #include "batch.h"
+#include "clock.h"
 #include "internal.h"
 #include "remote.h"
 #include "test.h"
@@ -188,8 +189,8 @@ static void su_value(su_str *s, const dimple_value *v)
 static void su_change_line(su_str *s, const dimple_change *c)
 {
     char id[37], a[37];
-    dimple_batch__uuid_format(c->id, id);
-    dimple_batch__uuid_format(c->author, a);
+    dimple_uuid__format(c->id, id);
+    dimple_uuid__format(c->author, a);
     su_add(s, "%s %s %s %d [", id, a, c->table, (int)c->op);
     for (size_t i = 0; i < c->n_key; i++) {
         su_value(s, &c->key[i]);

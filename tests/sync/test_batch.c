@@ -4,9 +4,11 @@
  * corrupt or hostile objects with a message naming the object and member.
  */
 #include "batch.h"
+#include "clock.h"
 #include "test.h"
 
 #include <float.h>
+#include <stdbool.h>
 #include <math.h>
 
 static const uint8_t AUTHOR[16] = {0x01, 0x90, 0xf5, 0xc2, 0, 0, 0x70, 0,
@@ -802,7 +804,7 @@ TEST(error_precedence_and_limits)
         uint8_t id[16];
         char t[37];
         make_id(id, i);
-        dimple_batch__uuid_format(id, t);
+        dimple_uuid__format(id, t);
         k += (size_t)sprintf(s + k,
                              "%s{\"id\":\"%s\",\"table\":\"t\",\"op\":"
                              "\"delete\",\"key\":[%s]}",
@@ -916,6 +918,63 @@ TEST(names_and_marker)
     CHECK_CONTAINS(err, "dimple.json");
 }
 
+/* One rule for UUID text (RFC 9562): written lowercase; read
+ * case-insensitively from people (dimple_uuid__parse), and in the remote
+ * format only in that canonical form (DIMPLE_UUID_CANONICAL), which must
+ * accept exactly the texts format writes. The batch reader once had its own
+ * parser that disagreed with clock.c's on uppercase. */
+TEST(uuid_text_has_one_rule)
+{
+    static const char *const texts[] = {
+        "0190f5c2-7a8b-7c3d-8e9f-0123456789ab",
+        "0190F5C2-7A8B-7C3D-8E9F-0123456789AB",
+        "0190f5c2-7a8b-7c3d-8e9f-0123456789aB",
+        "ABCDEFab-cdef-7000-8000-000000000000",
+        "0190f5c2-7a8b-4c3d-8e9f-0123456789ab", /* v4 */
+        "0190f5c2-7a8b-7c3d-ce9f-0123456789ab", /* variant 11 */
+        "0190f5c2x7a8b-7c3d-8e9f-0123456789ab",
+        "0190f5c2-7a8b-7c3d-8e9f-0123456789a",
+        "0190f5c2-7a8b-7c3d-8e9f-0123456789abc",
+        "0190f5g2-7a8b-7c3d-8e9f-0123456789ab",
+        "",
+    };
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        const char *t = texts[i];
+        uint8_t loose[16], strict[16];
+        char back[37];
+        int lrc = dimple_uuid__parse(t, loose);
+        int src =
+            dimple_uuid__parse_n(t, strlen(t), strict, DIMPLE_UUID_CANONICAL);
+        if (lrc == DIMPLE_OK)
+            dimple_uuid__format(loose, back);
+        /* strict accepts t exactly when t is what format writes */
+        bool canonical = lrc == DIMPLE_OK && strcmp(back, t) == 0;
+        if (!test_check_((src == DIMPLE_OK) == canonical, t, __FILE__,
+                         __LINE__))
+            printf("#   loose %d strict %d\n", lrc, src);
+        if (src == DIMPLE_OK)
+            CHECK(memcmp(loose, strict, 16) == 0);
+        /* the version check only narrows */
+        int v7 = dimple_uuid__parse_n(t, strlen(t), strict,
+                                      DIMPLE_UUID_CANONICAL | DIMPLE_UUID_V7);
+        CHECK(v7 != DIMPLE_OK || src == DIMPLE_OK);
+    }
+    uint8_t up[16], low[16];
+    CHECK_RC(dimple_uuid__parse("0190F5C2-7A8B-7C3D-8E9F-0123456789AB", up),
+             DIMPLE_OK);
+    CHECK_RC(dimple_uuid__parse("0190f5c2-7a8b-7c3d-8e9f-0123456789ab", low),
+             DIMPLE_OK);
+    CHECK(memcmp(up, low, 16) == 0);
+
+    /* the batch reader applies the canonical rule to ids and the author */
+    bad(HEAD "{\"id\":\"01900000-0010-7000-8000-00000000000A\","
+             "\"table\":\"t\",\"op\":\"insert\",\"key\":[1]}]}",
+        DIMPLE_ECORRUPT, "not a UUIDv7");
+    bad("{\"format\":1,\"author\":\"0190F5C2-0000-7000-8000-00000000A11C\","
+        "\"changes\":[" CH("") "]}",
+        DIMPLE_ECORRUPT, "not a UUID");
+}
+
 int main(void)
 {
     RUN(values_round_trip_exactly);
@@ -928,5 +987,6 @@ int main(void)
     RUN(error_precedence_and_limits);
     RUN(oversized_and_truncated);
     RUN(names_and_marker);
+    RUN(uuid_text_has_one_rule);
     return test_done();
 }

@@ -15,6 +15,10 @@
 #include "sync_util.h"
 #include "track.h"
 
+/* The test build's hook (core/src/track.c, DIMPLE_TESTING): this replica's
+ * wall clock reads ms off, as a skewed device's would. */
+void dimple_track__set_clock_offset(dimple *db, int64_t ms);
+
 #define MAX_R 4
 
 static char *dir;

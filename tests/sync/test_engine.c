@@ -415,8 +415,8 @@ static void put_obj(dimple *db, const uint8_t author[16], const uint8_t id[16],
                     const char *ext, const void *data, size_t n)
 {
     char key[160], a[37], f[37];
-    dimple_batch__uuid_format(author, a);
-    dimple_batch__uuid_format(id, f);
+    dimple_uuid__format(author, a);
+    dimple_uuid__format(id, f);
     snprintf(key, sizeof key, "log/%s/%s%s", a, f, ext);
     if (dimple_remote__put(db, key, data, n) != DIMPLE_OK)
         printf("# put %s: %s\n", key, dimple_errmsg(db));
@@ -481,8 +481,8 @@ TEST(hostile_batches_are_refused_and_others_sync)
         char extra[600], first_id[37], small[37];
         uint8_t sid[16];
         fake_id(sid, 4, 1);
-        dimple_batch__uuid_format(id, first_id);
-        dimple_batch__uuid_format(sid, small);
+        dimple_uuid__format(id, first_id);
+        dimple_uuid__format(sid, small);
         *tail = 0;
         snprintf(extra, sizeof extra,
                  "%s,\n{\"id\":\"%s\",\"table\":\"t\",\"op\":\"delete\","
@@ -507,8 +507,8 @@ TEST(hostile_batches_are_refused_and_others_sync)
     {
         size_t big = DIMPLE_BATCH_MAX_VALUE / 3 * 4 + 8;
         char a6[37], i6[37];
-        dimple_batch__uuid_format(auth[5], a6);
-        dimple_batch__uuid_format(id, i6);
+        dimple_uuid__format(auth[5], a6);
+        dimple_uuid__format(id, i6);
         char head[512];
         int hn = snprintf(head, sizeof head,
                           "{\"format\":1,\"author\":\"%s\",\"changes\":[{"
@@ -528,7 +528,7 @@ TEST(hostile_batches_are_refused_and_others_sync)
     /* 7: a stray object name */
     {
         char key[160], a8[37];
-        dimple_batch__uuid_format(auth[7], a8);
+        dimple_uuid__format(auth[7], a8);
         snprintf(key, sizeof key, "log/%s/notes.txt", a8);
         dimple_remote__put(w, key, "hi", 2);
     }
@@ -562,7 +562,7 @@ TEST(hostile_batches_are_refused_and_others_sync)
                   {7, "notes.txt"}};
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++) {
         char a_txt[37];
-        dimple_batch__uuid_format(auth[expect[i].author], a_txt);
+        dimple_uuid__format(auth[expect[i].author], a_txt);
         dimple *x = mem_replica("x7", "s7", NULL);
         /* hide the other bad authors by giving them cursors far ahead */
         for (int j = 1; j < 8; j++) {

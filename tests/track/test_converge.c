@@ -15,6 +15,10 @@
 
 #include "tmax.h"
 
+/* The test build's hook (core/src/track.c, DIMPLE_TESTING): this replica's
+ * wall clock reads ms off, as a skewed device's would. */
+void dimple_track__set_clock_offset(dimple *db, int64_t ms);
+
 #define N_REPLICAS 3
 #define N_KEYS 6
 

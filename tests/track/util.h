@@ -8,6 +8,7 @@
 
 #include "test.h"
 
+#include "clock.h"
 #include "track.h"
 
 #include <dimple.h>
