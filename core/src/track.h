@@ -135,7 +135,6 @@ bool dimple_track__logging(dimple *db);
  * state (created at open, freed at close), or NULL. */
 struct dimple_replace *dimple_track__replace(dimple *db);
 
-
 /*
  * The module's hooks, called by dimple.c (open after db.c opened the
  * connection, close before it closes it; a failed open is still closed,
