@@ -5,6 +5,8 @@
  */
 #include "loader.h"
 
+#include "buf.h"
+
 #include "config.h"
 
 #include <dirent.h>
@@ -564,15 +566,9 @@ static int list_dir(const char *dir, dimple_plugin_cb cb, void *payload)
         if (len <= 10 || strncmp(e->d_name, "dimple-", 7) != 0 ||
             strcmp(e->d_name + len - 3, ".so") != 0)
             continue;
-        if (n == cap) {
-            char **p;
-            cap = cap ? cap * 2 : 16;
-            p = realloc(names, cap * sizeof *p);
-            if (!p) {
-                rc = DIMPLE_ENOMEM;
-                goto out;
-            }
-            names = p;
+        if (dimple__grow((void **)&names, &cap, n + 1, sizeof *names) < 0) {
+            rc = DIMPLE_ENOMEM;
+            goto out;
         }
         if (!(names[n] = strdup(e->d_name))) {
             rc = DIMPLE_ENOMEM;

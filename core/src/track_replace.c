@@ -15,6 +15,8 @@
  */
 #include "track_replace.h"
 
+#include "buf.h"
+
 #include "pack.h"
 #include "rowhook.h"
 #include "track.h"
@@ -46,15 +48,9 @@ void dimple_replace__row(dimple *db, sqlite3 *s, int op, const char *zdb,
         return;
     /* out of memory below: remember that a note is missing, so the next
      * logged write fails instead of losing a delete */
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        pending *p = realloc(r->p, cap * sizeof *p);
-        if (!p) {
-            r->lost = true;
-            return;
-        }
-        r->p = p;
-        r->cap = cap;
+    if (dimple__grow((void **)&r->p, &r->cap, r->n + 1, sizeof *r->p) < 0) {
+        r->lost = true;
+        return;
     }
     size_t at = r->keys.n;
     for (size_t k = 0; k < tt->n_key; k++) {
