@@ -606,7 +606,7 @@ static int merge_row(dimple *db, int64_t t, int64_t seq, const uint8_t id[16],
         goto out;
     if (!tt)
         goto out; /* kept for when a migration adds the table */
-    size_t nk;
+    size_t nk = 0;
     if ((r = dimple_track__decode_key(db, k->p, k->n, &nk)))
         goto out;
     if (nk != tt->n_key) {
