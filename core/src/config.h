@@ -49,7 +49,7 @@ typedef enum dimple_config_type {
     DIMPLE_CONF_STRING, /* free text */
     DIMPLE_CONF_PATH,   /* resolved against the conf file's folder */
     DIMPLE_CONF_INT,    /* decimal integer in min..max */
-    DIMPLE_CONF_BOOL,   /* dimple_config__parse_bool's words */
+    DIMPLE_CONF_BOOL,   /* dimple_conf_parse_bool's words (plugin.h) */
     DIMPLE_CONF_PLUGIN  /* a plugin name (the file dimple-NAME.so) */
 } dimple_config_type;
 
@@ -97,10 +97,6 @@ const dimple_config_key *dimple_config__find_key(const char *section,
  * INT and BOOL are accepted as they are (*out untouched). */
 int dimple_config__parse(const dimple_config_key *k, const char *text,
                          int64_t *out, char *msg, size_t cap);
-
-/* The one boolean parser: true/false, yes/no, on/off, 1/0, in any case.
- * 0 and *out = 1 or 0; -1 for any other text. */
-int dimple_config__parse_bool(const char *text, int *out);
 
 /* The value of an INT or BOOL key: what the file says (validated when
  * loaded), else the table's default; cfg may be NULL (a handle opened

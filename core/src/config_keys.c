@@ -10,12 +10,13 @@
 #include "batch.h"
 #include "clock.h"
 
+#include <dimple/plugin.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define STR(x) #x
 #define XSTR(x) STR(x)
@@ -87,19 +88,6 @@ const dimple_config_key *dimple_config__find_key(const char *section,
     return NULL;
 }
 
-int dimple_config__parse_bool(const char *text, int *out)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"};
-    static const char *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
-        if (strcasecmp(text, yes[i]) == 0)
-            return *out = 1, 0;
-        if (strcasecmp(text, no[i]) == 0)
-            return *out = 0, 0;
-    }
-    return -1;
-}
-
 int dimple_config__parse(const dimple_config_key *k, const char *text,
                          int64_t *out, char *msg, size_t cap)
 {
@@ -122,7 +110,7 @@ int dimple_config__parse(const dimple_config_key *k, const char *text,
     }
     case DIMPLE_CONF_BOOL: {
         int b;
-        if (dimple_config__parse_bool(text, &b) < 0) {
+        if (dimple_conf_parse_bool(text, &b) < 0) {
             snprintf(msg, cap, "must be true/false, yes/no, on/off or 1/0");
             return DIMPLE_ECONFIG;
         }

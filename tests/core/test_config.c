@@ -379,14 +379,15 @@ TEST(one_boolean_parser)
 {
     static const char *const yes[] = {"true", "TRUE", "Yes", "on", "ON", "1"};
     static const char *const no[] = {"false", "False", "no", "NO", "off", "0"};
-    static const char *const bad[] = {"", "2", "onn", "y", "t", "off ", "01"};
+    static const char *const bad[] = {
+        "", "2", "onn", "y", "t", "off ", "01", "\x10" /* not "0" */, "\x11"};
     int b;
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
-        CHECK(dimple_config__parse_bool(yes[i], &b) == 0 && b == 1);
+        CHECK(dimple_conf_parse_bool(yes[i], &b) == 0 && b == 1);
     for (size_t i = 0; i < sizeof no / sizeof *no; i++)
-        CHECK(dimple_config__parse_bool(no[i], &b) == 0 && b == 0);
+        CHECK(dimple_conf_parse_bool(no[i], &b) == 0 && b == 0);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        CHECK(dimple_config__parse_bool(bad[i], &b) == -1);
+        CHECK(dimple_conf_parse_bool(bad[i], &b) == -1);
     {
         dimple_config_key k = {"dimple", "flag", DIMPLE_CONF_BOOL, "off", 0, 0,
                                0,        NULL,   "a test key"};

@@ -4,7 +4,9 @@
  * order) goes once through LLVMFuzzerTestOneInput, with TAP output. The
  * targets abort() when a check fails; under ASan/UBSan (make test) a
  * memory error fails the run as well. meson registers one such test per
- * target over its corpus (suite fuzz).
+ * target over its corpus (suite fuzz). A target may define
+ * fuzz_replay_note() to print what it makes of each file before the run
+ * (the batch target compares its two decoders' verdicts).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -14,6 +16,9 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* Optional (weak): called with each file before LLVMFuzzerTestOneInput. */
+void fuzz_replay_note(const char *path, const uint8_t *data, size_t size)
+    __attribute__((weak));
 
 static int count;
 
@@ -37,6 +42,8 @@ static void run_file(const char *path)
         n += got;
     } while (got);
     fclose(f);
+    if (fuzz_replay_note)
+        fuzz_replay_note(path, buf, n);
     LLVMFuzzerTestOneInput(buf, n);
     free(buf);
     printf("ok %d - %s (%zu bytes)\n", ++count, path, n);

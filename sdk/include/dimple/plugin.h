@@ -487,10 +487,30 @@ static inline int dimple_conf_string(const dimple_host *host,
 
 static inline int dimple_conf_ieq_(const char *a, const char *b)
 {
-    for (; *a && *b; a++, b++)
-        if ((*a | 0x20) != (*b | 0x20))
+    /* ASCII case folding of letters only: "\x10" is not "0" */
+    for (; *a && *b; a++, b++) {
+        char x = *a >= 'A' && *a <= 'Z' ? (char)(*a + 32) : *a;
+        char y = *b >= 'A' && *b <= 'Z' ? (char)(*b + 32) : *b;
+        if (x != y)
             return 0;
+    }
     return *a == *b;
+}
+
+/* The one list of boolean words, for the core's keys and every plugin's:
+ * on/off, true/false, yes/no, 1/0, in any case. 0 and *out set (1 or 0),
+ * or -1 when text is none of them. */
+static inline int dimple_conf_parse_bool(const char *text, int *out)
+{
+    static const char *const yes[] = {"on", "true", "yes", "1"};
+    static const char *const no[] = {"off", "false", "no", "0"};
+    for (int i = 0; i < 4; i++) {
+        if (dimple_conf_ieq_(text, yes[i]))
+            return *out = 1, 0;
+        if (dimple_conf_ieq_(text, no[i]))
+            return *out = 0, 0;
+    }
+    return -1;
 }
 
 /* A boolean: on/off, true/false, yes/no, 1/0 (any case); def when absent. */
@@ -498,18 +518,11 @@ static inline int dimple_conf_bool(const dimple_host *host,
                                    const dimple_kv *conf, const char *key,
                                    int def, int *out)
 {
-    static const char *const yes[] = {"on", "true", "yes", "1"};
-    static const char *const no[] = {"off", "false", "no", "0"};
     const dimple_kv *kv = dimple_kv_find(conf, key);
     const char *v = kv && kv->value ? kv->value : "";
     *out = def;
-    if (!kv)
+    if (!kv || dimple_conf_parse_bool(v, out) == 0)
         return DIMPLE_OK;
-    for (int i = 0; i < 4; i++)
-        if (dimple_conf_ieq_(v, yes[i]) || dimple_conf_ieq_(v, no[i])) {
-            *out = dimple_conf_ieq_(v, yes[i]);
-            return DIMPLE_OK;
-        }
     return dimple_conf_errorf(host, kv,
                               "'%s' is not a boolean (on/off, true/false, "
                               "yes/no, 1/0)",
